@@ -1,0 +1,50 @@
+package dev.loomvisor.bench;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code loomvisor} command. Owns all output of the tool: nothing in core, vmm or vhost prints.
+ */
+@Command(name = "loomvisor",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        description = {
+                "Measures what a vhost threading model costs: virtio-net throughput and latency, "
+                        + "VMs held under a latency target, and whether a process's limits hold for its "
+                        + "workers, with Linux 6.4 user workers (vhost_task) and pre-6.4 kthreads side by side."
+        })
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** The main job with no arguments: until the benchmark commands exist, help and the version. */
+    @Override
+    public void run() {
+        var out = spec.commandLine().getOut();
+        spec.commandLine().usage(out);
+        out.println();
+        out.println(VersionProvider.versionLine());
+        out.flush();
+    }
+
+    public static CommandLine commandLine() {
+        var cmd = new CommandLine(new Main());
+        cmd.setParameterExceptionHandler(Main::badArgument);
+        return cmd;
+    }
+
+    /** A wrong argument gets one line: what is wrong and where to see what is allowed; exit status 2. */
+    private static int badArgument(CommandLine.ParameterException e, String[] args) {
+        var cmd = e.getCommandLine();
+        cmd.getErr().println(cmd.getCommandName() + ": " + e.getMessage()
+                + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        cmd.getErr().flush();
+        return cmd.getCommandSpec().exitCodeOnInvalidInput();
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+}
