@@ -73,7 +73,7 @@ class WorkerFactoryTest {
             assertEquals(2, k.ucounts().count(UID));
             assertEquals(2, vm.pidsCurrent());
         } else {
-            assertEquals(Task.PF_KTHREAD, t.flags());
+            assertEquals(Task.PF_KTHREAD | Task.PF_NOFREEZE, t.flags(), "kthreadd's children are not freezable");
             assertSame(k.kthreadd(), t.process().parent());
             assertTrue(t.cred().isRoot());
             assertSame(k.rootCgroup(), t.cgroup());
