@@ -103,6 +103,34 @@ class ProcessExitTest {
     }
 
     @Test
+    void aStartRacingTheOwnersExitLeavesNoThreadBehind() throws Exception {
+        for (int rep = 0; rep < 2_000; rep++) {
+            Process p = owner(k);
+            AtomicInteger handled = new AtomicInteger();
+            VhostTask w = VhostTask.create(p.mainTask(), IDLE, handled::incrementAndGet, null);
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            Thread starter = Thread.ofVirtual().start(() -> {
+                try {
+                    go.await();
+                } catch (InterruptedException e) {
+                    return;
+                }
+                w.start();
+            });
+            go.countDown();
+            p.exit();
+            KernelFixture.join(starter);
+            // Either the exit reaped it unstarted, or it ran, met the SIGKILL and was waited for.
+            assertTrue(w.task().isDead(), "rep " + rep);
+            assertFalse(w.task().thread().isAlive(), "rep " + rep + ": thread left behind");
+            assertTrue(handled.get() <= 1);
+        }
+        assertEquals(0, k.liveThreads(Carrier.VIRTUAL));
+        assertEquals(0, k.ucounts().count(UID));
+        assertEquals(2, k.nrThreads());
+    }
+
+    @Test
     void exitIsIdempotentAndAThreadCloneIntoAnExitingGroupFails() throws Exception {
         Process p = owner(k);
         Task t = plainThread(p);
