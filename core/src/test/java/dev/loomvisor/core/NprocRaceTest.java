@@ -90,4 +90,62 @@ class NprocRaceTest {
         p.exit();
         assertEquals(0, k.ucounts().count(UID));
     }
+
+    @Test
+    void racingCreatorsNeverPushACgroupPastPidsMaxOfItsParent() throws Exception {
+        Kernel k = new Kernel();
+        Cgroup machine = k.rootCgroup().mkdir("machine");
+        machine.setPidsMax(20);
+        Cgroup vm = machine.mkdir("vm");
+        Process p = owner(k, Rlimits.INFINITY, vm);
+        AtomicInteger maxSeen = new AtomicInteger();
+        AtomicInteger live = new AtomicInteger(1); // the owner's main task
+        AtomicInteger refused = new AtomicInteger();
+        ConcurrentLinkedQueue<Throwable> unexpected = new ConcurrentLinkedQueue<>();
+        CountDownLatch go = new CountDownLatch(1);
+        List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < 16; t++) {
+            threads.add(Thread.ofVirtual().start(() -> {
+                try {
+                    go.await();
+                    List<VhostTask> mine = new ArrayList<>();
+                    for (int i = 0; i < 500; i++) {
+                        try {
+                            mine.add(VhostTask.create(p.mainTask(), IDLE, NO_SIGKILL, null));
+                            // Counted from the success to before the stop: a subset of the charged tasks.
+                            // (pids.current itself also holds racers about to revert, and a walk of the
+                            // task list is not atomic, like readdir of /proc/<pid>/task.)
+                            maxSeen.accumulateAndGet(live.incrementAndGet(), Math::max);
+                        } catch (ErrnoException e) {
+                            if (e.errno() != Errno.EAGAIN) {
+                                unexpected.add(e);
+                            }
+                            refused.incrementAndGet();
+                        }
+                        if (mine.size() >= 2 || i == 499) {
+                            for (VhostTask w : mine) {
+                                live.decrementAndGet();
+                                w.stop();
+                            }
+                            mine.clear();
+                        }
+                    }
+                } catch (Throwable e) {
+                    unexpected.add(e);
+                }
+            }));
+        }
+        go.countDown();
+        for (Thread t : threads) {
+            join(t);
+        }
+        assertTrue(unexpected.isEmpty(), () -> "unexpected: " + unexpected.peek());
+        assertTrue(maxSeen.get() <= 20, "the group held " + maxSeen.get() + " tasks under pids.max 20");
+        assertTrue(refused.get() > 0, "the limit was never met: the race did not run against it");
+        assertEquals(refused.get(), vm.pidsEventsMax(), "every refusal counted in pids.events");
+        assertEquals(1, vm.pidsCurrent());
+        assertEquals(1, machine.pidsCurrent());
+        p.exit();
+        assertEquals(0, machine.pidsCurrent());
+    }
 }
