@@ -407,17 +407,20 @@ public final class DeviceQueue {
     }
 
     /**
-     * Asks the driver to kick again and re-checks the ring (vhost_enable_notify). Returns true when there is
-     * more work (the driver added some between the drain and now): the caller must drain again, since the
-     * driver may have seen notifications disabled and not kicked.
+     * Asks the driver to kick again and re-checks the ring (vhost_enable_notify). Returns true when the
+     * driver published more since the queue last read avail.idx, i.e. while kicks were off: the caller must
+     * drain again, since the driver may have seen notifications disabled and not kicked. Chains already seen
+     * but given back with {@link #discard} do not count (an RX queue waiting for more buffers must sleep
+     * until new ones come, not spin on the ones it has). Call it after draining: chains seen but not popped
+     * do not count either.
      */
     public boolean enableNotifications() {
         if (broken || !ready) {
             return false;
         }
         if (eventIdx) {
-            // Kick me as soon as avail.idx moves past what I have consumed.
-            used.putShort(availEventOffset, (short) lastAvail);
+            // Kick me as soon as avail.idx moves past what I have seen.
+            used.putShort(availEventOffset, (short) availShadow);
         } else if ((usedFlags & USED_F_NO_NOTIFY) != 0) {
             usedFlags &= ~USED_F_NO_NOTIFY;
             used.putShort(USED_FLAGS, (short) usedFlags);
@@ -426,7 +429,7 @@ public final class DeviceQueue {
         // driver's bump and our re-read can cross, it skips the kick and we sleep with work pending.
         VarHandle.fullFence();
         int idx = avail.getShort(AVAIL_IDX) & 0xffff;
-        return idx != lastAvail;
+        return idx != availShadow;
     }
 
     /** True if avail.idx shows chains not yet popped (an acquire read, no side effects besides the shadow). */
