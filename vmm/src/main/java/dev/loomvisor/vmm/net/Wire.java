@@ -28,6 +28,7 @@ public final class Wire {
     private final End b;
     private final ReentrantLock lock = new ReentrantLock();
     private final List<Thread> workers = new ArrayList<>();
+    private final List<Notifier> polled = new ArrayList<>();
     private final AtomicLong frames = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
     private volatile boolean running;
@@ -123,14 +124,23 @@ public final class Wire {
             }
         }
         workers.clear();
+        // Give the kick notifiers back without our wake-ups (vhost_poll_stop).
+        for (Notifier n : polled) {
+            n.setListener(null);
+        }
+        polled.clear();
     }
 
     private Thread worker(VirtioNetDevice from, VirtioNetDevice to, int pair) {
         DeviceQueue tx = from.queue(VirtioNetDevice.txQueue(pair));
         DeviceQueue rxq = to.queue(VirtioNetDevice.rxQueue(pair));
         Notifier wake = new Notifier();
-        from.kick(VirtioNetDevice.txQueue(pair)).setListener(n -> wake.signal());
-        to.kick(VirtioNetDevice.rxQueue(pair)).setListener(n -> wake.signal());
+        Notifier txKick = from.kick(VirtioNetDevice.txQueue(pair));
+        Notifier rxKick = to.kick(VirtioNetDevice.rxQueue(pair));
+        txKick.setListener(n -> wake.signal());
+        rxKick.setListener(n -> wake.signal());
+        polled.add(txKick);
+        polled.add(rxKick);
         // A kick that came before the listeners were installed did not call them (vhost_poll_start).
         wake.signal();
         RxPlacement rx = new RxPlacement(rxq, to.hasFeature(NetFeatures.MRG_RXBUF));

@@ -140,7 +140,10 @@ public final class DeviceQueue {
         this.writableAllowed = allowed;
     }
 
-    /** A chain sized for the worst chain this queue accepts, to pass to {@link #nextAvail} again and again. */
+    /**
+     * A chain sized for the worst chain this queue accepts, to pass to {@link #nextAvail} again and again
+     * (make it after {@link #configure}; one made earlier grows on its first pop).
+     */
     public DescriptorChain newChain() {
         return new DescriptorChain(2 * Math.max(size, 1));
     }
@@ -211,9 +214,8 @@ public final class DeviceQueue {
             fail(RingError.HEAD_OUT_OF_RANGE); // line 29
             return false;
         }
-        if (chain.capacity() < 2 * size) {
-            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < 2 * queue size; use newChain()");
-        }
+        // A queue reconfigured larger than when the chain was made: grow it once, never fail on it.
+        chain.ensureCapacity(2 * size);
         RingError e = walk(head, chain);
         if (e != RingError.NONE) {
             fail(e);
@@ -224,7 +226,7 @@ public final class DeviceQueue {
     }
 
     private RingError walk(int head, DescriptorChain chain) {
-        chain.reset(head);
+        chain.reset(head, memory);
         UnsafeBuffer table = desc;
         int tableSize = size;
         boolean inIndirect = false;
@@ -295,8 +297,7 @@ public final class DeviceQueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE; // line 35
             }
-            GuestRegion region = mem.region(r);
-            chain.add(region.buffer(), (int) (addr - region.guestBase()), (int) len, addr, writable);
+            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
             if ((flags & DESC_F_NEXT) == 0) {
                 return RingError.NONE;
             }

@@ -105,7 +105,6 @@ class RingPropertyTest {
                     }
                     if (q.isBroken()) {
                         assertNotEquals(RingError.NONE, q.error());
-                        assertNotEquals(RingError.NOT_READY, q.error());
                         assertEquals(1, q.errorCount());
                         break;
                     }
