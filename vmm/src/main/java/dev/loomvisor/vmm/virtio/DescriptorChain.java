@@ -132,6 +132,12 @@ public final class DescriptorChain {
      * readable part ends first. Returns the number copied.
      */
     public int readReadable(int from, MutableDirectBuffer dst, int dstOffset, int length) {
+        if (readableCount == 1 && from >= 0 && from <= lengths[0]) {
+            // One readable segment (the usual TX chain): one copy, no loop.
+            int n = Math.min(lengths[0] - from, length);
+            memory.region(regions[0]).buffer().getBytes(offsets[0] + from, dst, dstOffset, n);
+            return n;
+        }
         int copied = 0;
         int skip = from;
         for (int i = 0; i < readableCount && copied < length; i++) {

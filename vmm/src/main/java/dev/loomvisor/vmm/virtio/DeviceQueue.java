@@ -59,7 +59,11 @@ public final class DeviceQueue {
     /** used.flags as last written (without EVENT_IDX). */
     private int usedFlags;
 
-    private volatile boolean broken;
+    /**
+     * Broken, as the owning thread sees it: a plain field, read on every hot-path call. Other threads learn
+     * of a breakage through the volatile {@link #error}, written after it.
+     */
+    private boolean broken;
     private volatile RingError error = RingError.NONE;
 
     /** @param index the queue's index in its device, for reports and listeners. */
@@ -164,8 +168,9 @@ public final class DeviceQueue {
         return memory;
     }
 
+    /** Whether a rule was broken; safe from any thread. */
     public boolean isBroken() {
-        return broken;
+        return error != RingError.NONE;
     }
 
     /** The violation that broke the queue, or {@link RingError#NONE}. */
@@ -216,13 +221,39 @@ public final class DeviceQueue {
         }
         // A queue reconfigured larger than when the chain was made: grow it once, never fail on it.
         chain.ensureCapacity(2 * size);
-        RingError e = walk(head, chain);
-        if (e != RingError.NONE) {
-            fail(e);
-            return false;
+        int d = head * DESC_SIZE;
+        int flags = desc.getShort(d + DESC_FLAGS) & 0xffff;
+        if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) == 0) {
+            // The common one-descriptor chain, without walk()'s loop: of the chain rules only the address
+            // (line 30) and direction (line 35) ones can apply to a single direct descriptor.
+            long addr = desc.getLong(d + DESC_ADDR);
+            long len = desc.getInt(d + DESC_LEN) & 0xffffffffL;
+            int r = memory.regionOf(addr, len);
+            if (r < 0) {
+                fail(addressError(r, RingError.DESC_OUTSIDE_MEMORY));
+                return false;
+            }
+            boolean writable = (flags & DESC_F_WRITE) != 0;
+            if (writable && !writableAllowed) {
+                fail(RingError.WRITABLE_ON_READ_ONLY_QUEUE);
+                return false;
+            }
+            chain.reset(head, memory);
+            chain.add(r, (int) (addr - memory.region(r).guestBase()), (int) len, addr, writable);
+        } else {
+            RingError e = walk(head, chain);
+            if (e != RingError.NONE) {
+                fail(e);
+                return false;
+            }
         }
         lastAvail = (lastAvail + 1) & 0xffff;
         return true;
+    }
+
+    /** A failed translation as a ring error: wrapping is ADDRESS_OVERFLOW, anything else {@code outside}. */
+    private static RingError addressError(int regionCode, RingError outside) {
+        return GuestMemory.errorOf(regionCode) == MemoryError.ADDRESS_OVERFLOW ? RingError.ADDRESS_OVERFLOW : outside;
     }
 
     private RingError walk(int head, DescriptorChain chain) {
@@ -264,8 +295,7 @@ public final class DeviceQueue {
                 }
                 int r = mem.regionOf(addr, len);
                 if (r < 0) {
-                    return MemoryError.ADDRESS_OVERFLOW == GuestMemory.errorOf(r)
-                            ? RingError.ADDRESS_OVERFLOW : RingError.INDIRECT_OUTSIDE_MEMORY;
+                    return addressError(r, RingError.INDIRECT_OUTSIDE_MEMORY);
                 }
                 GuestRegion region = mem.region(r);
                 indirect.wrap(region.buffer(), (int) (addr - region.guestBase()), (int) len);
@@ -281,8 +311,7 @@ public final class DeviceQueue {
             int r = mem.regionOf(addr, len);
             if (r < 0) {
                 // Line 30: any address + length that overflows or leaves guest memory.
-                return MemoryError.ADDRESS_OVERFLOW == GuestMemory.errorOf(r)
-                        ? RingError.ADDRESS_OVERFLOW : RingError.DESC_OUTSIDE_MEMORY;
+                return addressError(r, RingError.DESC_OUTSIDE_MEMORY);
             }
             total += len;
             if (total >= (1L << 32)) {
