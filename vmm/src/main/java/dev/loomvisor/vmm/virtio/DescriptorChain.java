@@ -1,0 +1,182 @@
+package dev.loomvisor.vmm.virtio;
+
+import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * One popped descriptor chain, reused from pop to pop: its head index and its segments, the device-readable
+ * ones first, then the device-writable ones (the order {@link DeviceQueue#nextAvail} enforces). Each segment
+ * is a validated view into guest memory: a region buffer, an offset that lies inside it and a length that
+ * ends inside it.
+ *
+ * <p>Capacity is fixed at construction; {@link DeviceQueue#newChain()} sizes it for the worst chain a queue
+ * accepts (queue size direct descriptors, then an indirect table of at most queue size entries), so popping
+ * never allocates. The readable and writable parts can be treated as byte streams: {@link #readReadable}
+ * and {@link #writeWritable} copy across segment boundaries.
+ */
+public final class DescriptorChain {
+
+    private final UnsafeBuffer[] buffers;
+    private final int[] offsets;
+    private final int[] lengths;
+    private final long[] addresses;
+    private int head = -1;
+    private int count;
+    private int readableCount;
+    private long readableLength;
+    private long writableLength;
+
+    public DescriptorChain(int capacity) {
+        buffers = new UnsafeBuffer[capacity];
+        offsets = new int[capacity];
+        lengths = new int[capacity];
+        addresses = new long[capacity];
+    }
+
+    public int capacity() {
+        return buffers.length;
+    }
+
+    /** The head descriptor index: the id to give back in {@link DeviceQueue#addUsed(int, int)}. */
+    public int head() {
+        return head;
+    }
+
+    public int segmentCount() {
+        return count;
+    }
+
+    public int readableCount() {
+        return readableCount;
+    }
+
+    public int writableCount() {
+        return count - readableCount;
+    }
+
+    /** Total device-readable bytes (below 2^32, enforced at pop). */
+    public long readableLength() {
+        return readableLength;
+    }
+
+    /** Total device-writable bytes (below 2^32, enforced at pop). */
+    public long writableLength() {
+        return writableLength;
+    }
+
+    /** Segment {@code i}'s region buffer; {@link #segmentOffset(int)} indexes it. */
+    public UnsafeBuffer segmentBuffer(int i) {
+        return buffers[i];
+    }
+
+    public int segmentOffset(int i) {
+        return offsets[i];
+    }
+
+    public int segmentLength(int i) {
+        return lengths[i];
+    }
+
+    /** Segment {@code i}'s guest-physical address. */
+    public long segmentAddress(int i) {
+        return addresses[i];
+    }
+
+    /** Readable segments come first: segment {@code i} is device-writable iff {@code i >= readableCount()}. */
+    public boolean isWritable(int i) {
+        return i >= readableCount;
+    }
+
+    void reset(int head) {
+        this.head = head;
+        count = 0;
+        readableCount = 0;
+        readableLength = 0;
+        writableLength = 0;
+    }
+
+    void add(UnsafeBuffer buffer, int offset, int length, long address, boolean writable) {
+        int i = count++;
+        buffers[i] = buffer;
+        offsets[i] = offset;
+        lengths[i] = length;
+        addresses[i] = address;
+        if (writable) {
+            writableLength += length & 0xffffffffL;
+        } else {
+            readableCount++;
+            readableLength += length & 0xffffffffL;
+        }
+    }
+
+    /**
+     * Copies device-readable bytes, starting {@code from} bytes into the readable part (12 skips a
+     * virtio_net_hdr), into {@code dst} at {@code dstOffset}: at most {@code length} bytes, fewer if the
+     * readable part ends first. Returns the number copied.
+     */
+    public int readReadable(int from, MutableDirectBuffer dst, int dstOffset, int length) {
+        int copied = 0;
+        int skip = from;
+        for (int i = 0; i < readableCount && copied < length; i++) {
+            int segLen = lengths[i];
+            if (skip >= segLen) {
+                skip -= segLen;
+                continue;
+            }
+            int n = Math.min(segLen - skip, length - copied);
+            buffers[i].getBytes(offsets[i] + skip, dst, dstOffset + copied, n);
+            copied += n;
+            skip = 0;
+        }
+        return copied;
+    }
+
+    /**
+     * Copies {@code length} bytes of {@code src} at {@code srcOffset} into the device-writable part,
+     * starting {@code from} bytes into it (12 leaves room for a virtio_net_hdr); fewer if the writable part
+     * ends first. Returns the number written.
+     */
+    public int writeWritable(int from, DirectBuffer src, int srcOffset, int length) {
+        int written = 0;
+        int skip = from;
+        for (int i = readableCount; i < count && written < length; i++) {
+            int segLen = lengths[i];
+            if (skip >= segLen) {
+                skip -= segLen;
+                continue;
+            }
+            int n = Math.min(segLen - skip, length - written);
+            buffers[i].putBytes(offsets[i] + skip, src, srcOffset + written, n);
+            written += n;
+            skip = 0;
+        }
+        return written;
+    }
+
+    /** Zeroes {@code length} bytes of the writable part from {@code from}; returns the number zeroed. */
+    public int zeroWritable(int from, int length) {
+        int done = 0;
+        int skip = from;
+        for (int i = readableCount; i < count && done < length; i++) {
+            int segLen = lengths[i];
+            if (skip >= segLen) {
+                skip -= segLen;
+                continue;
+            }
+            int n = Math.min(segLen - skip, length - done);
+            buffers[i].setMemory(offsets[i] + skip, n, (byte) 0);
+            done += n;
+            skip = 0;
+        }
+        return done;
+    }
+
+    /** Copies this chain's state into {@code other} (capacity permitting), e.g. to keep the first RX chain. */
+    public void copyTo(DescriptorChain other) {
+        other.reset(head);
+        for (int i = 0; i < count; i++) {
+            other.add(buffers[i], offsets[i], lengths[i], addresses[i], i >= readableCount);
+        }
+    }
+}

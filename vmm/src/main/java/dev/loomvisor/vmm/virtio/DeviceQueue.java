@@ -1,0 +1,498 @@
+package dev.loomvisor.vmm.virtio;
+
+import static dev.loomvisor.vmm.virtio.SplitRing.*;
+
+import dev.loomvisor.vmm.memory.GuestMemory;
+import dev.loomvisor.vmm.memory.GuestRegion;
+import dev.loomvisor.vmm.memory.MemoryError;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.AtomicLongArray;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * The device side of one split virtqueue: pops chains the driver made available, validates every field the
+ * guest controls, returns used buffers and suppresses notifications both ways (reference/virtio.md).
+ *
+ * <p>One thread at a time drives a queue (the device model, or the vhost worker it was handed to); the
+ * driver runs concurrently on the other side of the shared ring memory. Nothing here allocates after
+ * {@link #configure}, and nothing throws on guest input: a violation of a rule marks the queue broken,
+ * counts the {@link RingError}, tells the {@link BrokenListener} (the device then sets NEEDS_RESET), and
+ * every later call is a no-op until {@link #reset()}. Other queues are unaffected.
+ */
+public final class DeviceQueue {
+
+    /** Told once when a queue breaks; runs on the thread that found the violation and must not block. */
+    @FunctionalInterface
+    public interface BrokenListener {
+        void onBroken(DeviceQueue queue, RingError error);
+    }
+
+    private static final RingError[] ERRORS = RingError.values();
+
+    private final int index;
+    private final AtomicLongArray errorCounts = new AtomicLongArray(ERRORS.length);
+    private final UnsafeBuffer desc = new UnsafeBuffer(new byte[0]);
+    private final UnsafeBuffer avail = new UnsafeBuffer(new byte[0]);
+    private final UnsafeBuffer used = new UnsafeBuffer(new byte[0]);
+    private final UnsafeBuffer indirect = new UnsafeBuffer(new byte[0]);
+    private volatile BrokenListener brokenListener;
+
+    private GuestMemory memory;
+    private int size;
+    private int mask;
+    private boolean eventIdx;
+    private boolean indirectAllowed;
+    private boolean writableAllowed = true;
+    private int usedEventOffset;
+    private int availEventOffset;
+    private boolean ready;
+
+    /** Index of the next avail ring entry to pop (free-running u16): vhost's last_avail_idx. */
+    private int lastAvail;
+    /** The last avail.idx read from the ring (u16): vhost's avail_idx shadow. */
+    private int availShadow;
+    /** Next used ring entry to fill (free-running u16): the used.idx being built. */
+    private int lastUsed;
+    /** used.idx when the driver was last interrupted, for EVENT_IDX (vhost's signalled_used). */
+    private int signalledUsed;
+    private boolean signalledUsedValid;
+    /** used.flags as last written (without EVENT_IDX). */
+    private int usedFlags;
+
+    private volatile boolean broken;
+    private volatile RingError error = RingError.NONE;
+
+    /** @param index the queue's index in its device, for reports and listeners. */
+    public DeviceQueue(int index) {
+        this.index = index;
+    }
+
+    public int index() {
+        return index;
+    }
+
+    public void setBrokenListener(BrokenListener listener) {
+        this.brokenListener = listener;
+    }
+
+    /**
+     * Points the queue at rings in guest memory and checks them (reference/virtio.md line 27): a size that
+     * is a power of two in [1, 32768], each ring aligned and wholly inside one region. The used index starts
+     * from what the ring holds (vhost_vq_init_access does the same), the avail index from
+     * {@link #lastAvail()} (0 after reset, or what {@link #setLastAvail(int)} restored).
+     *
+     * @param eventIdx VIRTIO_F_EVENT_IDX negotiated
+     * @param indirect VIRTIO_F_INDIRECT_DESC negotiated
+     * @return {@link RingError#NONE}, or the violation (the queue is then broken)
+     */
+    public RingError configure(GuestMemory memory, int size, long descAddr, long availAddr, long usedAddr,
+                               boolean eventIdx, boolean indirect) {
+        this.ready = false;
+        this.memory = memory;
+        if (size == 0) {
+            return fail(RingError.QUEUE_SIZE_ZERO);
+        }
+        if (size < 0 || size > MAX_QUEUE_SIZE) {
+            return fail(RingError.QUEUE_SIZE_TOO_LARGE);
+        }
+        if ((size & (size - 1)) != 0) {
+            return fail(RingError.QUEUE_SIZE_NOT_POWER_OF_TWO);
+        }
+        if ((descAddr & (DESC_ALIGN - 1)) != 0) {
+            return fail(RingError.DESC_TABLE_MISALIGNED);
+        }
+        if ((availAddr & (AVAIL_ALIGN - 1)) != 0) {
+            return fail(RingError.AVAIL_RING_MISALIGNED);
+        }
+        if ((usedAddr & (USED_ALIGN - 1)) != 0) {
+            return fail(RingError.USED_RING_MISALIGNED);
+        }
+        if (!view(desc, descAddr, descTableSize(size)) || !view(avail, availAddr, availRingSize(size))
+                || !view(used, usedAddr, usedRingSize(size))) {
+            return fail(RingError.RING_OUTSIDE_MEMORY);
+        }
+        this.size = size;
+        this.mask = size - 1;
+        this.eventIdx = eventIdx;
+        this.indirectAllowed = indirect;
+        this.usedEventOffset = usedEventOffset(size);
+        this.availEventOffset = availEventOffset(size);
+        this.lastUsed = used.getShort(USED_IDX) & 0xffff;
+        this.availShadow = lastAvail;
+        this.signalledUsedValid = false;
+        this.usedFlags = used.getShort(USED_FLAGS) & 0xffff;
+        this.ready = true;
+        return RingError.NONE;
+    }
+
+    private boolean view(UnsafeBuffer view, long gpa, long len) {
+        int r = memory.regionOf(gpa, len);
+        if (r < 0) {
+            return false;
+        }
+        GuestRegion region = memory.region(r);
+        view.wrap(region.buffer(), (int) (gpa - region.guestBase()), (int) len);
+        return true;
+    }
+
+    /** Marks a queue that the device only reads (TX): a device-writable descriptor on it is a violation. */
+    public void setDeviceWritableAllowed(boolean allowed) {
+        this.writableAllowed = allowed;
+    }
+
+    /** A chain sized for the worst chain this queue accepts, to pass to {@link #nextAvail} again and again. */
+    public DescriptorChain newChain() {
+        return new DescriptorChain(2 * Math.max(size, 1));
+    }
+
+    public boolean isReady() {
+        return ready;
+    }
+
+    public int size() {
+        return size;
+    }
+
+    public boolean eventIdx() {
+        return eventIdx;
+    }
+
+    public GuestMemory memory() {
+        return memory;
+    }
+
+    public boolean isBroken() {
+        return broken;
+    }
+
+    /** The violation that broke the queue, or {@link RingError#NONE}. */
+    public RingError error() {
+        return error;
+    }
+
+    public long errorCount(RingError e) {
+        return errorCounts.get(e.ordinal());
+    }
+
+    public long errorCount() {
+        long n = 0;
+        for (int i = 1; i < ERRORS.length; i++) {
+            n += errorCounts.get(i);
+        }
+        return n;
+    }
+
+    /**
+     * Pops the next available chain into {@code chain}. Returns false when there is none, or when the queue
+     * is (or just became) broken: check {@link #isBroken()}. On success the chain's head must later be given
+     * back with {@link #addUsed} (or returned with {@link #discard(int)}).
+     */
+    public boolean nextAvail(DescriptorChain chain) {
+        if (broken || !ready) {
+            return false;
+        }
+        if (lastAvail == availShadow) {
+            // Acquire: the slots and descriptors the driver wrote before bumping avail.idx are read after
+            // this load (reference/virtio.md line 20).
+            int idx = avail.getShort(AVAIL_IDX) & 0xffff;
+            VarHandle.acquireFence();
+            // More than N ahead cannot be honest, and also catches a decrement (line 28).
+            if (((idx - lastAvail) & 0xffff) > size) {
+                fail(RingError.AVAIL_IDX_TOO_FAR_AHEAD);
+                return false;
+            }
+            availShadow = idx;
+            if (idx == lastAvail) {
+                return false;
+            }
+        }
+        int head = avail.getShort(AVAIL_RING + 2 * (lastAvail & mask)) & 0xffff;
+        if (head >= size) {
+            fail(RingError.HEAD_OUT_OF_RANGE); // line 29
+            return false;
+        }
+        if (chain.capacity() < 2 * size) {
+            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < 2 * queue size; use newChain()");
+        }
+        RingError e = walk(head, chain);
+        if (e != RingError.NONE) {
+            fail(e);
+            return false;
+        }
+        lastAvail = (lastAvail + 1) & 0xffff;
+        return true;
+    }
+
+    private RingError walk(int head, DescriptorChain chain) {
+        chain.reset(head);
+        UnsafeBuffer table = desc;
+        int tableSize = size;
+        boolean inIndirect = false;
+        int visited = 0;
+        boolean seenWritable = false;
+        long total = 0;
+        int i = head;
+        GuestMemory mem = memory;
+        while (true) {
+            // A chain may not visit more descriptors than its table holds: that bounds every loop (line 29).
+            if (++visited > tableSize) {
+                return RingError.CHAIN_TOO_LONG;
+            }
+            int d = i * DESC_SIZE;
+            long addr = table.getLong(d + DESC_ADDR);
+            long len = table.getInt(d + DESC_LEN) & 0xffffffffL;
+            int flags = table.getShort(d + DESC_FLAGS) & 0xffff;
+            int next = table.getShort(d + DESC_NEXT) & 0xffff;
+            if ((flags & DESC_F_INDIRECT) != 0) {
+                // Line 31-33. The WRITE flag on this descriptor is ignored, as the spec allows.
+                if (!indirectAllowed) {
+                    return RingError.INDIRECT_NOT_NEGOTIATED;
+                }
+                if (inIndirect) {
+                    return RingError.INDIRECT_NESTED;
+                }
+                if ((flags & DESC_F_NEXT) != 0) {
+                    return RingError.INDIRECT_WITH_NEXT;
+                }
+                if (len == 0 || (len & (DESC_SIZE - 1)) != 0) {
+                    return RingError.INDIRECT_BAD_LENGTH;
+                }
+                if (len / DESC_SIZE > size) {
+                    return RingError.INDIRECT_TOO_LARGE;
+                }
+                int r = mem.regionOf(addr, len);
+                if (r < 0) {
+                    return MemoryError.ADDRESS_OVERFLOW == GuestMemory.errorOf(r)
+                            ? RingError.ADDRESS_OVERFLOW : RingError.INDIRECT_OUTSIDE_MEMORY;
+                }
+                GuestRegion region = mem.region(r);
+                indirect.wrap(region.buffer(), (int) (addr - region.guestBase()), (int) len);
+                table = indirect;
+                tableSize = (int) (len / DESC_SIZE);
+                inIndirect = true;
+                // "Zero or more direct descriptors then one indirect": the chain goes on at entry 0 of the
+                // table and ends where the table's chain ends.
+                visited = 0;
+                i = 0;
+                continue;
+            }
+            int r = mem.regionOf(addr, len);
+            if (r < 0) {
+                // Line 30: any address + length that overflows or leaves guest memory.
+                return MemoryError.ADDRESS_OVERFLOW == GuestMemory.errorOf(r)
+                        ? RingError.ADDRESS_OVERFLOW : RingError.DESC_OUTSIDE_MEMORY;
+            }
+            total += len;
+            if (total >= (1L << 32)) {
+                return RingError.CHAIN_TOO_BIG; // line 30
+            }
+            boolean writable = (flags & DESC_F_WRITE) != 0;
+            if (writable) {
+                if (!writableAllowed) {
+                    return RingError.WRITABLE_ON_READ_ONLY_QUEUE; // line 35, TX
+                }
+                seenWritable = true;
+            } else if (seenWritable) {
+                return RingError.READABLE_AFTER_WRITABLE; // line 35
+            }
+            GuestRegion region = mem.region(r);
+            chain.add(region.buffer(), (int) (addr - region.guestBase()), (int) len, addr, writable);
+            if ((flags & DESC_F_NEXT) == 0) {
+                return RingError.NONE;
+            }
+            if (next >= tableSize) {
+                return RingError.NEXT_OUT_OF_RANGE; // line 29
+            }
+            i = next;
+        }
+    }
+
+    /**
+     * Gives {@code n} popped chains back unused (vhost_discard_vq_desc), e.g. when a frame did not fit: the
+     * next pops return them again.
+     */
+    public void discard(int n) {
+        lastAvail = (lastAvail - n) & 0xffff;
+    }
+
+    /** Writes one used element and publishes used.idx; false if the queue is broken. */
+    public boolean addUsed(int head, int len) {
+        if (!stageUsed(head, len)) {
+            return false;
+        }
+        publishUsed();
+        return true;
+    }
+
+    /**
+     * Writes one used element without publishing it: a batch of these becomes visible to the driver at once
+     * with {@link #publishUsed()} (MRG_RXBUF needs that, and it saves stores). False if broken.
+     */
+    public boolean stageUsed(int head, int len) {
+        if (broken || !ready) {
+            return false;
+        }
+        if (head < 0 || head >= size) {
+            fail(RingError.USED_ID_OUT_OF_RANGE); // line 36: guards the device model, not the guest
+            return false;
+        }
+        int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
+        used.putInt(e, head);
+        used.putInt(e + 4, len);
+        lastUsed = (lastUsed + 1) & 0xffff;
+        return true;
+    }
+
+    /** Stages {@code n} used elements and publishes them with one used.idx store (vhost_add_used_n). */
+    public boolean addUsedN(int[] heads, int[] lens, int n) {
+        for (int i = 0; i < n; i++) {
+            if (!stageUsed(heads[i], lens[i])) {
+                return false;
+            }
+        }
+        publishUsed();
+        return true;
+    }
+
+    /** Makes every staged used element visible to the driver. */
+    public void publishUsed() {
+        if (broken || !ready) {
+            return;
+        }
+        // Release: the used elements and the buffer data written before are visible before the new
+        // used.idx (reference/virtio.md line 21).
+        VarHandle.releaseFence();
+        used.putShort(USED_IDX, (short) lastUsed);
+    }
+
+    /**
+     * Whether the driver wants an interrupt for the used entries published since the last one
+     * (vhost_notify): with EVENT_IDX when used.idx passed used_event, otherwise unless avail.flags asks for
+     * none. Records the used index as signalled, so call it once per interrupt decision.
+     */
+    public boolean needsInterrupt() {
+        if (broken || !ready) {
+            return false;
+        }
+        // Full fence between publishing used.idx and reading used_event/flags (line 21-22): the driver
+        // stores used_event then reads used.idx; without it both could miss each other and it sleeps.
+        VarHandle.fullFence();
+        if (!eventIdx) {
+            return (avail.getShort(AVAIL_FLAGS) & AVAIL_F_NO_INTERRUPT) == 0;
+        }
+        int old = signalledUsed;
+        boolean valid = signalledUsedValid;
+        int now = lastUsed;
+        signalledUsed = now;
+        signalledUsedValid = true;
+        if (!valid) {
+            return true;
+        }
+        int event = avail.getShort(usedEventOffset) & 0xffff;
+        return needEvent(event, now, old);
+    }
+
+    /**
+     * Asks the driver not to kick (vhost_disable_notify): sets used.flags NO_NOTIFY without EVENT_IDX; with
+     * EVENT_IDX leaves avail_event behind so the driver's need_event stays false.
+     */
+    public void disableNotifications() {
+        if (broken || !ready || eventIdx) {
+            return;
+        }
+        if ((usedFlags & USED_F_NO_NOTIFY) == 0) {
+            usedFlags |= USED_F_NO_NOTIFY;
+            used.putShort(USED_FLAGS, (short) usedFlags);
+        }
+    }
+
+    /**
+     * Asks the driver to kick again and re-checks the ring (vhost_enable_notify). Returns true when there is
+     * more work (the driver added some between the drain and now): the caller must drain again, since the
+     * driver may have seen notifications disabled and not kicked.
+     */
+    public boolean enableNotifications() {
+        if (broken || !ready) {
+            return false;
+        }
+        if (eventIdx) {
+            // Kick me as soon as avail.idx moves past what I have consumed.
+            used.putShort(availEventOffset, (short) lastAvail);
+        } else if ((usedFlags & USED_F_NO_NOTIFY) != 0) {
+            usedFlags &= ~USED_F_NO_NOTIFY;
+            used.putShort(USED_FLAGS, (short) usedFlags);
+        }
+        // Full fence between writing avail_event/flags and re-reading avail.idx (line 22-23): otherwise the
+        // driver's bump and our re-read can cross, it skips the kick and we sleep with work pending.
+        VarHandle.fullFence();
+        int idx = avail.getShort(AVAIL_IDX) & 0xffff;
+        return idx != lastAvail;
+    }
+
+    /** True if avail.idx shows chains not yet popped (an acquire read, no side effects besides the shadow). */
+    public boolean hasAvail() {
+        if (broken || !ready) {
+            return false;
+        }
+        if (lastAvail != availShadow) {
+            return true;
+        }
+        int idx = avail.getShort(AVAIL_IDX) & 0xffff;
+        VarHandle.acquireFence();
+        return idx != lastAvail;
+    }
+
+    /** vhost's last_avail_idx: GET_VRING_BASE reads it when the ring is handed over or stopped. */
+    public int lastAvail() {
+        return lastAvail;
+    }
+
+    /**
+     * SET_VRING_BASE: where popping resumes. Forgets the avail shadow and the interrupt state, as a vring
+     * taken over by a new backend does.
+     */
+    public void setLastAvail(int idx) {
+        lastAvail = idx & 0xffff;
+        availShadow = lastAvail;
+        signalledUsedValid = false;
+    }
+
+    /** The used.idx this side has built (published or staged). */
+    public int lastUsed() {
+        return lastUsed;
+    }
+
+    /** Back to the unconfigured state with no error (device reset). Counters are kept. */
+    public void reset() {
+        ready = false;
+        broken = false;
+        error = RingError.NONE;
+        lastAvail = 0;
+        availShadow = 0;
+        lastUsed = 0;
+        signalledUsedValid = false;
+        usedFlags = 0;
+        eventIdx = false;
+        indirectAllowed = false;
+        size = 0;
+    }
+
+    private RingError fail(RingError e) {
+        errorCounts.incrementAndGet(e.ordinal());
+        if (!broken) {
+            error = e;
+            broken = true;
+            BrokenListener l = brokenListener;
+            if (l != null) {
+                l.onBroken(this, e);
+            }
+        }
+        return e;
+    }
+
+    @Override
+    public String toString() {
+        return "DeviceQueue[" + index + " size=" + size + " lastAvail=" + lastAvail + " lastUsed=" + lastUsed
+                + (broken ? " broken " + error : "") + "]";
+    }
+}

@@ -1,0 +1,62 @@
+package dev.loomvisor.vmm.virtio;
+
+/**
+ * Every way a guest (or, for the last one, the device model) can break a split ring: one value per rule of
+ * reference/virtio.md "What the device must reject". {@link #NONE} is success, so calls report outcomes
+ * without allocating or throwing.
+ */
+public enum RingError {
+    NONE("no error"),
+    NOT_READY("the queue is not configured"),
+
+    // Configuration (reference/virtio.md line 27).
+    QUEUE_SIZE_ZERO("queue size is 0"),
+    QUEUE_SIZE_TOO_LARGE("queue size is above 32768"),
+    QUEUE_SIZE_NOT_POWER_OF_TWO("queue size is not a power of two"),
+    DESC_TABLE_MISALIGNED("descriptor table is not 16-byte aligned"),
+    AVAIL_RING_MISALIGNED("avail ring is not 2-byte aligned"),
+    USED_RING_MISALIGNED("used ring is not 4-byte aligned"),
+    RING_OUTSIDE_MEMORY("a ring does not lie wholly inside one guest memory region"),
+
+    // The avail ring (line 28).
+    AVAIL_IDX_TOO_FAR_AHEAD("avail.idx is more than queue size ahead of the device's next index"),
+
+    // Chains (line 29-30).
+    HEAD_OUT_OF_RANGE("a head index in the avail ring is >= queue size"),
+    NEXT_OUT_OF_RANGE("a descriptor's next index is >= the table's size"),
+    CHAIN_TOO_LONG("a chain is longer than queue size descriptors (a loop)"),
+    CHAIN_TOO_BIG("a chain's lengths total 2^32 bytes or more"),
+    ADDRESS_OVERFLOW("a descriptor's address + length overflows 64 bits"),
+    DESC_OUTSIDE_MEMORY("a descriptor's buffer does not lie wholly inside one guest memory region"),
+
+    // Indirect tables (line 31-34).
+    INDIRECT_NOT_NEGOTIATED("INDIRECT descriptor without VIRTIO_F_INDIRECT_DESC negotiated"),
+    INDIRECT_NESTED("an indirect table holds an INDIRECT descriptor"),
+    INDIRECT_BAD_LENGTH("an indirect table's length is zero or not a multiple of 16"),
+    INDIRECT_TOO_LARGE("an indirect table holds more than queue size entries"),
+    INDIRECT_WITH_NEXT("a descriptor has both INDIRECT and NEXT"),
+    INDIRECT_OUTSIDE_MEMORY("an indirect table does not lie wholly inside one guest memory region"),
+
+    // Direction (line 35).
+    READABLE_AFTER_WRITABLE("a device-readable descriptor follows a device-writable one"),
+    WRITABLE_ON_READ_ONLY_QUEUE("a device-writable descriptor on a queue the device only reads (TX)"),
+
+    // Device-side bug guard (line 36).
+    USED_ID_OUT_OF_RANGE("a used element's id is >= queue size");
+
+    private final String rule;
+
+    RingError(String rule) {
+        this.rule = rule;
+    }
+
+    /** The broken rule in words. */
+    public String rule() {
+        return rule;
+    }
+
+    @Override
+    public String toString() {
+        return name() + ": " + rule;
+    }
+}
