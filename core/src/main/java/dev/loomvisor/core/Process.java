@@ -1,0 +1,224 @@
+package dev.loomvisor.core;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A thread group (struct signal_struct with its tasks): pid, credentials, rlimits, cgroup, mm, file table,
+ * shared signal state, and the tasks listed the way {@code /proc/<pid>/task} lists them.
+ *
+ * <p>The process's credentials, cgroup, mm and files are those of its main task (the group leader); the
+ * other tasks share them when cloned with the matching CLONE_* flag.
+ */
+public final class Process {
+
+    private final Kernel kernel;
+    private final int pid;
+    private final Process parent;
+    private volatile Rlimits rlimits;
+    private final AtomicLong sharedPending = new AtomicLong();
+    private final ConcurrentSkipListMap<Integer, Task> tasks = new ConcurrentSkipListMap<>();
+    /** siglock: orders the late fatal-signal check and the attach of a new thread against group exit. */
+    final ReentrantLock siglock = new ReentrantLock();
+    private volatile Task leader;
+    private volatile boolean exiting;
+    private volatile boolean dead;
+
+    Process(Kernel kernel, int pid, Process parent, Rlimits rlimits) {
+        this.kernel = kernel;
+        this.pid = pid;
+        this.parent = parent;
+        this.rlimits = rlimits;
+    }
+
+    void setLeader(Task t) {
+        this.leader = t;
+    }
+
+    public Kernel kernel() {
+        return kernel;
+    }
+
+    /** The thread-group id, which is the tid of the main task. */
+    public int pid() {
+        return pid;
+    }
+
+    public Process parent() {
+        return parent;
+    }
+
+    /** The main task (group leader): for a spawned process it stands for the calling thread, "current". */
+    public Task mainTask() {
+        return leader;
+    }
+
+    public Credentials cred() {
+        return leader.cred();
+    }
+
+    public Rlimits rlimits() {
+        return rlimits;
+    }
+
+    /** setrlimit for the whole thread group (the limits live in signal_struct, shared by its threads). */
+    public void setRlimits(Rlimits r) {
+        this.rlimits = java.util.Objects.requireNonNull(r);
+    }
+
+    public Cgroup cgroup() {
+        return leader.cgroup();
+    }
+
+    public Mm mm() {
+        return leader.ownMm();
+    }
+
+    public FileTable files() {
+        return leader.files();
+    }
+
+    public String comm() {
+        return leader.comm();
+    }
+
+    /** The live tasks by ascending tid, as {@code ls /proc/<pid>/task} shows them. */
+    public List<Task> tasks() {
+        return new ArrayList<>(tasks.values());
+    }
+
+    /** The tids of {@link #tasks()}. */
+    public List<Integer> taskIds() {
+        return new ArrayList<>(tasks.keySet());
+    }
+
+    public Task task(int tid) {
+        return tasks.get(tid);
+    }
+
+    public boolean isExiting() {
+        return exiting;
+    }
+
+    /** True once every task was released and the pid left the process table. */
+    public boolean isDead() {
+        return dead;
+    }
+
+    // ---- signal state ----
+
+    long sharedPending() {
+        return sharedPending.get();
+    }
+
+    Signal dequeueShared(long blocked) {
+        for (;;) {
+            long p = sharedPending.get();
+            long deliverable = p & ~blocked;
+            if (deliverable == 0) {
+                return null;
+            }
+            Signal s = Signal.first(deliverable);
+            if (sharedPending.compareAndSet(p, p & ~s.mask())) {
+                return s;
+            }
+        }
+    }
+
+    /**
+     * kill(pid, sig): a signal to the whole thread group. SIGKILL, SIGSTOP and SIGCONT act on every task
+     * (complete_signal makes a fatal signal kill each thread, which is how it reaches user workers:
+     * reference section 3); any other signal is queued once for the group and wakes the tasks that do not
+     * block it. A kthread ignores them all.
+     */
+    public void kill(Signal sig) {
+        if (leader.ignoresSignals()) {
+            return;
+        }
+        switch (sig) {
+            case SIGKILL, SIGSTOP, SIGCONT -> {
+                siglock.lock();
+                try {
+                    for (Task t : tasks.values()) {
+                        t.sendSignal(sig);
+                    }
+                } finally {
+                    siglock.unlock();
+                }
+            }
+            case SIGCHLD -> {
+                // default-ignored
+            }
+            default -> {
+                sharedPending.getAndUpdate(p -> p | sig.mask());
+                for (Task t : tasks.values()) {
+                    if ((t.blocked() & sig.mask()) == 0 && !t.ignoresSignals()) {
+                        t.signalWakeUp();
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * exit_group: SIGKILL to every other task (zap_other_threads, past any disposition), wait until each
+     * has left (a user worker runs its SIGKILL path), reap the ones never started, then release the main
+     * task, which drops the last reference to the file table and so closes the process's files. Afterwards
+     * every ucounts, threads and pids charge of the process is returned. Idempotent; must not be called
+     * from one of the process's own task threads other than the main one.
+     */
+    public void exit() {
+        siglock.lock();
+        try {
+            if (exiting) {
+                return;
+            }
+            exiting = true;
+            for (Task t : tasks.values()) {
+                t.forceSignal(Signal.SIGKILL);
+            }
+        } finally {
+            siglock.unlock();
+        }
+        Task main = leader;
+        for (Task t : tasks.values()) {
+            if (t == main) {
+                continue;
+            }
+            if (t.thread() == null || !t.isStarted()) {
+                kernel.releaseUnstarted(t);
+            } else {
+                t.awaitExit();
+            }
+        }
+        if (main.thread() == null || !main.isStarted()) {
+            kernel.releaseUnstarted(main);
+        } else {
+            main.awaitExit();
+        }
+    }
+
+    void markDead() {
+        dead = true;
+    }
+
+    void removeTask(Task t) {
+        tasks.remove(t.tid());
+    }
+
+    void addTask(Task t) {
+        tasks.put(t.tid(), t);
+    }
+
+    boolean hasTasks() {
+        return !tasks.isEmpty();
+    }
+
+    @Override
+    public String toString() {
+        return "process " + pid + (leader == null ? "" : " (" + leader.comm() + ")");
+    }
+}

@@ -1,0 +1,94 @@
+package dev.loomvisor.core.worker;
+
+import dev.loomvisor.core.ErrnoException;
+import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Mm;
+import dev.loomvisor.core.Task;
+import java.util.Objects;
+
+/**
+ * The vhost worker of Linux up to 6.3 (drivers/vhost/vhost.c, vhost_worker on kthread_create): forked by
+ * kthreadd, so it runs as root in the root cgroup outside its owner's limits, and borrows the owner's mm
+ * while it runs (kthread_use_mm). It ignores signals; only kthread_stop ends it (reference section 2).
+ */
+public final class KthreadWorker implements Worker {
+
+    private final WorkerFn fn;
+    private final Mm ownerMm;
+    private Task task;
+    private volatile boolean stopped;
+
+    private KthreadWorker(WorkerFn fn, Mm ownerMm) {
+        this.fn = Objects.requireNonNull(fn, "fn");
+        this.ownerMm = ownerMm;
+    }
+
+    /** kthread_create(vhost_worker, dev, "vhost-%d", owner pid): not counted against {@code caller}'s limits. */
+    public static KthreadWorker create(Task caller, WorkerFn fn, String name, Carrier carrier) throws ErrnoException {
+        KthreadWorker w = new KthreadWorker(fn, caller.mm());
+        Kernel kernel = caller.kernel();
+        w.task = kernel.kthreadCreate(KthreadWorker::taskFn, w, name, carrier);
+        return w;
+    }
+
+    private static int taskFn(Object arg) {
+        return ((KthreadWorker) arg).loop();
+    }
+
+    private int loop() {
+        Task me = task;
+        if (ownerMm != null) {
+            me.useMm(ownerMm);
+        }
+        try {
+            for (;;) {
+                // The same "about to sleep" order as vhost_task, with kthread_should_stop for STOP.
+                me.setCurrentStateInterruptible();
+                if (me.kthreadShouldStop()) {
+                    me.setRunning();
+                    break;
+                }
+                if (!fn.run()) {
+                    me.schedule();
+                }
+            }
+        } finally {
+            if (ownerMm != null) {
+                me.unuseMm();
+            }
+        }
+        return 0;
+    }
+
+    @Override
+    public void start() {
+        task.start();
+    }
+
+    @Override
+    public boolean wake() {
+        if (stopped) {
+            return false;
+        }
+        task.wakeUpProcess();
+        return true;
+    }
+
+    /** kthread_stop. */
+    @Override
+    public void stop() {
+        stopped = true;
+        task.kernel().kthreadStop(task);
+    }
+
+    @Override
+    public Task task() {
+        return task;
+    }
+
+    /** Always false: a kthread ignores SIGKILL. */
+    @Override
+    public boolean isKilled() {
+        return false;
+    }
+}
