@@ -15,7 +15,7 @@ import dev.loomvisor.vhost.stats.Counters;
  * A learning Ethernet switch between vhost-net devices. Each {@link Port} is a {@link NetBackend}: a frame
  * a guest transmits is forwarded, on the transmitting worker's thread, into the destination port's
  * bounded queue (an Agrona {@link ManyToOneRingBuffer}: many sending ports, one receiving worker), and that
- * port's RX listener is woken. A full queue drops the frame and counts it against the sending port; group
+ * port's RX listener is woken at the end of the sender's batch ({@link Port#flushTransmit()}). A full queue drops the frame and counts it against the sending port; group
  * and unknown destinations are flooded to every other port. No thread of its own, no allocation per frame.
  */
 public final class L2Switch {
@@ -115,9 +115,10 @@ public final class L2Switch {
     private static boolean deliver(Port from, Port to, DirectBuffer frame, int offset, int length) {
         if (to.queue.write(MSG_FRAME, frame, offset, length)) {
             to.counters.add(PortCounter.QUEUED_FRAMES, 1);
-            Runnable l = to.rxListener;
-            if (l != null) {
-                l.run();
+            if (to.index < Long.SIZE) {
+                from.wakeMask |= 1L << to.index; // woken at flushTransmit, once per batch
+            } else {
+                to.wakeReceiver();
             }
             return true;
         }
@@ -135,6 +136,8 @@ public final class L2Switch {
         private final Counters<PortCounter> counters = new Counters<>(PortCounter.class);
         private final ControlledMessageHandler handler = this::onQueued;
         private volatile Runnable rxListener;
+        /** Ports (index < 64) this port delivered to since its last flushTransmit; TX worker only. */
+        private long wakeMask;
         /** The receiver of the receive() in progress: a field, so no lambda is captured per call. */
         private FrameReceiver receiver;
         private long rxBytes;
@@ -177,6 +180,28 @@ public final class L2Switch {
             counters.addOrdered(PortCounter.TX_FRAMES, 1);
             counters.addOrdered(PortCounter.TX_BYTES, length);
             return owner.forward(this, frame, offset, length) > 0;
+        }
+
+        @Override
+        public void flushTransmit() {
+            long m = wakeMask;
+            if (m == 0) {
+                return;
+            }
+            wakeMask = 0;
+            Port[] all = owner.portArray;
+            while (m != 0) {
+                int i = Long.numberOfTrailingZeros(m);
+                m &= m - 1;
+                all[i].wakeReceiver();
+            }
+        }
+
+        private void wakeReceiver() {
+            Runnable l = rxListener;
+            if (l != null) {
+                l.run();
+            }
         }
 
         @Override

@@ -21,6 +21,14 @@ public interface NetBackend {
     boolean transmit(DirectBuffer frame, int offset, int length);
 
     /**
+     * End of a TX batch (at most 64 frames, and at the end of every handler run): a backend that defers
+     * waking its receivers wakes them now. Frames are delivered at {@link #transmit}; only the wake-up is
+     * batched, which saves a queueing per frame without adding more than a batch of latency.
+     */
+    default void flushTransmit() {
+    }
+
+    /**
      * Hands up to {@code limit} waiting frames, oldest first, to {@code receiver}; stops at the first one
      * the receiver leaves.
      *

@@ -11,6 +11,7 @@ public final class VhostPoll implements Notifier.Listener {
 
     private final VhostWork work;
     private final WorkTarget target;
+    private final java.util.concurrent.atomic.AtomicLong signals = new java.util.concurrent.atomic.AtomicLong();
     private volatile Notifier notifier;
 
     public VhostPoll(VhostWork work, WorkTarget target) {
@@ -57,8 +58,14 @@ public final class VhostPoll implements Notifier.Listener {
         return target.queueWork(work);
     }
 
+    /** Signals seen on the fd (kicks), counted on the signalling thread. */
+    public long signals() {
+        return signals.get();
+    }
+
     @Override
     public void onSignal(Notifier n) {
+        signals.incrementAndGet();
         target.queueWork(work);
     }
 }

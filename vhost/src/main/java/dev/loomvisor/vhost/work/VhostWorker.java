@@ -21,8 +21,8 @@ public final class VhostWorker {
     private final ReentrantLock mutex = new ReentrantLock();
     private volatile Worker thread;
     private volatile boolean killed;
-    /** Rings whose slot points here; guarded by {@link #mutex}. */
-    private int attachmentCount;
+    /** Rings whose slot points here (slots of different rings update it concurrently). */
+    private final java.util.concurrent.atomic.AtomicInteger attachmentCount = new java.util.concurrent.atomic.AtomicInteger();
 
     public VhostWorker(int id) {
         this.id = id;
@@ -70,15 +70,15 @@ public final class VhostWorker {
 
     /** Rings attached now (a snapshot). */
     public int attachmentCount() {
-        return attachmentCount;
+        return attachmentCount.get();
     }
 
     void attached() {
-        attachmentCount++;
+        attachmentCount.incrementAndGet();
     }
 
     void detached(int n) {
-        attachmentCount -= n;
+        attachmentCount.addAndGet(-n);
     }
 
     /** Callbacks that threw on this worker. */
@@ -108,7 +108,7 @@ public final class VhostWorker {
     /** The flush body, called with {@link #mutex()} held; drops it while waiting, as the kernel does, so
      * that the kill path (which takes it) can finish the flush by running the leftover work. */
     public void flushLocked() {
-        if (attachmentCount == 0 || killed) {
+        if (attachmentCount.get() == 0 || killed) {
             return;
         }
         CountDownLatch done = new CountDownLatch(1);

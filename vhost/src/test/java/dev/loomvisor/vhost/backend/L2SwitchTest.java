@@ -124,6 +124,11 @@ class L2SwitchTest {
         b.setRxListener(wakes::incrementAndGet);
         assertEquals(0, wakes.get(), "nothing pending: no call on install");
         a.transmit(frame, 0, frame(Frames.localMac(2), Frames.localMac(1), 0, 64));
+        a.transmit(frame, 0, frame(Frames.localMac(2), Frames.localMac(1), 1, 64));
+        assertEquals(0, wakes.get(), "wake-ups wait for the end of the sender's batch");
+        a.flushTransmit();
+        assertEquals(1, wakes.get(), "one wake-up per batch");
+        a.flushTransmit();
         assertEquals(1, wakes.get());
         b.setRxListener(null);
         b.setRxListener(wakes::incrementAndGet);

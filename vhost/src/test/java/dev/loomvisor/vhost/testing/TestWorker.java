@@ -86,6 +86,11 @@ public final class TestWorker implements Worker {
     }
 
     @Override
+    public dev.loomvisor.core.Task task() {
+        return null; // no emulated task behind this double
+    }
+
+    @Override
     public boolean isKilled() {
         return killed;
     }
