@@ -141,6 +141,7 @@ public final class L2Switch {
         /** The receiver of the receive() in progress: a field, so no lambda is captured per call. */
         private FrameReceiver receiver;
         private long rxBytes;
+        private boolean aborted;
 
         private Port(L2Switch owner, int index, String name, int capacity) {
             this.owner = owner;
@@ -208,21 +209,31 @@ public final class L2Switch {
         public int receive(FrameReceiver r, int limit) {
             receiver = r;
             rxBytes = 0;
-            int n;
+            aborted = false;
+            int total = 0;
             try {
-                n = queue.controlledRead(handler, limit);
+                // One Agrona read stops at the end of the buffer (and may only skip the padding there), so
+                // read again until the limit, a refusal, or a read that moved nothing.
+                while (total < limit && !aborted) {
+                    long before = queue.consumerPosition();
+                    total += queue.controlledRead(handler, limit - total);
+                    if (queue.consumerPosition() == before) {
+                        break;
+                    }
+                }
             } finally {
                 receiver = null;
             }
-            if (n > 0) {
-                counters.addOrdered(PortCounter.RX_FRAMES, n);
+            if (total > 0) {
+                counters.addOrdered(PortCounter.RX_FRAMES, total);
                 counters.addOrdered(PortCounter.RX_BYTES, rxBytes);
             }
-            return n;
+            return total;
         }
 
         private ControlledMessageHandler.Action onQueued(int type, MutableDirectBuffer buffer, int index, int length) {
             if (!receiver.onFrame(buffer, index, length)) {
+                aborted = true;
                 return ControlledMessageHandler.Action.ABORT;
             }
             rxBytes += length;

@@ -103,6 +103,26 @@ class L2SwitchTest {
         assertFalse(b.rxPending());
     }
 
+    /** Regression: one Agrona read stops at the buffer's end; receive must go on past the wrap. */
+    @Test
+    void receiveReadsAcrossTheQueueWrap() {
+        L2Switch sw = new L2Switch(4096, 64);
+        Port a = sw.addPort("a");
+        Port b = sw.addPort("b");
+        long next = 0;
+        long expected = 0;
+        for (int round = 0; round < 50; round++) {
+            for (int i = 0; i < 7; i++) {
+                assertTrue(a.transmit(frame, 0, frame(Frames.localMac(2), Frames.localMac(1), next++, 200)));
+            }
+            List<Long> got = drain(b);
+            assertEquals(7, got.size(), "round " + round + ": every queued frame in one receive");
+            for (long s : got) {
+                assertEquals(expected++, s);
+            }
+        }
+    }
+
     @Test
     void runtsAndSamePortAreDroppedByReason() {
         L2Switch sw = new L2Switch(1 << 16, 64);
