@@ -87,6 +87,7 @@ public final class NetGuest implements AutoCloseable {
     private long intervalNanos;
     private Thread vcpu;
     private volatile boolean stop;
+    private boolean closed;
 
     // Results, readable while running.
     private final AtomicLong sent = new AtomicLong();
@@ -99,9 +100,15 @@ public final class NetGuest implements AutoCloseable {
     private final AtomicLong gaps = new AtomicLong();
     private final AtomicLong kicks = new AtomicLong();
     private final AtomicLong interruptsWaited = new AtomicLong();
-    private long lastSeq = -1;
+    /** Flows by source MAC (at most {@link #MAX_FLOWS}; more are counted together in the last slot). */
+    private static final int MAX_FLOWS = 16;
+    private final long[] flowMac = new long[MAX_FLOWS];
+    private final long[] flowLastSeq = new long[MAX_FLOWS];
+    private final AtomicLong[] flowReceived = new AtomicLong[MAX_FLOWS];
+    private int flows;
     private long[] latencies = new long[0];
     private int latencyCount;
+    private long latencySource;
     private volatile Throwable failure;
 
     public NetGuest(String name, long mac, Config config) {
@@ -200,10 +207,39 @@ public final class NetGuest implements AutoCloseable {
         this.intervalNanos = intervalNanos;
     }
 
-    /** Records one-way latencies of received frames (up to {@code max} samples). */
-    public void recordLatencies(int max) {
+    /** Records one-way latencies of frames received from {@code srcMac} (up to {@code max}); before start. */
+    public void recordLatencies(int max, long srcMac) {
         latencies = new long[max];
         latencyCount = 0;
+        latencySource = srcMac;
+    }
+
+    private int flow(long src) {
+        for (int i = 0; i < flows; i++) {
+            if (flowMac[i] == src) {
+                return i;
+            }
+        }
+        if (flows == MAX_FLOWS) {
+            return MAX_FLOWS - 1;
+        }
+        int i = flows;
+        flowMac[i] = src;
+        flowLastSeq[i] = -1;
+        flowReceived[i] = new AtomicLong(); // once per flow, not per frame
+        flows = i + 1;
+        return i;
+    }
+
+    /** Frames received from the guest with MAC {@code src}. */
+    public long receivedFrom(long src) {
+        for (int i = 0; i < MAX_FLOWS; i++) {
+            AtomicLong c = flowReceived[i];
+            if (c != null && flowMac[i] == src) {
+                return c.get();
+            }
+        }
+        return 0;
     }
 
     /** Starts the vCPU thread (virtual or platform). */
@@ -374,15 +410,18 @@ public final class NetGuest implements AutoCloseable {
                 || (len > PAYLOAD_OFFSET && b.getByte(off + PAYLOAD_OFFSET) != (byte) (seq * 31 + PAYLOAD_OFFSET))) {
             badChecksum.incrementAndGet();
         }
-        if (seq <= lastSeq) {
+        long src = Frames.readMac(b, off + Frames.SRC_OFFSET);
+        int f = flow(src);
+        flowReceived[f].lazySet(flowReceived[f].get() + 1);
+        if (seq <= flowLastSeq[f]) {
             reordered.incrementAndGet();
         } else {
-            if (seq != lastSeq + 1) {
+            if (seq != flowLastSeq[f] + 1) {
                 gaps.incrementAndGet();
             }
-            lastSeq = seq;
+            flowLastSeq[f] = seq;
         }
-        if (latencyCount < latencies.length) {
+        if (latencyCount < latencies.length && src == latencySource) {
             latencies[latencyCount++] = System.nanoTime() - b.getLong(off + TIME_OFFSET, ByteOrder.LITTLE_ENDIAN);
         }
     }
@@ -463,9 +502,13 @@ public final class NetGuest implements AutoCloseable {
         return t != null && t.isAlive();
     }
 
+    /** Stops the vCPU and frees guest memory (after the device let go of it). Idempotent. */
     @Override
     public void close() {
         stop();
-        memory.close();
+        if (!closed) {
+            closed = true;
+            memory.close();
+        }
     }
 }

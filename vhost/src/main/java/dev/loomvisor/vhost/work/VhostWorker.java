@@ -43,7 +43,14 @@ public final class VhostWorker {
 
     /** The worker function, vhost_run_work_list: runs one batch; false lets the worker sleep. */
     public boolean run() {
-        return list.runAll();
+        boolean did = list.runAll();
+        if (did && Thread.currentThread().isVirtual()) {
+            // cond_resched() of vhost_run_work_list: a worker that always finds work must still let other
+            // threads run. The OS preempts a platform thread; a virtual thread is never preempted, so it
+            // yields its carrier here.
+            Thread.yield();
+        }
+        return did;
     }
 
     /**
