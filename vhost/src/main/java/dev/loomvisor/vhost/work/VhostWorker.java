@@ -120,6 +120,12 @@ public final class VhostWorker {
         }
         CountDownLatch done = new CountDownLatch(1);
         queue(new VhostWork(w -> done.countDown()));
+        Worker t = thread;
+        if (t != null && !t.wake()) {
+            // The thread is gone (stopped, or its factory closed): nothing will ever run the completion, and
+            // nothing else either, so there is nothing to wait for.
+            return;
+        }
         mutex.unlock();
         try {
             boolean interrupted = false;
