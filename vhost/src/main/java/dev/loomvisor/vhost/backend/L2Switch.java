@@ -1,0 +1,261 @@
+package dev.loomvisor.vhost.backend;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.concurrent.ControlledMessageHandler;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
+import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
+import dev.loomvisor.vhost.stats.Counters;
+
+/**
+ * A learning Ethernet switch between vhost-net devices. Each {@link Port} is a {@link NetBackend}: a frame
+ * a guest transmits is forwarded, on the transmitting worker's thread, into the destination port's
+ * bounded queue (an Agrona {@link ManyToOneRingBuffer}: many sending ports, one receiving worker), and that
+ * port's RX listener is woken at the end of the sender's batch ({@link Port#flushTransmit()}). A full queue drops the frame and counts it against the sending port; group
+ * and unknown destinations are flooded to every other port. No thread of its own, no allocation per frame.
+ */
+public final class L2Switch {
+
+    /** Record type of a frame in a port queue (Agrona needs a positive message type id). */
+    private static final int MSG_FRAME = 1;
+
+    /** Per-port counters. TX = from the port's guest into the switch; RX = from the switch to the guest. */
+    public enum PortCounter {
+        TX_FRAMES, TX_BYTES,
+        /** Frames of this port's guest dropped because a destination queue was full (one per copy). */
+        TX_DROP_QUEUE_FULL,
+        /** Frames shorter than an Ethernet header. */
+        TX_DROP_RUNT,
+        /** Frames addressed to a MAC learned on the sending port itself (802.1D: never sent back). */
+        TX_DROP_SAME_PORT,
+        /** Frames longer than a queue record can hold. */
+        TX_DROP_TOO_LONG,
+        /** Frames sent to more than one port (group or unknown destination). */
+        TX_FLOODED,
+        /** Copies that entered this port's queue, from any sender. */
+        QUEUED_FRAMES,
+        /** Frames the receiving guest consumed from this port's queue. */
+        RX_FRAMES, RX_BYTES
+    }
+
+    private final List<Port> ports = new CopyOnWriteArrayList<>();
+    private volatile Port[] portArray = new Port[0];
+    private final ForwardingTable table;
+    private final int queueCapacity;
+
+    /**
+     * @param queueCapacity bytes of each port's queue, a power of two; each frame takes its length plus an
+     *     8-byte record header, rounded up to 8
+     * @param tableCapacity slots of the MAC table, a power of two
+     */
+    public L2Switch(int queueCapacity, int tableCapacity) {
+        if (Integer.bitCount(queueCapacity) != 1 || queueCapacity < 4096) {
+            throw new IllegalArgumentException("queue capacity must be a power of two >= 4096: " + queueCapacity);
+        }
+        this.queueCapacity = queueCapacity;
+        this.table = new ForwardingTable(tableCapacity);
+    }
+
+    /** A switch with 256 KiB per port queue (about 170 frames of 1514 bytes, 3640 of 64) and 4096 MACs. */
+    public L2Switch() {
+        this(1 << 18, 4096);
+    }
+
+    /** Adds a port; its index is its position in {@link #ports()}. */
+    public synchronized Port addPort(String name) {
+        if (ports.size() >= 0xFFFE) {
+            throw new IllegalStateException("too many ports");
+        }
+        Port p = new Port(this, ports.size(), name, queueCapacity);
+        ports.add(p);
+        Port[] a = ports.toArray(new Port[0]);
+        portArray = a;
+        return p;
+    }
+
+    public List<Port> ports() {
+        return List.copyOf(ports);
+    }
+
+    /** The port index a MAC was learned on, or -1. */
+    public int lookup(long mac) {
+        return table.lookup(mac);
+    }
+
+    /** Forwards one frame; returns the copies that entered a queue. */
+    private int forward(Port from, DirectBuffer frame, int offset, int length) {
+        long dst = Frames.readMac(frame, offset + Frames.DST_OFFSET);
+        long src = Frames.readMac(frame, offset + Frames.SRC_OFFSET);
+        if (!Frames.isGroup(src)) {
+            table.learn(src, from.index);
+        }
+        int to = Frames.isGroup(dst) ? ForwardingTable.NO_PORT : table.lookup(dst);
+        Port[] all = portArray;
+        if (to == from.index) {
+            from.counters.addOrdered(PortCounter.TX_DROP_SAME_PORT, 1);
+            return 0;
+        }
+        if (to != ForwardingTable.NO_PORT) {
+            return deliver(from, all[to], frame, offset, length) ? 1 : 0;
+        }
+        from.counters.addOrdered(PortCounter.TX_FLOODED, 1);
+        int copies = 0;
+        for (Port p : all) {
+            if (p != from && deliver(from, p, frame, offset, length)) {
+                copies++;
+            }
+        }
+        return copies;
+    }
+
+    private static boolean deliver(Port from, Port to, DirectBuffer frame, int offset, int length) {
+        if (to.queue.write(MSG_FRAME, frame, offset, length)) {
+            to.counters.add(PortCounter.QUEUED_FRAMES, 1);
+            if (to.index < Long.SIZE) {
+                from.wakeMask |= 1L << to.index; // woken at flushTransmit, once per batch
+            } else {
+                to.wakeReceiver();
+            }
+            return true;
+        }
+        from.counters.addOrdered(PortCounter.TX_DROP_QUEUE_FULL, 1);
+        return false;
+    }
+
+    /** One switch port: the backend of one vhost-net device. */
+    public static final class Port implements NetBackend {
+
+        private final L2Switch owner;
+        private final int index;
+        private final String name;
+        private final ManyToOneRingBuffer queue;
+        private final Counters<PortCounter> counters = new Counters<>(PortCounter.class);
+        private final ControlledMessageHandler handler = this::onQueued;
+        private volatile Runnable rxListener;
+        /** Ports (index < 64) this port delivered to since its last flushTransmit; TX worker only. */
+        private long wakeMask;
+        /** The receiver of the receive() in progress: a field, so no lambda is captured per call. */
+        private FrameReceiver receiver;
+        private long rxBytes;
+        private boolean aborted;
+
+        private Port(L2Switch owner, int index, String name, int capacity) {
+            this.owner = owner;
+            this.index = index;
+            this.name = name;
+            ByteBuffer bb = ByteBuffer.allocateDirect(capacity + RingBufferDescriptor.TRAILER_LENGTH);
+            this.queue = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
+        }
+
+        public int index() {
+            return index;
+        }
+
+        public String name() {
+            return name;
+        }
+
+        public Counters<PortCounter> counters() {
+            return counters;
+        }
+
+        /** Bytes waiting in this port's queue, record headers included (a snapshot). */
+        public int queuedBytes() {
+            return queue.size();
+        }
+
+        @Override
+        public boolean transmit(DirectBuffer frame, int offset, int length) {
+            if (length < Frames.ETH_HEADER_LENGTH) {
+                counters.addOrdered(PortCounter.TX_DROP_RUNT, 1);
+                return false;
+            }
+            if (length > queue.maxMsgLength()) {
+                counters.addOrdered(PortCounter.TX_DROP_TOO_LONG, 1);
+                return false;
+            }
+            counters.addOrdered(PortCounter.TX_FRAMES, 1);
+            counters.addOrdered(PortCounter.TX_BYTES, length);
+            return owner.forward(this, frame, offset, length) > 0;
+        }
+
+        @Override
+        public void flushTransmit() {
+            long m = wakeMask;
+            if (m == 0) {
+                return;
+            }
+            wakeMask = 0;
+            Port[] all = owner.portArray;
+            while (m != 0) {
+                int i = Long.numberOfTrailingZeros(m);
+                m &= m - 1;
+                all[i].wakeReceiver();
+            }
+        }
+
+        private void wakeReceiver() {
+            Runnable l = rxListener;
+            if (l != null) {
+                l.run();
+            }
+        }
+
+        @Override
+        public int receive(FrameReceiver r, int limit) {
+            receiver = r;
+            rxBytes = 0;
+            aborted = false;
+            int total = 0;
+            try {
+                // One Agrona read stops at the end of the buffer (and may only skip the padding there), so
+                // read again until the limit, a refusal, or a read that moved nothing.
+                while (total < limit && !aborted) {
+                    long before = queue.consumerPosition();
+                    total += queue.controlledRead(handler, limit - total);
+                    if (queue.consumerPosition() == before) {
+                        break;
+                    }
+                }
+            } finally {
+                receiver = null;
+            }
+            if (total > 0) {
+                counters.addOrdered(PortCounter.RX_FRAMES, total);
+                counters.addOrdered(PortCounter.RX_BYTES, rxBytes);
+            }
+            return total;
+        }
+
+        private ControlledMessageHandler.Action onQueued(int type, MutableDirectBuffer buffer, int index, int length) {
+            if (!receiver.onFrame(buffer, index, length)) {
+                aborted = true;
+                return ControlledMessageHandler.Action.ABORT;
+            }
+            rxBytes += length;
+            return ControlledMessageHandler.Action.CONTINUE;
+        }
+
+        @Override
+        public boolean rxPending() {
+            return queue.size() > 0;
+        }
+
+        @Override
+        public void setRxListener(Runnable listener) {
+            rxListener = listener;
+            if (listener != null && rxPending()) {
+                listener.run();
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "port " + index + " (" + name + ")";
+        }
+    }
+}

@@ -1,0 +1,126 @@
+package dev.loomvisor.vhost.net;
+
+import dev.loomvisor.core.Notifier;
+import dev.loomvisor.vhost.RingCounter;
+import dev.loomvisor.vhost.VhostVirtqueue;
+import dev.loomvisor.vhost.work.VhostWork;
+import dev.loomvisor.vhost.work.VhostWorker;
+import dev.loomvisor.vmm.virtio.DeviceQueue;
+import org.agrona.concurrent.BusySpinIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
+
+/**
+ * What vhost-net's two handlers share: the ring they serve, the negotiated header length, the used-ring
+ * publish-and-interrupt step (vhost_net_signal_used), the fairness weights (vhost_exceeds_weight) and the
+ * busy-poll loop (vhost_net_busy_poll). Subclasses hold every per-frame buffer they need, preallocated.
+ */
+abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHandler {
+
+    /** Outcome of a busy-poll round. */
+    enum Busy { HIT, TIMEOUT, INTERRUPTED }
+
+    protected final VhostVirtqueue vq;
+    private final IdleStrategy idle;
+    protected int hdrLen = VirtioNet.HDR_LEN;
+    protected boolean mergeable;
+    protected long interrupts;
+
+    NetHandler(VhostVirtqueue vq, IdleStrategy idle) {
+        this.vq = vq;
+        this.idle = idle == null ? new BusySpinIdleStrategy() : idle;
+    }
+
+    /** Takes the negotiated features (SET_FEATURES; applied when the backend starts). */
+    void setFeatures(long features) {
+        hdrLen = VirtioNet.hdrLen(features);
+        mergeable = VirtioNet.has(features, VirtioNet.F_MRG_RXBUF);
+    }
+
+    @Override
+    public final void run(VhostWork work) {
+        // vq->mutex: a control call never changes the ring under a running handler.
+        vq.mutex().lock();
+        try {
+            if (vq.backend() != null && vq.queue().isReady()) {
+                vq.counters().addOrdered(RingCounter.RUNS, 1);
+                handle();
+            }
+        } finally {
+            vq.mutex().unlock();
+        }
+    }
+
+    /** One run: drain the ring up to the weights. Called with the vq mutex held and a backend attached. */
+    abstract void handle();
+
+    /** Publishes staged used entries and signals the call eventfd if the guest wants it. */
+    protected final void signalUsed(DeviceQueue q) {
+        q.publishUsed();
+        if (q.needsInterrupt()) {
+            Notifier call = vq.call();
+            if (call != null) {
+                call.signal();
+                interrupts++;
+            }
+        }
+    }
+
+    /** Flushes the run's interrupt count (once per run, not per frame). */
+    protected final void flushInterrupts() {
+        if (interrupts != 0) {
+            vq.counters().addOrdered(RingCounter.INTERRUPTS, interrupts);
+            interrupts = 0;
+        }
+    }
+
+    /**
+     * vhost_exceeds_weight: after 256 packets or 0x80000 bytes the run ends and the handler goes to the
+     * back of its worker's list, so one busy ring cannot starve the others on the same worker.
+     */
+    protected final boolean exceedsWeight(int packets, long bytes) {
+        if (packets >= VirtioNet.WEIGHT_PACKETS) {
+            vq.counters().addOrdered(RingCounter.REQUEUES_BY_PACKETS, 1);
+            vq.queueHandler();
+            return true;
+        }
+        if (bytes >= VirtioNet.WEIGHT_BYTES) {
+            vq.counters().addOrdered(RingCounter.REQUEUES_BY_BYTES, 1);
+            vq.queueHandler();
+            return true;
+        }
+        return false;
+    }
+
+    /** True if this ring busy-polls instead of going straight back to notifications. */
+    protected final boolean busyPolls() {
+        return vq.busyPollNanos() > 0;
+    }
+
+    /**
+     * Spins (Agrona idle strategy) until {@link #workArrived()} or the ring's busy-poll timeout. Stops early,
+     * as vhost_net_busy_poll does on vhost_has_work, when other work waits on the same worker: the caller
+     * then requeues itself instead of hogging the worker.
+     */
+    protected final Busy busyPoll() {
+        long deadline = System.nanoTime() + vq.busyPollNanos();
+        idle.reset();
+        VhostWorker worker = vq.worker();
+        while (true) {
+            if (workArrived()) {
+                vq.counters().addOrdered(RingCounter.BUSY_POLL_HITS, 1);
+                return Busy.HIT;
+            }
+            if (worker != null && worker.hasPendingWork()) {
+                return Busy.INTERRUPTED;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                vq.counters().addOrdered(RingCounter.BUSY_POLL_TIMEOUTS, 1);
+                return Busy.TIMEOUT;
+            }
+            idle.idle();
+        }
+    }
+
+    /** What the busy-poll waits for: avail buffers on TX, backend frames on RX. */
+    abstract boolean workArrived();
+}

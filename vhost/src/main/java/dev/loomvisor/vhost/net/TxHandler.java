@@ -1,0 +1,135 @@
+package dev.loomvisor.vhost.net;
+
+import dev.loomvisor.vhost.RingCounter;
+import dev.loomvisor.vhost.VhostVirtqueue;
+import dev.loomvisor.vhost.backend.NetBackend;
+import dev.loomvisor.vmm.virtio.DescriptorChain;
+import dev.loomvisor.vmm.virtio.DeviceQueue;
+import java.nio.ByteBuffer;
+import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * handle_tx (copy mode): pops the guest's TX chains, takes the virtio-net header off and hands each frame
+ * to the backend, returns the chains used (length 0: the device wrote nothing), in batches of 64, until the
+ * ring is empty or a weight is reached.
+ *
+ * <p>A frame that sits in one guest segment goes to the backend as a view of guest memory (the switch copies
+ * it once into the destination queue); a frame spread over segments is gathered into a preallocated
+ * buffer first.
+ */
+public final class TxHandler extends NetHandler {
+
+    private final UnsafeBuffer scratch = new UnsafeBuffer(ByteBuffer.allocateDirect(VirtioNet.MAX_FRAME));
+
+    public TxHandler(VhostVirtqueue vq, IdleStrategy idle) {
+        super(vq, idle);
+    }
+
+    @Override
+    void handle() {
+        NetBackend backend = (NetBackend) vq.backend();
+        DeviceQueue q = vq.queue();
+        DescriptorChain c = vq.chain();
+        int packets = 0;
+        long weightBytes = 0;
+        long frames = 0;
+        long bytes = 0;
+        long dropBackend = 0;
+        long dropHeader = 0;
+        long dropTooBig = 0;
+        int staged = 0;
+        // Before consuming, ask the guest not to kick: it is being served (reference section 6).
+        q.disableNotifications();
+        while (true) {
+            if (!q.nextAvail(c)) {
+                if (q.isBroken()) {
+                    break; // counted by the ring's broken listener; the ring stays quiet until reset
+                }
+                if (staged > 0) {
+                    signalUsed(q); // completions first, as vhost_tx_batch does before busy-polling
+                    backend.flushTransmit();
+                    staged = 0;
+                }
+                if (busyPolls()) {
+                    Busy b = busyPoll();
+                    if (b == Busy.HIT) {
+                        continue;
+                    }
+                    if (b == Busy.INTERRUPTED) {
+                        vq.queueHandler(); // let the other work run; come back without a kick
+                        break;
+                    }
+                }
+                // Re-enable kicks and re-check: a chain made available while kicks were off got no kick.
+                if (q.enableNotifications()) {
+                    q.disableNotifications();
+                    continue;
+                }
+                break;
+            }
+            long readable = c.readableLength();
+            int len = 0;
+            if (readable < hdrLen) {
+                dropHeader++;
+            } else if (readable - hdrLen > VirtioNet.MAX_FRAME) {
+                dropTooBig++;
+            } else {
+                len = (int) (readable - hdrLen);
+                if (send(backend, c, len)) {
+                    frames++;
+                    bytes += len;
+                } else {
+                    dropBackend++;
+                }
+            }
+            q.stageUsed(c.head(), 0);
+            if (++staged >= VirtioNet.BATCH) {
+                signalUsed(q);
+                backend.flushTransmit();
+                staged = 0;
+            }
+            weightBytes += len;
+            if (exceedsWeight(++packets, weightBytes)) {
+                break;
+            }
+        }
+        if (staged > 0) {
+            signalUsed(q);
+        }
+        backend.flushTransmit();
+        flushInterrupts();
+        var k = vq.counters();
+        if (frames != 0) {
+            k.addOrdered(RingCounter.FRAMES, frames);
+            k.addOrdered(RingCounter.BYTES, bytes);
+        }
+        if ((dropBackend | dropHeader | dropTooBig) != 0) {
+            k.addOrdered(RingCounter.DROP_BACKEND, dropBackend);
+            k.addOrdered(RingCounter.DROP_BAD_HEADER, dropHeader);
+            k.addOrdered(RingCounter.DROP_TOO_BIG, dropTooBig);
+        }
+    }
+
+    /** Hands the frame after the header to the backend: a view if one segment holds it, else a copy. */
+    private boolean send(NetBackend backend, DescriptorChain c, int len) {
+        int skip = hdrLen;
+        for (int i = 0, n = c.readableCount(); i < n; i++) {
+            int segLen = c.segmentLength(i);
+            if (skip < segLen || (skip == segLen && len == 0)) {
+                if (segLen - skip >= len) {
+                    return backend.transmit(c.segmentBuffer(i), c.segmentOffset(i) + skip, len);
+                }
+                break;
+            }
+            skip -= segLen;
+        }
+        int got = c.readReadable(hdrLen, scratch, 0, len);
+        return backend.transmit(scratch, 0, got);
+    }
+
+    @Override
+    boolean workArrived() {
+        return vq.queue().hasAvail();
+    }
+}

@@ -1,0 +1,88 @@
+package dev.loomvisor.vhost.net;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Process;
+import dev.loomvisor.core.worker.WorkerFactory;
+import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.RingCounter;
+import dev.loomvisor.vhost.testing.NetLab;
+import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.testing.Owners;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Fairness by weights: VM "s" sends one frame per millisecond to an idle VM "c" while VM "a" floods s's RX
+ * ring with 64-byte frames. s's TX ring shares s's worker with that RX ring, so without the weights (256
+ * frames / 0x80000 bytes, then requeue at the back) its TX work would wait behind an RX run that never
+ * ends. The slow flow's frames must all arrive, and its p99 one-way latency stay within 10x of the same
+ * flow's p99 with no flood.
+ */
+class FairnessTest {
+
+    static final int SLOW_FRAMES = 1000;
+    /** The first slow frames of each run are not measured (the flow and the threads settle). */
+    static final int WARMUP = 100;
+
+    @Test
+    void aSlowSenderKeepsItsLatencyWhileItsWorkerIsFlooded() throws Exception {
+        p99(false); // warm-up: class loading and JIT would otherwise be the unloaded tail
+        long unloaded = p99(false);
+        long loaded = p99(true);
+        System.out.printf("slow flow p99: unloaded %d us, loaded %d us%n", unloaded / 1000, loaded / 1000);
+        assertTrue(loaded <= 10 * unloaded, "p99 loaded " + loaded + " ns > 10 x unloaded " + unloaded + " ns");
+    }
+
+    private long p99(boolean flood) throws Exception {
+        Kernel kernel = new Kernel();
+        Process vmm = Owners.vmm(kernel);
+        try (WorkerFactory f = WorkerModel.USER_WORKER.factory(kernel);
+             NetLab lab = new NetLab(vmm.mainTask(), f, NetPair.Options.defaults())) {
+            NetLab.Vm s = lab.addVm("s");
+            NetLab.Vm c = lab.addVm("c");
+            NetLab.Vm a = lab.addVm("a");
+            // Until s has sent, the switch floods a's frames to c as well: c counts flows apart.
+            c.guest().recordLatencies(SLOW_FRAMES, s.guest().mac());
+            c.guest().plan(s.guest().mac(), 64, 0, 0);
+            c.guest().start(true);
+            s.guest().plan(c.guest().mac(), 64, SLOW_FRAMES, TimeUnit.MILLISECONDS.toNanos(1));
+            if (flood) {
+                a.guest().plan(s.guest().mac(), 64, Long.MAX_VALUE, 0);
+                a.guest().start(true);
+                // Let the flood reach steady state first.
+                long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(200);
+                while (System.nanoTime() < until) {
+                    LockSupport.parkNanos(1_000_000);
+                }
+            }
+            long floodBefore = s.net().rx().counters().get(RingCounter.FRAMES);
+            s.guest().start(true);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (c.guest().receivedFrom(s.guest().mac()) < SLOW_FRAMES && System.nanoTime() < deadline) {
+                LockSupport.parkNanos(1_000_000);
+            }
+            long floodFrames = s.net().rx().counters().get(RingCounter.FRAMES) - floodBefore;
+            lab.close();
+            assertEquals(SLOW_FRAMES, c.guest().receivedFrom(s.guest().mac()), "every slow frame delivered");
+            assertEquals(0, c.guest().badChecksums());
+            assertEquals(0, c.guest().reordered());
+            if (flood) {
+                assertTrue(floodFrames > 10 * SLOW_FRAMES, "the flood really ran on s's worker: " + floodFrames);
+                assertTrue(s.net().rx().counters().get(RingCounter.REQUEUES_BY_PACKETS) > 0, "weights hit");
+            }
+            long[] lat = Arrays.copyOfRange(c.guest().latencies(), WARMUP, SLOW_FRAMES);
+            Arrays.sort(lat);
+            System.out.printf("flood=%s p50 %d us p99 %d us max %d us, flood frames on s %d%n", flood,
+                    lat[lat.length / 2] / 1000, lat[(int) Math.ceil(lat.length * 0.99) - 1] / 1000,
+                    lat[lat.length - 1] / 1000, floodFrames);
+            return lat[(int) Math.ceil(lat.length * 0.99) - 1];
+        } finally {
+            vmm.exit();
+        }
+    }
+}
