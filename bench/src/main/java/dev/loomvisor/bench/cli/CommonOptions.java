@@ -1,0 +1,124 @@
+package dev.loomvisor.bench.cli;
+
+import dev.loomvisor.core.worker.WorkerModel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine;
+import picocli.CommandLine.Option;
+
+/**
+ * The options every measuring command shares. Values are checked in {@link #validate}, so a wrong one
+ * gets one line naming the option and what it accepts, and exit status 2.
+ */
+public final class CommonOptions {
+
+    /** Frame sizes the data path takes: a minimal Ethernet frame up to a 9 KiB jumbo frame. */
+    public static final int MIN_FRAME = 64;
+    public static final int MAX_FRAME = 9216;
+    public static final int MAX_VMS = 64;
+
+    @CommandLine.Spec(CommandLine.Spec.Target.MIXEE)
+    CommandLine.Model.CommandSpec mixee;
+
+    @Option(names = "--models", split = ",", paramLabel = "MODEL",
+            description = "Worker models to compare (default: all): user-worker, user-worker-platform, kthread, "
+                    + "kthread-virtual, kthread-pool.")
+    List<String> models = new ArrayList<>(WorkerModel.names());
+
+    @Option(names = "--vms", paramLabel = "N", description = "VMs, in pairs that exchange frames (default: ${DEFAULT-VALUE}).",
+            defaultValue = "4")
+    int vms;
+
+    @Option(names = "--queues", paramLabel = "N", description = "Queue pairs per device (default: ${DEFAULT-VALUE}; only 1 so far).",
+            defaultValue = "1")
+    int queues;
+
+    @Option(names = "--frame-size", split = ",", paramLabel = "BYTES",
+            description = "Frame sizes in bytes, " + MIN_FRAME + ".." + MAX_FRAME + " (default: 64,1500).")
+    List<Integer> frameSizes = new ArrayList<>(List.of(64, 1500));
+
+    @Option(names = "--duration", paramLabel = "TIME", converter = Durations.class, defaultValue = "1s",
+            description = "Measured time per model, frame size and repeat (default: ${DEFAULT-VALUE}).")
+    Duration duration;
+
+    @Option(names = "--warmup", paramLabel = "TIME", converter = Durations.class, defaultValue = "300ms",
+            description = "Unmeasured warm-up before each measurement (default: ${DEFAULT-VALUE}).")
+    Duration warmup;
+
+    @Option(names = "--repeat", paramLabel = "N", defaultValue = "3",
+            description = "Repeats; models are interleaved in a different order each repeat (default: ${DEFAULT-VALUE}).")
+    int repeat;
+
+    @Option(names = "--rate", paramLabel = "FPS", converter = Rates.class,
+            description = "Open-loop rate in frames per second per flow, e.g. 10k (latency commands).")
+    Long rate;
+
+    @Option(names = "--busy-poll", paramLabel = "MICROS", defaultValue = "0",
+            description = "Busy-poll each ring this many microseconds before sleeping (default: 0, off).")
+    long busyPollMicros;
+
+    @Option(names = "--out", paramLabel = "DIR",
+            description = "Write summary.json, .hgrm and .hlog files per model and latency.png here.")
+    Path out;
+
+    @Option(names = "--journal", paramLabel = "DIR", defaultValue = "loomvisor-runs",
+            description = "Run journal directory (default: ${DEFAULT-VALUE}).")
+    Path journal;
+
+    @Option(names = "--json", description = "Print JSON instead of a table.")
+    boolean json;
+
+    @Option(names = "--quiet", description = "No progress line.")
+    boolean quiet;
+
+    /** Checks every value; throws a one-line ParameterException naming the option and what it accepts. */
+    public void validate() {
+        var cmd = mixee.commandLine();
+        if (models.isEmpty()) {
+            throw new CommandLine.ParameterException(cmd, "--models: give at least one of " + String.join(", ", WorkerModel.names()));
+        }
+        for (String m : models) {
+            if (!WorkerModel.names().contains(m)) {
+                throw new CommandLine.ParameterException(cmd,
+                        "--models: unknown model '" + m + "'; allowed: " + String.join(", ", WorkerModel.names()));
+            }
+        }
+        if (models.stream().distinct().count() != models.size()) {
+            throw new CommandLine.ParameterException(cmd, "--models: a model is named twice");
+        }
+        if (vms < 2 || vms > MAX_VMS || vms % 2 != 0) {
+            throw new CommandLine.ParameterException(cmd,
+                    "--vms: " + vms + " is not allowed; give an even number of VMs from 2 to " + MAX_VMS);
+        }
+        if (queues != 1) {
+            throw new CommandLine.ParameterException(cmd, "--queues: " + queues + " is not supported; only 1 queue pair so far");
+        }
+        for (int s : frameSizes) {
+            if (s < MIN_FRAME || s > MAX_FRAME) {
+                throw new CommandLine.ParameterException(cmd,
+                        "--frame-size: " + s + " is out of range; allowed " + MIN_FRAME + " to " + MAX_FRAME + " bytes");
+            }
+        }
+        if (duration.isNegative() || duration.isZero() || duration.compareTo(Duration.ofHours(1)) > 0) {
+            throw new CommandLine.ParameterException(cmd, "--duration: must be more than 0 and at most 1h");
+        }
+        if (warmup.isNegative() || warmup.compareTo(Duration.ofHours(1)) > 0) {
+            throw new CommandLine.ParameterException(cmd, "--warmup: must be 0 to 1h");
+        }
+        if (repeat < 1 || repeat > 1000) {
+            throw new CommandLine.ParameterException(cmd, "--repeat: " + repeat + " is not allowed; give 1 to 1000");
+        }
+        if (rate != null && (rate < 1 || rate > 100_000_000L)) {
+            throw new CommandLine.ParameterException(cmd, "--rate: " + rate + " is not allowed; give 1 to 100m frames per second");
+        }
+        if (busyPollMicros < 0 || busyPollMicros > 1_000_000) {
+            throw new CommandLine.ParameterException(cmd, "--busy-poll: " + busyPollMicros + " is not allowed; give 0 (off) to 1000000 microseconds");
+        }
+    }
+
+    public List<WorkerModel> workerModels() {
+        return models.stream().map(WorkerModel::byName).toList();
+    }
+}

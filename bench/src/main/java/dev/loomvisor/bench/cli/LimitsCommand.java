@@ -1,0 +1,110 @@
+package dev.loomvisor.bench.cli;
+
+import dev.loomvisor.bench.journal.Journal;
+import dev.loomvisor.bench.machine.MachineState;
+import dev.loomvisor.bench.out.Json;
+import dev.loomvisor.bench.out.Table;
+import dev.loomvisor.bench.scenario.LimitsScenario;
+import dev.loomvisor.core.worker.WorkerModel;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code limits}: whether an owner's RLIMIT_NPROC and pids.max hold for the workers that serve it, per model. */
+@Command(name = "limits", mixinStandardHelpOptions = true,
+        description = "An unprivileged VMM with RLIMIT_NPROC and a pids cgroup asks for vhost-net devices under each "
+                + "worker model: user workers stop at the limit (SET_OWNER fails, ENOMEM), kthreads exceed it.")
+public final class LimitsCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Mixin
+    CommonOptions common;
+
+    @Option(names = "--nproc", paramLabel = "N", defaultValue = "8",
+            description = "The owner's RLIMIT_NPROC; its own main task counts (default: ${DEFAULT-VALUE}).")
+    long nproc;
+
+    @Option(names = "--pids-max", paramLabel = "N",
+            description = "pids.max of the owner's cgroup (default: none).")
+    Long pidsMax;
+
+    @Option(names = "--devices", paramLabel = "N", defaultValue = "16",
+            description = "Devices the owner asks for (default: ${DEFAULT-VALUE}).")
+    int devices;
+
+    @Override
+    public Integer call() throws Exception {
+        common.validate();
+        if (nproc < 1 || nproc > 100_000) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--nproc: " + nproc + " is not allowed; give 1 to 100000");
+        }
+        if (pidsMax != null && (pidsMax < 1 || pidsMax > 100_000)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--pids-max: " + pidsMax + " is not allowed; give 1 to 100000");
+        }
+        if (devices < 1 || devices > 4096) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--devices: " + devices + " is not allowed; give 1 to 4096");
+        }
+        var config = new LinkedHashMap<String, Object>();
+        config.put("models", new ArrayList<Object>(common.models));
+        config.put("nproc", nproc);
+        config.put("pidsMax", pidsMax);
+        config.put("devices", (long) devices);
+        var machine = MachineState.begin();
+        List<Map<String, Object>> results = new ArrayList<>();
+        try (var journal = Journal.open(common.journal)) {
+            String run = journal.startRun("limits", config, machine.startRecord());
+            for (WorkerModel m : common.workerModels()) {
+                var r = LimitsScenario.run(m, nproc, pidsMax == null ? Long.MAX_VALUE : pidsMax, devices);
+                var map = r.toMap();
+                journal.result(run, map);
+                results.add(map);
+            }
+            journal.endRun(run, machine.endRecord());
+            print(run, results);
+        }
+        return 0;
+    }
+
+    private void print(String run, List<Map<String, Object>> results) {
+        var out = spec.commandLine().getOut();
+        if (common.json) {
+            var m = new LinkedHashMap<String, Object>();
+            m.put("run", run);
+            m.put("results", results);
+            out.print(Json.pretty(m));
+        } else {
+            out.printf("limits: uid %d, RLIMIT_NPROC %d, pids.max %s, %d devices asked (run %s)%n",
+                    1000, nproc, pidsMax == null ? "max" : pidsMax, devices, run);
+            var t = new Table(List.of("model", "created", "errors", "owner tasks", "worker threads",
+                    "ucount", "pids.current", "over limit"));
+            for (var r : results) {
+                t.row(List.of(String.valueOf(r.get("model")), String.valueOf(r.get("devicesCreated")),
+                        errors(r.get("errors")), String.valueOf(r.get("ownerTasks")),
+                        String.valueOf(r.get("workerThreads")), String.valueOf(r.get("ownerUcount")),
+                        String.valueOf(r.get("cgroupPidsCurrent")), String.valueOf(r.get("workersOverLimit"))));
+            }
+            out.print(t.render());
+            out.println("over limit: threads serving the owner (its own tasks plus workers cloned elsewhere) beyond "
+                    + "min(RLIMIT_NPROC, pids.max).");
+        }
+        out.flush();
+    }
+
+    private static String errors(Object e) {
+        var m = (Map<?, ?>) e;
+        if (m.isEmpty()) {
+            return "-";
+        }
+        var sb = new StringBuilder();
+        m.forEach((k, v) -> sb.append(sb.isEmpty() ? "" : " ").append(k).append('x').append(v));
+        return sb.toString();
+    }
+}
