@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 @Command(name = "loomvisor",
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
-        subcommands = {dev.loomvisor.bench.cli.LimitsCommand.class, dev.loomvisor.bench.cli.ReportCommand.class},
+        subcommands = {dev.loomvisor.bench.cli.CompareCommand.class, dev.loomvisor.bench.cli.LimitsCommand.class, dev.loomvisor.bench.cli.ReportCommand.class},
         description = {
                 "Measures what a vhost threading model costs: virtio-net throughput and latency, "
                         + "VMs held under a latency target, and whether a process's limits hold for its "
@@ -20,7 +20,7 @@ public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    /** The main job with no arguments: until the benchmark commands exist, help and the version. */
+    /** Top-level options only (no command): the usage and the version. */
     @Override
     public void run() {
         var out = spec.commandLine().getOut();
@@ -45,7 +45,12 @@ public final class Main implements Runnable {
         return cmd.getCommandSpec().exitCodeOnInvalidInput();
     }
 
+    /** With no arguments at all the tool runs its main job, {@code compare} on the built-in scenario. */
+    static String[] effectiveArgs(String[] args) {
+        return args.length == 0 ? new String[] {"compare"} : args;
+    }
+
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(commandLine().execute(effectiveArgs(args)));
     }
 }

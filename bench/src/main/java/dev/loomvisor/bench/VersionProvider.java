@@ -22,7 +22,7 @@ public final class VersionProvider implements CommandLine.IVersionProvider {
         }
     }
 
-    static String versionLine() {
+    public static String versionLine() {
         return "loomvisor " + version() + " (Java " + Runtime.version() + ", "
                 + System.getProperty("java.vm.name") + ")";
     }

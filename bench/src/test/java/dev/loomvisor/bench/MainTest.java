@@ -22,7 +22,13 @@ class MainTest {
     }
 
     @Test
-    void noArgumentsPrintsUsageAndTheBuiltVersion() {
+    void noArgumentsRunTheMainJob() {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new String[] {"compare"}, Main.effectiveArgs(new String[0]));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new String[] {"limits"}, Main.effectiveArgs(new String[] {"limits"}));
+    }
+
+    @Test
+    void noCommandPrintsUsageAndTheBuiltVersion() {
         var r = run();
         assertEquals(0, r.status());
         assertTrue(r.out().contains("Usage: loomvisor"), r.out());

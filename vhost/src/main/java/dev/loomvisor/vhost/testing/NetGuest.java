@@ -24,7 +24,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * kernel would, and talks to the device only through eventfds: a kick per ring, one shared interrupt.
  *
  * <p>Frame format: Ethernet header (dst, src, experimental EtherType), then at offset 14 the flow sequence
- * number, at 22 the send time ({@link System#nanoTime()}), at 30 the checksum ({@link Frames#checksum}) of
+ * number, at 22 the send time ({@link System#nanoTime()}, or the intended one, see
+ * {@link #stampIntendedSendTime}), at 30 the checksum ({@link Frames#checksum}) of
  * the bytes from 38 to the end, which are a pattern derived from the sequence number. The receiver
  * checks the checksum and that sequence numbers only grow (drops leave gaps, reordering is an error).
  *
@@ -109,6 +110,8 @@ public final class NetGuest implements AutoCloseable {
     private long[] latencies = new long[0];
     private int latencyCount;
     private long latencySource;
+    private volatile java.util.function.LongConsumer latencySink;
+    private boolean stampIntended;
     private volatile Throwable failure;
 
     public NetGuest(String name, long mac, Config config) {
@@ -207,6 +210,24 @@ public final class NetGuest implements AutoCloseable {
         this.intervalNanos = intervalNanos;
     }
 
+    /**
+     * Hands the one-way latency of every frame received from now on to {@code sink} (null stops it), on the
+     * vCPU thread; the sink must not block or allocate.
+     */
+    public void setLatencySink(java.util.function.LongConsumer sink) {
+        latencySink = sink;
+    }
+
+    /**
+     * With an open-loop plan, stamp each frame with its intended send time instead of the time it left
+     * (before start). The receiver's latency then includes any delay of the sender itself, as a load
+     * generator must count it (coordinated omission corrected); without it, the latency isolates the data
+     * path from the sending vCPU's scheduling.
+     */
+    public void stampIntendedSendTime(boolean on) {
+        stampIntended = on;
+    }
+
     /** Records one-way latencies of frames received from {@code srcMac} (up to {@code max}); before start. */
     public void recordLatencies(int max, long srcMac) {
         latencies = new long[max];
@@ -250,17 +271,23 @@ public final class NetGuest implements AutoCloseable {
 
     private void run() {
         try {
-            long nextSend = System.nanoTime();
+            // Open loop: frame k of this run is due at start + k * interval, whenever frame k - 1 went out
+            // (optionally stamped with that intended time, so a stall shows in every frame it delayed).
+            long start = System.nanoTime();
+            long base = sent.get();
+            long nextSend = start;
             rxq.disableInterrupts();
             txq.disableInterrupts();
             while (!stop) {
                 boolean progress = reapTx();
                 if (sent.get() < toSend) {
                     if (intervalNanos == 0) {
-                        progress |= transmit(Integer.MAX_VALUE);
-                    } else if (System.nanoTime() - nextSend >= 0) {
-                        progress |= transmit(1);
-                        nextSend += intervalNanos;
+                        progress |= transmit(Integer.MAX_VALUE, 0, false);
+                    } else {
+                        nextSend = start + (sent.get() - base) * intervalNanos;
+                        if (System.nanoTime() - nextSend >= 0) {
+                            progress |= transmit(1, nextSend, stampIntended);
+                        }
                     }
                 }
                 progress |= receive();
@@ -308,7 +335,7 @@ public final class NetGuest implements AutoCloseable {
         return n > 0;
     }
 
-    private boolean transmit(int max) {
+    private boolean transmit(int max, long intendedNanos, boolean stampIntended) {
         int posted = 0;
         long seq = sent.get();
         while (posted < max && posted < VirtioNet.BATCH && seq < toSend && txFreeCount > 0) {
@@ -316,7 +343,7 @@ public final class NetGuest implements AutoCloseable {
             long gpa = txBuffers + (long) slot * BUFFER_SIZE;
             int off = (int) (gpa - BASE);
             mem.setMemory(off, hdrLen, (byte) 0);
-            writeFrame(mem, off + hdrLen, seq);
+            writeFrame(mem, off + hdrLen, seq, stampIntended ? intendedNanos : System.nanoTime());
             txq.add(gpa, hdrLen + frameLength, false, slot);
             posted++;
             seq++;
@@ -333,7 +360,7 @@ public final class NetGuest implements AutoCloseable {
         return true;
     }
 
-    private void writeFrame(UnsafeBuffer b, int off, long seq) {
+    private void writeFrame(UnsafeBuffer b, int off, long seq, long sendTime) {
         Frames.writeMac(b, off + Frames.DST_OFFSET, peerMac);
         Frames.writeMac(b, off + Frames.SRC_OFFSET, mac);
         b.putShort(off + Frames.ETHERTYPE_OFFSET, (short) Frames.ETHERTYPE_EXPERIMENTAL, ByteOrder.BIG_ENDIAN);
@@ -343,7 +370,7 @@ public final class NetGuest implements AutoCloseable {
         }
         b.putLong(off + CSUM_OFFSET, Frames.checksum(b, off + PAYLOAD_OFFSET, frameLength - PAYLOAD_OFFSET),
                 ByteOrder.LITTLE_ENDIAN);
-        b.putLong(off + TIME_OFFSET, System.nanoTime(), ByteOrder.LITTLE_ENDIAN);
+        b.putLong(off + TIME_OFFSET, sendTime, ByteOrder.LITTLE_ENDIAN);
     }
 
     private boolean receive() {
@@ -421,8 +448,15 @@ public final class NetGuest implements AutoCloseable {
             }
             flowLastSeq[f] = seq;
         }
-        if (latencyCount < latencies.length && src == latencySource) {
-            latencies[latencyCount++] = System.nanoTime() - b.getLong(off + TIME_OFFSET, ByteOrder.LITTLE_ENDIAN);
+        java.util.function.LongConsumer sink = latencySink;
+        if (sink != null || (latencyCount < latencies.length && src == latencySource)) {
+            long latency = System.nanoTime() - b.getLong(off + TIME_OFFSET, ByteOrder.LITTLE_ENDIAN);
+            if (latencyCount < latencies.length && src == latencySource) {
+                latencies[latencyCount++] = latency;
+            }
+            if (sink != null) {
+                sink.accept(latency);
+            }
         }
     }
 

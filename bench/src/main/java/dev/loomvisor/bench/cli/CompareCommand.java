@@ -1,0 +1,311 @@
+package dev.loomvisor.bench.cli;
+
+import dev.loomvisor.bench.journal.Journal;
+import dev.loomvisor.bench.machine.MachineState;
+import dev.loomvisor.bench.out.Json;
+import dev.loomvisor.bench.out.LatencyFiles;
+import dev.loomvisor.bench.out.Table;
+import dev.loomvisor.bench.scenario.Ceilings;
+import dev.loomvisor.bench.scenario.DataPathRun;
+import dev.loomvisor.bench.scenario.LimitsScenario;
+import dev.loomvisor.bench.scenario.WorkerCreateTime;
+import dev.loomvisor.core.worker.WorkerModel;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.HdrHistogram.Histogram;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+/**
+ * {@code compare}: the main job. Runs the data path under every worker model, interleaving the models in a
+ * rotated order each repeat, next to the local ceilings measured in the same repeat, and prints one
+ * side-by-side table with each model's ratio to {@code user-worker} and to the ceiling.
+ */
+@Command(name = "compare", mixinStandardHelpOptions = true,
+        description = "Side by side: every worker model on the same virtio-net data path (VM pairs through the L2 "
+                + "switch, closed loop), interleaved and repeated, with ratios to user-worker and to the local "
+                + "ceilings (Agrona's ring for small frames, a plain copy loop for large ones) measured in the same run.")
+public final class CompareCommand implements Callable<Integer> {
+
+    /** Frames from this size up are read against the copy loop in Gbit/s, smaller ones against the ring in Mpps. */
+    static final int LARGE_FRAME = 512;
+    private static final int CREATE_SAMPLES = 200;
+    private static final Duration CEILING_TIME = Duration.ofMillis(300);
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Mixin
+    CommonOptions common;
+
+    @Override
+    public Integer call() throws Exception {
+        common.validate();
+        List<WorkerModel> models = common.workerModels();
+        var config = config();
+        var machine = MachineState.begin();
+        var machineStart = machine.startRecord();
+        long ratePerFlow = common.rate == null ? 0 : common.rate;
+
+        // measurements[size][model][repeat], ceilings[size][repeat]
+        int sizes = common.frameSizes.size();
+        var runs = new DataPathRun.Measurement[sizes][models.size()][common.repeat];
+        var ceilings = new Ceilings.Rate[sizes][common.repeat];
+        try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
+            String run = journal.startRun("compare", config, machineStart);
+            for (int r = 0; r < common.repeat; r++) {
+                for (int s = 0; s < sizes; s++) {
+                    int size = common.frameSizes.get(s);
+                    ceilings[s][r] = size >= LARGE_FRAME ? Ceilings.copyLoop(size, CEILING_TIME)
+                            : Ceilings.agronaRing(size, CEILING_TIME);
+                    for (int k = 0; k < models.size(); k++) {
+                        // Rotate the order each repeat so no model always runs first or last.
+                        int m = (k + r) % models.size();
+                        WorkerModel model = models.get(m);
+                        int rep = r + 1;
+                        var meas = DataPathRun.run(model, common.vms, size, common.warmup, common.duration,
+                                common.busyPollMicros, ratePerFlow, (t, mpps) -> progress.update(
+                                        model.modelName() + " " + size + "B", rep, common.repeat,
+                                        String.format(Locale.ROOT, "%.3f Mpps", mpps)));
+                        runs[s][m][r] = meas;
+                        for (Histogram h : meas.intervals()) {
+                            journal.interval(run, key(model.modelName(), size), h);
+                        }
+                    }
+                }
+            }
+            // Per model, independent of frame size: worker creation and the limits check.
+            var createMicros = new double[models.size()];
+            var overLimit = new long[models.size()];
+            for (int m = 0; m < models.size(); m++) {
+                createMicros[m] = WorkerCreateTime.medianMicros(models.get(m), CREATE_SAMPLES);
+                overLimit[m] = LimitsScenario.run(models.get(m), 8, Long.MAX_VALUE, 16).workersOverLimit();
+            }
+            List<Map<String, Object>> rows = new ArrayList<>();
+            List<Map<String, Object>> ceilingRows = new ArrayList<>();
+            for (int s = 0; s < sizes; s++) {
+                int size = common.frameSizes.get(s);
+                ceilingRows.add(ceilingRow(size, ceilings[s]));
+                int uw = models.indexOf(WorkerModel.USER_WORKER);
+                for (int m = 0; m < models.size(); m++) {
+                    var row = row(models.get(m), size, runs[s][m], uw < 0 ? null : runs[s][uw], ceilings[s],
+                            createMicros[m], overLimit[m]);
+                    journal.result(run, row);
+                    rows.add(row);
+                }
+            }
+            var end = new LinkedHashMap<String, Object>(machineStart);
+            end.putAll(machine.endRecord());
+            end.put("ceilings", ceilingRows);
+            journal.endRun(run, end);
+            progress.close();
+            if (common.out != null) {
+                writeFiles(run, config, end, rows, runs, models);
+            }
+            print(run, config, end, rows, ceilingRows);
+        }
+        return 0;
+    }
+
+    static String key(String model, int size) {
+        return model + "/" + size + "B";
+    }
+
+    private Map<String, Object> config() {
+        var c = new LinkedHashMap<String, Object>();
+        c.put("models", new ArrayList<Object>(common.models));
+        c.put("vms", (long) common.vms);
+        c.put("queues", (long) common.queues);
+        c.put("frameSizes", new ArrayList<Object>(common.frameSizes.stream().map(Integer::longValue).toList()));
+        c.put("durationMs", common.duration.toMillis());
+        c.put("warmupMs", common.warmup.toMillis());
+        c.put("repeat", (long) common.repeat);
+        c.put("ratePerFlow", common.rate);
+        c.put("busyPollMicros", common.busyPollMicros);
+        c.put("loop", common.rate == null ? "closed" : "open");
+        return c;
+    }
+
+    private static Map<String, Object> ceilingRow(int size, Ceilings.Rate[] reps) {
+        var m = new LinkedHashMap<String, Object>();
+        m.put("frameSize", (long) size);
+        m.put("ceiling", size >= LARGE_FRAME ? "copy loop" : "agrona OneToOneRingBuffer");
+        m.put("mpps", median(Arrays.stream(reps).mapToDouble(r -> r.framesPerSecond() / 1e6).toArray()));
+        m.put("gbps", median(Arrays.stream(reps).mapToDouble(Ceilings.Rate::gbitPerSecond).toArray()));
+        return m;
+    }
+
+    private static Map<String, Object> row(WorkerModel model, int size, DataPathRun.Measurement[] reps,
+                                           DataPathRun.Measurement[] userWorker, Ceilings.Rate[] ceilings,
+                                           double createMicros, long overLimit) {
+        int n = reps.length;
+        double[] mpps = new double[n];
+        double[] gbps = new double[n];
+        double[] cpu = new double[n];
+        double[] vsUser = new double[n];
+        double[] vsCeiling = new double[n];
+        Histogram latency = new Histogram(3);
+        long threads = 0;
+        long rss = 0;
+        long frames = 0;
+        long bad = 0;
+        for (int r = 0; r < n; r++) {
+            var x = reps[r];
+            mpps[r] = x.mpps();
+            gbps[r] = x.gbps();
+            cpu[r] = x.cpuSeconds();
+            // Ratios within one repeat: the two ran back to back, so machine drift between repeats cancels.
+            vsUser[r] = userWorker == null ? Double.NaN : x.mpps() / userWorker[r].mpps();
+            vsCeiling[r] = size >= LARGE_FRAME ? x.gbps() / ceilings[r].gbitPerSecond()
+                    : x.mpps() / (ceilings[r].framesPerSecond() / 1e6);
+            latency.add(x.latency());
+            threads = Math.max(threads, x.platformThreads());
+            rss = Math.max(rss, x.rssBytes());
+            frames += x.frames();
+            bad += x.badFrames();
+        }
+        var m = new LinkedHashMap<String, Object>();
+        m.put("key", key(model.modelName(), size));
+        m.put("model", model.modelName());
+        m.put("frameSize", (long) size);
+        m.put("repeats", (long) n);
+        m.put("mpps", median(mpps));
+        m.put("mppsMin", Arrays.stream(mpps).min().orElse(Double.NaN));
+        m.put("mppsMax", Arrays.stream(mpps).max().orElse(Double.NaN));
+        m.put("gbps", median(gbps));
+        m.put("latencyP50Us", latency.getValueAtPercentile(50) / 1e3);
+        m.put("latencyP99Us", latency.getValueAtPercentile(99) / 1e3);
+        m.put("latencyP999Us", latency.getValueAtPercentile(99.9) / 1e3);
+        m.put("latencyMaxUs", latency.getMaxValue() / 1e3);
+        m.put("latencySamples", latency.getTotalCount());
+        m.put("cpuSeconds", median(cpu));
+        m.put("javaThreads", threads);
+        m.put("rssMiB", rss / (1024.0 * 1024.0));
+        m.put("workerCreateUs", createMicros);
+        m.put("limitViolations", overLimit);
+        m.put("vsUserWorker", median(vsUser));
+        m.put("vsCeiling", median(vsCeiling));
+        m.put("frames", frames);
+        m.put("badFrames", bad);
+        return m;
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        if (n == 0) {
+            return Double.NaN;
+        }
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    private void writeFiles(String run, Map<String, Object> config, Map<String, Object> end,
+                            List<Map<String, Object>> rows, DataPathRun.Measurement[][][] runs,
+                            List<WorkerModel> models) throws IOException {
+        Files.createDirectories(common.out);
+        var byKey = new LinkedHashMap<String, Histogram>();
+        for (int s = 0; s < runs.length; s++) {
+            int size = common.frameSizes.get(s);
+            for (int m = 0; m < models.size(); m++) {
+                String name = models.get(m).modelName() + "-" + size + "B";
+                Histogram all = new Histogram(3);
+                List<Histogram> intervals = new ArrayList<>();
+                for (var x : runs[s][m]) {
+                    all.add(x.latency());
+                    intervals.addAll(x.intervals());
+                }
+                LatencyFiles.writeHgrm(common.out, name, all);
+                long start = intervals.isEmpty() ? System.currentTimeMillis() : intervals.getFirst().getStartTimeStamp();
+                LatencyFiles.writeIntervalLog(common.out, name, start, intervals);
+                byKey.put(models.get(m).modelName() + " " + size + "B", all);
+            }
+        }
+        LatencyFiles.writeChart(common.out, "one-way latency by percentile (run " + run + ")", byKey);
+        Files.writeString(common.out.resolve("summary.json"), Json.pretty(summary(run, config, end, rows)));
+    }
+
+    private Map<String, Object> summary(String run, Map<String, Object> config, Map<String, Object> end,
+                                        List<Map<String, Object>> rows) {
+        var m = new LinkedHashMap<String, Object>();
+        m.put("run", run);
+        m.put("config", config);
+        m.put("machine", end);
+        m.put("results", rows);
+        return m;
+    }
+
+    private void print(String run, Map<String, Object> config, Map<String, Object> end,
+                       List<Map<String, Object>> rows, List<Map<String, Object>> ceilings) {
+        var out = spec.commandLine().getOut();
+        if (common.json) {
+            out.print(Json.pretty(summary(run, config, end, rows)));
+            out.flush();
+            return;
+        }
+        out.println(dev.loomvisor.bench.VersionProvider.versionLine());
+        out.printf(Locale.ROOT, "compare: %d VMs (%d pairs through the L2 switch), %s loop, %s per model, "
+                        + "warm-up %s, %d repeats interleaved; run %s%n",
+                common.vms, common.vms / 2, config.get("loop"), fmtDuration(common.duration),
+                fmtDuration(common.warmup), common.repeat, run);
+        out.printf(Locale.ROOT, "machine: core-to-core round trip %.0f ns at start, %.0f ns at end; other processes used "
+                        + "%.2f CPU s during the run%n",
+                ((Number) end.get("coreToCoreNanosStart")).doubleValue(), ((Number) end.get("coreToCoreNanosEnd")).doubleValue(),
+                ((Number) end.get("otherCpuSeconds")).doubleValue());
+        for (var c : ceilings) {
+            long size = (long) c.get("frameSize");
+            out.println();
+            out.printf(Locale.ROOT, "%d B frames; ceiling (%s, same run): %.3f Mpps, %.2f Gbit/s%n", size,
+                    c.get("ceiling"), (double) c.get("mpps"), (double) c.get("gbps"));
+            var t = new Table(List.of("model", "Mpps", "(min-max)", "Gbit/s", "p50 us", "p99 us", "p99.9 us",
+                    "max us", "CPU s", "threads", "RSS MiB", "create us", "over limit", "x user-worker", "x ceiling"));
+            for (var r : rows) {
+                if ((long) r.get("frameSize") != size) {
+                    continue;
+                }
+                t.row(List.of((String) r.get("model"), f3(r.get("mpps")),
+                        f3(r.get("mppsMin")) + "-" + f3(r.get("mppsMax")), f2(r.get("gbps")),
+                        f1(r.get("latencyP50Us")), f1(r.get("latencyP99Us")), f1(r.get("latencyP999Us")),
+                        f1(r.get("latencyMaxUs")), f2(r.get("cpuSeconds")), String.valueOf(r.get("javaThreads")),
+                        f1(r.get("rssMiB")), f1(r.get("workerCreateUs")), String.valueOf(r.get("limitViolations")),
+                        f2(r.get("vsUserWorker")), f2(r.get("vsCeiling"))));
+            }
+            out.print(t.render());
+        }
+        out.println();
+        out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: one-way, all repeats "
+                + "merged, under closed-loop load unless --rate; threads: JVM platform threads during the run; "
+                + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices (the limits command); ratios: medians "
+                + "of per-repeat ratios. Journal: " + common.journal + " (loomvisor report " + run + ").");
+        out.flush();
+    }
+
+    private static String fmtDuration(Duration d) {
+        return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
+    }
+
+    private static String f1(Object v) {
+        return fmt("%.1f", v);
+    }
+
+    private static String f2(Object v) {
+        return fmt("%.2f", v);
+    }
+
+    private static String f3(Object v) {
+        return fmt("%.3f", v);
+    }
+
+    private static String fmt(String f, Object v) {
+        return v instanceof Double d && Double.isFinite(d) ? String.format(Locale.ROOT, f, d) : "-";
+    }
+}

@@ -1,0 +1,182 @@
+package dev.loomvisor.bench.scenario;
+
+import dev.loomvisor.bench.machine.MachineState;
+import dev.loomvisor.core.Credentials;
+import dev.loomvisor.core.ErrnoException;
+import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Process;
+import dev.loomvisor.core.Rlimits;
+import dev.loomvisor.core.worker.WorkerFactory;
+import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.testing.NetLab;
+import dev.loomvisor.vhost.testing.NetPair;
+import java.lang.management.ManagementFactory;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongConsumer;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+
+/**
+ * One measurement of the virtio-net data path under one worker model: {@code vms} emulated guests in pairs,
+ * each with a vhost-net device owned by one VMM process and served by the model's workers, joined by the
+ * L2 switch. Every guest sends to its pair's other guest, closed loop (as fast as the path takes frames)
+ * or open loop at a rate per flow; each received frame's one-way latency goes into an HdrHistogram
+ * {@link Recorder}. A warm-up runs first and is not counted.
+ */
+public final class DataPathRun {
+
+    /** What one measurement saw. Latencies in nanoseconds. */
+    public record Measurement(String model, int frameSize, long frames, long bytes, long nanos, long sent,
+                              Histogram latency, List<Histogram> intervals, double cpuSeconds,
+                              int platformThreads, long rssBytes, long setupNanos, long badFrames) {
+
+        public double mpps() {
+            return frames * 1e3 / nanos;
+        }
+
+        public double gbps() {
+            return bytes * 8.0 / nanos;
+        }
+    }
+
+    /** Called between slices of the measured window, for a progress line. */
+    @FunctionalInterface
+    public interface Progress {
+        void update(double elapsedSeconds, double currentMpps);
+    }
+
+    private static final long SLICE_NANOS = 250_000_000L;
+    /** Frames per flow in a closed-loop run: more than any run can send. */
+    private static final long UNBOUNDED = Long.MAX_VALUE / 4;
+
+    private DataPathRun() {}
+
+    /**
+     * @param ratePerFlow frames per second each guest sends, or 0 for closed loop
+     */
+    public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
+                                  long busyPollMicros, long ratePerFlow, Progress progress) throws ErrnoException {
+        if (vms < 2 || vms % 2 != 0) {
+            throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
+        }
+        Kernel kernel = new Kernel();
+        Process vmm = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
+        var options = NetPair.Options.defaults().withBusyPoll(busyPollMicros);
+        var recorder = new Recorder(3);
+        var recording = new java.util.concurrent.atomic.AtomicBoolean();
+        // Created once per run; the guests call it per frame without allocating.
+        LongConsumer sink = latency -> {
+            if (recording.getPlain()) {
+                recorder.recordValue(Math.max(0, latency));
+            }
+        };
+        try (WorkerFactory factory = model.factory(kernel); NetLab lab = new NetLab(vmm.mainTask(), factory, options)) {
+            long setupStart = System.nanoTime();
+            for (int i = 0; i < vms; i++) {
+                lab.addVm("vm" + i);
+            }
+            long setupNanos = System.nanoTime() - setupStart;
+            var all = lab.vms();
+            long interval = ratePerFlow > 0 ? Math.max(1, 1_000_000_000L / ratePerFlow) : 0;
+            for (int i = 0; i < vms; i++) {
+                var me = all.get(i).guest();
+                var peer = all.get(i ^ 1).guest();
+                me.plan(peer.mac(), frameSize, UNBOUNDED, interval);
+                me.setLatencySink(sink);
+                me.stampIntendedSendTime(true);
+            }
+            for (var vm : all) {
+                vm.guest().start(options.virtualVcpus());
+            }
+            sleep(warmup.toNanos());
+            recording.set(true);
+            recorder.getIntervalHistogram(); // drop what the warm-up recorded
+            long frames0 = received(all);
+            long bytes0 = receivedBytes(all);
+            long sent0 = sent(all);
+            double cpu0 = MachineState.processCpuSeconds();
+            long t0 = System.nanoTime();
+            long end = t0 + duration.toNanos();
+            List<Histogram> intervals = new ArrayList<>();
+            Histogram total = new Histogram(3);
+            Histogram reuse = null;
+            long lastFrames = frames0;
+            long lastT = t0;
+            long now;
+            while ((now = System.nanoTime()) < end) {
+                sleep(Math.min(SLICE_NANOS, end - now));
+                long t = System.nanoTime();
+                Histogram h = recorder.getIntervalHistogram(reuse);
+                h.setStartTimeStamp(System.currentTimeMillis() - (t - lastT) / 1_000_000);
+                h.setEndTimeStamp(System.currentTimeMillis());
+                total.add(h);
+                intervals.add(h.copy());
+                reuse = h;
+                long f = received(all);
+                if (progress != null) {
+                    progress.update((t - t0) / 1e9, (f - lastFrames) * 1e3 / Math.max(1, t - lastT));
+                }
+                lastFrames = f;
+                lastT = t;
+            }
+            long nanos = System.nanoTime() - t0;
+            long frames = received(all) - frames0;
+            long bytes = receivedBytes(all) - bytes0;
+            long sent = sent(all) - sent0;
+            double cpu = MachineState.processCpuSeconds() - cpu0;
+            int threads = ManagementFactory.getThreadMXBean().getThreadCount();
+            long rss = MachineState.rssBytes();
+            recording.set(false);
+            Histogram last = recorder.getIntervalHistogram();
+            total.add(last);
+            long bad = 0;
+            for (var vm : all) {
+                vm.guest().setLatencySink(null);
+                bad += vm.guest().badChecksums() + vm.guest().reordered();
+                if (vm.guest().failure() != null) {
+                    throw new IllegalStateException("guest " + vm.guest().name() + " failed", vm.guest().failure());
+                }
+            }
+            return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
+                    threads, rss, setupNanos, bad);
+        } finally {
+            vmm.exit();
+        }
+    }
+
+    private static long received(List<NetLab.Vm> vms) {
+        long n = 0;
+        for (var vm : vms) {
+            n += vm.guest().received();
+        }
+        return n;
+    }
+
+    private static long receivedBytes(List<NetLab.Vm> vms) {
+        long n = 0;
+        for (var vm : vms) {
+            n += vm.guest().receivedBytes();
+        }
+        return n;
+    }
+
+    private static long sent(List<NetLab.Vm> vms) {
+        long n = 0;
+        for (var vm : vms) {
+            n += vm.guest().sent();
+        }
+        return n;
+    }
+
+    /** The measuring thread's own wait: a timed park, repeated until the time is up. */
+    private static void sleep(long nanos) {
+        long end = System.nanoTime() + nanos;
+        long left;
+        while ((left = end - System.nanoTime()) > 0) {
+            LockSupport.parkNanos(left);
+        }
+    }
+}

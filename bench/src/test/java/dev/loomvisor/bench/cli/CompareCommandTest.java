@@ -1,0 +1,89 @@
+package dev.loomvisor.bench.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loomvisor.bench.Main;
+import dev.loomvisor.bench.journal.Journal;
+import dev.loomvisor.bench.out.Json;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class CompareCommandTest {
+
+    @TempDir
+    Path dir;
+
+    private static String[] run(String... args) {
+        var out = new StringWriter();
+        var err = new StringWriter();
+        var cmd = Main.commandLine();
+        cmd.setOut(new PrintWriter(out));
+        cmd.setErr(new PrintWriter(err));
+        int status = cmd.execute(args);
+        return new String[] {String.valueOf(status), out.toString(), err.toString()};
+    }
+
+    @Test
+    void jsonHoldsOneEntryPerModelAndEqualsTheJournal() throws Exception {
+        Path journal = dir.resolve("journal");
+        Path out = dir.resolve("out");
+        String[] r = run("compare", "--json", "--quiet", "--journal", journal.toString(), "--out", out.toString(),
+                "--models", "user-worker,kthread", "--vms", "2", "--frame-size", "64",
+                "--duration", "200ms", "--warmup", "50ms", "--repeat", "2");
+        assertEquals("0", r[0], r[2]);
+        var json = (Map<?, ?>) Json.parse(r[1]);
+        var results = (List<?>) json.get("results");
+        assertEquals(2, results.size());
+        for (String field : List.of("model", "mpps", "gbps", "latencyP50Us", "latencyP99Us", "latencyP999Us",
+                "latencyMaxUs", "cpuSeconds", "javaThreads", "rssMiB", "workerCreateUs", "limitViolations",
+                "vsUserWorker", "vsCeiling")) {
+            for (Object e : results) {
+                assertTrue(((Map<?, ?>) e).containsKey(field), field + " missing in " + e);
+            }
+        }
+        var first = (Map<?, ?>) results.get(0);
+        assertEquals("user-worker", first.get("model"));
+        assertEquals(1.0, (double) first.get("vsUserWorker"), 1e-12);
+        assertTrue((double) first.get("mpps") > 0, "frames moved: " + first);
+        assertEquals(0L, first.get("limitViolations"));
+        assertTrue((long) ((Map<?, ?>) results.get(1)).get("limitViolations") > 0, "kthreads exceed the limit");
+
+        try (var j = Journal.open(journal)) {
+            var runs = j.runs();
+            assertEquals(1, runs.size());
+            var rec = runs.getFirst();
+            assertTrue(rec.complete());
+            assertEquals(json.get("run"), rec.id());
+            assertEquals(results, rec.results(), "the printed numbers are the journal's");
+            assertTrue(rec.intervals().size() >= 2, "interval histograms journaled");
+        }
+        assertTrue(Files.exists(out.resolve("summary.json")));
+        assertTrue(Files.exists(out.resolve("user-worker-64B.hgrm")));
+        assertTrue(Files.exists(out.resolve("kthread-64B.hlog")));
+        assertTrue(Files.exists(out.resolve("latency.png")));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "--vms|0|--vms: 0 is not allowed",
+            "--models|nosuch|--models: unknown model 'nosuch'",
+            "--frame-size|70000|--frame-size: 70000 is out of range",
+            "--duration|soon|'soon' is not a duration",
+            "--repeat|0|--repeat: 0 is not allowed"})
+    void badOptionsGiveOneLineAndStatus2(String option, String value, String message) {
+        String[] r = run("compare", "--journal", dir.toString(), option, value);
+        assertEquals("2", r[0]);
+        assertEquals(1, r[2].strip().lines().count(), r[2]);
+        assertTrue(r[2].contains(message), r[2]);
+        assertEquals("", r[1]);
+    }
+}
