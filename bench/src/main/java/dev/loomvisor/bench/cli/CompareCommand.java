@@ -34,7 +34,7 @@ import picocli.CommandLine.Mixin;
         description = "Side by side: every worker model on the same virtio-net data path (VM pairs through the L2 "
                 + "switch, closed loop), interleaved and repeated, with ratios to user-worker and to the local "
                 + "ceilings (Agrona's ring for small frames, a plain copy loop for large ones) measured in the same run.")
-public final class CompareCommand implements Callable<Integer> {
+public class CompareCommand implements Callable<Integer> {
 
     /** Frames from this size up are read against the copy loop in Gbit/s, smaller ones against the ring in Mpps. */
     static final int LARGE_FRAME = 512;
@@ -47,9 +47,18 @@ public final class CompareCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
+    /** Checks what this command needs beyond the common options (the latency command needs a rate). */
+    protected void checkMode() {
+        if (common.rate != null) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--rate: " + spec.name() + " runs closed loop; use 'loomvisor latency --rate FPS' for an open loop");
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         common.validate();
+        checkMode();
         List<WorkerModel> models = common.workerModels();
         var config = config();
         var machine = MachineState.begin();
@@ -61,7 +70,7 @@ public final class CompareCommand implements Callable<Integer> {
         var runs = new DataPathRun.Measurement[sizes][models.size()][common.repeat];
         var ceilings = new Ceilings.Rate[sizes][common.repeat];
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
-            String run = journal.startRun("compare", config, machineStart);
+            String run = journal.startRun(spec.name(), config, machineStart);
             for (int r = 0; r < common.repeat; r++) {
                 for (int s = 0; s < sizes; s++) {
                     int size = common.frameSizes.get(s);
@@ -97,8 +106,8 @@ public final class CompareCommand implements Callable<Integer> {
                 ceilingRows.add(ceilingRow(size, ceilings[s]));
                 int uw = models.indexOf(WorkerModel.USER_WORKER);
                 for (int m = 0; m < models.size(); m++) {
-                    var row = row(models.get(m), size, runs[s][m], uw < 0 ? null : runs[s][uw], ceilings[s],
-                            createMicros[m], overLimit[m]);
+                    var row = row(models.get(m), size, runs[s][m], uw < 0 ? null : runs[s][uw],
+                            ratePerFlow > 0 ? null : ceilings[s], createMicros[m], overLimit[m]);
                     journal.result(run, row);
                     rows.add(row);
                 }
@@ -130,6 +139,7 @@ public final class CompareCommand implements Callable<Integer> {
         c.put("warmupMs", common.warmup.toMillis());
         c.put("repeat", (long) common.repeat);
         c.put("ratePerFlow", common.rate);
+        c.put("command", spec.name());
         c.put("busyPollMicros", common.busyPollMicros);
         c.put("loop", common.rate == null ? "closed" : "open");
         return c;
@@ -165,7 +175,8 @@ public final class CompareCommand implements Callable<Integer> {
             cpu[r] = x.cpuSeconds();
             // Ratios within one repeat: the two ran back to back, so machine drift between repeats cancels.
             vsUser[r] = userWorker == null ? Double.NaN : x.mpps() / userWorker[r].mpps();
-            vsCeiling[r] = size >= LARGE_FRAME ? x.gbps() / ceilings[r].gbitPerSecond()
+            // An open loop moves what the rate asks, so a ratio to the ceiling only means something closed loop.
+            vsCeiling[r] = ceilings == null ? Double.NaN : size >= LARGE_FRAME ? x.gbps() / ceilings[r].gbitPerSecond()
                     : x.mpps() / (ceilings[r].framesPerSecond() / 1e6);
             latency.add(x.latency());
             threads = Math.max(threads, x.platformThreads());
@@ -253,7 +264,7 @@ public final class CompareCommand implements Callable<Integer> {
             return;
         }
         out.println(dev.loomvisor.bench.VersionProvider.versionLine());
-        out.printf(Locale.ROOT, "compare: %d VMs (%d pairs through the L2 switch), %s loop, %s per model, "
+        out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s loop, %s per model, "
                         + "warm-up %s, %d repeats interleaved; run %s%n",
                 common.vms, common.vms / 2, config.get("loop"), fmtDuration(common.duration),
                 fmtDuration(common.warmup), common.repeat, run);
