@@ -216,7 +216,8 @@ public final class Kernel {
             probe.run();
         }
         // Step 3: task flags. PF_KTHREAD is never inherited; a user worker blocks all but SIGKILL/SIGSTOP.
-        int pf = 0;
+        // PF_NOFREEZE is inherited (kthreadd's children are not freezable unless they opt in).
+        int pf = caller.flags() & Task.PF_NOFREEZE;
         if (args.kthread()) {
             pf |= Task.PF_KTHREAD;
         }

@@ -43,7 +43,11 @@ public final class Notifier {
         if (n <= 0) {
             throw new IllegalArgumentException("eventfd write of " + n + ": must be at least 1");
         }
-        count.getAndUpdate(c -> c > MAX_COUNT - n ? MAX_COUNT : c + n);
+        // A plain CAS loop rather than getAndUpdate with a capturing lambda: the kick path allocates nothing.
+        long c;
+        do {
+            c = count.get();
+        } while (!count.compareAndSet(c, c > MAX_COUNT - n ? MAX_COUNT : c + n));
         // The volatile read of waiters follows the counter update (a full barrier on x86 and in the JMM
         // for the CAS), so a waiter that registered before re-checking the count is always seen.
         if (waiters > 0) {

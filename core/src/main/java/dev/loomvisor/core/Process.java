@@ -171,20 +171,24 @@ public final class Process {
      * from one of the process's own task threads other than the main one.
      */
     public void exit() {
+        List<Task> members;
         siglock.lock();
         try {
             if (exiting) {
                 return;
             }
             exiting = true;
-            for (Task t : tasks.values()) {
+            // A snapshot: a killed worker leaves the table on its own before its thread has ended, and
+            // it is the thread we must wait for.
+            members = new ArrayList<>(tasks.values());
+            for (Task t : members) {
                 t.forceSignal(Signal.SIGKILL);
             }
         } finally {
             siglock.unlock();
         }
         Task main = leader;
-        for (Task t : tasks.values()) {
+        for (Task t : members) {
             if (t == main) {
                 continue;
             }

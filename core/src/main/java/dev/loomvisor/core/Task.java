@@ -80,6 +80,8 @@ public final class Task {
     private volatile int state;
     private final AtomicInteger lifecycle = new AtomicInteger(NEW);
     private volatile int exitCode;
+    /** Released by a process exit before it ever ran: its thread will never start. */
+    private volatile boolean reapedUnstarted;
 
     Task(Kernel kernel, int tid, String comm, int flags, Process process, Credentials cred, Cgroup cgroup, Mm mm,
             FsStruct fs, FileTable files, SigHand sighand, long blocked, boolean ignoreSignals, Signal exitSignal,
@@ -217,7 +219,15 @@ public final class Task {
             return false;
         }
         kernel.threadStarted(carrier);
-        thread.start();
+        try {
+            thread.start();
+        } catch (RuntimeException | OutOfMemoryError e) {
+            // No native thread to be had: the task dies unborn and gives its charges back.
+            reapedUnstarted = true;
+            kernel.releaseTask(this);
+            kernel.threadEnded(carrier);
+            throw e;
+        }
         return true;
     }
 
@@ -240,7 +250,11 @@ public final class Task {
 
     /** For a process exit: a task that never started is released now, or never runs. */
     boolean markDeadIfUnstarted() {
-        return lifecycle.compareAndSet(NEW, DEAD);
+        if (lifecycle.compareAndSet(NEW, DEAD)) {
+            reapedUnstarted = true;
+            return true;
+        }
+        return false;
     }
 
     /** Waits, without giving up on interrupts, until the task's thread has ended (if it ever started). */
@@ -248,6 +262,11 @@ public final class Task {
         Thread t = thread;
         if (t == null || lifecycle.get() == NEW || t == Thread.currentThread()) {
             return;
+        }
+        // start() moved the life cycle on before it called Thread.start: wait for that call, or a join
+        // would return at once on a thread that is about to run.
+        while (t.getState() == Thread.State.NEW && !reapedUnstarted) {
+            Thread.onSpinWait();
         }
         boolean interrupted = false;
         while (true) {

@@ -30,10 +30,14 @@ import java.util.List;
 public final class GuestMemory implements AutoCloseable {
 
     private final GuestRegion[] regions;
+    private final long firstBase;
+    private final long firstSize;
     private final Arena arena;
 
     private GuestMemory(GuestRegion[] regions, Arena arena) {
         this.regions = regions;
+        this.firstBase = regions[0].guestBase();
+        this.firstSize = regions[0].size();
         this.arena = arena;
     }
 
@@ -67,8 +71,13 @@ public final class GuestMemory implements AutoCloseable {
         if (Long.compareUnsigned(gpa + len, gpa) < 0) {
             return -MemoryError.ADDRESS_OVERFLOW.ordinal();
         }
+        // The first region (often the only one) without touching the array: the descriptor hot path.
+        long off = gpa - firstBase;
+        if (gpa >= firstBase && off <= firstSize - len) {
+            return 0;
+        }
         GuestRegion[] rs = regions;
-        for (int i = 0; i < rs.length; i++) {
+        for (int i = 1; i < rs.length; i++) {
             if (rs[i].contains(gpa, len)) {
                 return i;
             }

@@ -17,10 +17,12 @@ public final class GuardedMemory implements AutoCloseable {
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment whole;
+    private final MemorySegment pattern;
     private final GuestMemory memory;
 
     public GuardedMemory(long guestBase, long size) {
         whole = arena.allocate(size + 2L * GUARD, 4096);
+        pattern = arena.allocate(GUARD).fill(PATTERN);
         whole.asSlice(0, GUARD).fill(PATTERN);
         whole.asSlice(GUARD + size, GUARD).fill(PATTERN);
         memory = GuestMemory.builder().wrap(guestBase, whole.asSlice(GUARD, size)).build();
@@ -33,13 +35,8 @@ public final class GuardedMemory implements AutoCloseable {
     /** True if no byte of either guard band changed. */
     public boolean guardsIntact() {
         long size = whole.byteSize() - 2L * GUARD;
-        for (long i = 0; i < GUARD; i++) {
-            if (whole.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) != PATTERN
-                    || whole.get(java.lang.foreign.ValueLayout.JAVA_BYTE, GUARD + size + i) != PATTERN) {
-                return false;
-            }
-        }
-        return true;
+        return whole.asSlice(0, GUARD).mismatch(pattern) == -1
+                && whole.asSlice(GUARD + size, GUARD).mismatch(pattern) == -1;
     }
 
     @Override

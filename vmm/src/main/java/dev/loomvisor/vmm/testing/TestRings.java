@@ -50,11 +50,6 @@ public final class TestRings {
         zero(descAddr, (int) (dataAddr - descAddr));
     }
 
-    /** A guarded memory of {@code bytes} at guest address 0x10000 with rings of {@code size} at its start. */
-    public static TestRings inGuarded(GuardedMemory g, int size) {
-        return new TestRings(g.memory(), size);
-    }
-
     private static long alignUp(long v, long a) {
         return (v + a - 1) & -a;
     }

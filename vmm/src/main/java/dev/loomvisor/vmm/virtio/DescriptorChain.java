@@ -1,5 +1,6 @@
 package dev.loomvisor.vmm.virtio;
 
+import dev.loomvisor.vmm.memory.GuestMemory;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -10,17 +11,19 @@ import org.agrona.concurrent.UnsafeBuffer;
  * is a validated view into guest memory: a region buffer, an offset that lies inside it and a length that
  * ends inside it.
  *
- * <p>Capacity is fixed at construction; {@link DeviceQueue#newChain()} sizes it for the worst chain a queue
- * accepts (queue size direct descriptors, then an indirect table of at most queue size entries), so popping
- * never allocates. The readable and writable parts can be treated as byte streams: {@link #readReadable}
+ * <p>{@link DeviceQueue#newChain()} sizes a chain for the worst chain its queue accepts (queue size direct
+ * descriptors, then an indirect table of at most queue size entries); if the queue is later reconfigured
+ * larger, the chain grows once on the next pop. Steady-state popping never allocates. The readable and writable parts can be treated as byte streams: {@link #readReadable}
  * and {@link #writeWritable} copy across segment boundaries.
  */
 public final class DescriptorChain {
 
-    private final UnsafeBuffer[] buffers;
-    private final int[] offsets;
-    private final int[] lengths;
-    private final long[] addresses;
+    /** Region index of each segment: ints, so a pop stores no references (no GC write barriers). */
+    private int[] regions;
+    private int[] offsets;
+    private int[] lengths;
+    private long[] addresses;
+    private GuestMemory memory;
     private int head = -1;
     private int count;
     private int readableCount;
@@ -28,14 +31,24 @@ public final class DescriptorChain {
     private long writableLength;
 
     public DescriptorChain(int capacity) {
-        buffers = new UnsafeBuffer[capacity];
+        regions = new int[capacity];
         offsets = new int[capacity];
         lengths = new int[capacity];
         addresses = new long[capacity];
     }
 
     public int capacity() {
-        return buffers.length;
+        return regions.length;
+    }
+
+    /** Grows the segment arrays to hold {@code capacity} segments (allocates only when they are smaller). */
+    void ensureCapacity(int capacity) {
+        if (regions.length < capacity) {
+            regions = new int[capacity];
+            offsets = new int[capacity];
+            lengths = new int[capacity];
+            addresses = new long[capacity];
+        }
     }
 
     /** The head descriptor index: the id to give back in {@link DeviceQueue#addUsed(int, int)}. */
@@ -67,7 +80,7 @@ public final class DescriptorChain {
 
     /** Segment {@code i}'s region buffer; {@link #segmentOffset(int)} indexes it. */
     public UnsafeBuffer segmentBuffer(int i) {
-        return buffers[i];
+        return memory.region(regions[i]).buffer();
     }
 
     public int segmentOffset(int i) {
@@ -88,7 +101,10 @@ public final class DescriptorChain {
         return i >= readableCount;
     }
 
-    void reset(int head) {
+    void reset(int head, GuestMemory memory) {
+        if (this.memory != memory) {
+            this.memory = memory;
+        }
         this.head = head;
         count = 0;
         readableCount = 0;
@@ -96,9 +112,9 @@ public final class DescriptorChain {
         writableLength = 0;
     }
 
-    void add(UnsafeBuffer buffer, int offset, int length, long address, boolean writable) {
+    void add(int region, int offset, int length, long address, boolean writable) {
         int i = count++;
-        buffers[i] = buffer;
+        regions[i] = region;
         offsets[i] = offset;
         lengths[i] = length;
         addresses[i] = address;
@@ -116,6 +132,12 @@ public final class DescriptorChain {
      * readable part ends first. Returns the number copied.
      */
     public int readReadable(int from, MutableDirectBuffer dst, int dstOffset, int length) {
+        if (readableCount == 1 && from >= 0 && from <= lengths[0]) {
+            // One readable segment (the usual TX chain): one copy, no loop.
+            int n = Math.min(lengths[0] - from, length);
+            memory.region(regions[0]).buffer().getBytes(offsets[0] + from, dst, dstOffset, n);
+            return n;
+        }
         int copied = 0;
         int skip = from;
         for (int i = 0; i < readableCount && copied < length; i++) {
@@ -125,7 +147,7 @@ public final class DescriptorChain {
                 continue;
             }
             int n = Math.min(segLen - skip, length - copied);
-            buffers[i].getBytes(offsets[i] + skip, dst, dstOffset + copied, n);
+            memory.region(regions[i]).buffer().getBytes(offsets[i] + skip, dst, dstOffset + copied, n);
             copied += n;
             skip = 0;
         }
@@ -147,7 +169,7 @@ public final class DescriptorChain {
                 continue;
             }
             int n = Math.min(segLen - skip, length - written);
-            buffers[i].putBytes(offsets[i] + skip, src, srcOffset + written, n);
+            memory.region(regions[i]).buffer().putBytes(offsets[i] + skip, src, srcOffset + written, n);
             written += n;
             skip = 0;
         }
@@ -165,7 +187,7 @@ public final class DescriptorChain {
                 continue;
             }
             int n = Math.min(segLen - skip, length - done);
-            buffers[i].setMemory(offsets[i] + skip, n, (byte) 0);
+            memory.region(regions[i]).buffer().setMemory(offsets[i] + skip, n, (byte) 0);
             done += n;
             skip = 0;
         }
@@ -174,9 +196,10 @@ public final class DescriptorChain {
 
     /** Copies this chain's state into {@code other} (capacity permitting), e.g. to keep the first RX chain. */
     public void copyTo(DescriptorChain other) {
-        other.reset(head);
+        other.reset(head, memory);
+        other.ensureCapacity(count);
         for (int i = 0; i < count; i++) {
-            other.add(buffers[i], offsets[i], lengths[i], addresses[i], i >= readableCount);
+            other.add(regions[i], offsets[i], lengths[i], addresses[i], i >= readableCount);
         }
     }
 }

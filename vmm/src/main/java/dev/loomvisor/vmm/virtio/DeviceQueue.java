@@ -59,7 +59,11 @@ public final class DeviceQueue {
     /** used.flags as last written (without EVENT_IDX). */
     private int usedFlags;
 
-    private volatile boolean broken;
+    /**
+     * Broken, as the owning thread sees it: a plain field, read on every hot-path call. Other threads learn
+     * of a breakage through the volatile {@link #error}, written after it.
+     */
+    private boolean broken;
     private volatile RingError error = RingError.NONE;
 
     /** @param index the queue's index in its device, for reports and listeners. */
@@ -140,7 +144,10 @@ public final class DeviceQueue {
         this.writableAllowed = allowed;
     }
 
-    /** A chain sized for the worst chain this queue accepts, to pass to {@link #nextAvail} again and again. */
+    /**
+     * A chain sized for the worst chain this queue accepts, to pass to {@link #nextAvail} again and again
+     * (make it after {@link #configure}; one made earlier grows on its first pop).
+     */
     public DescriptorChain newChain() {
         return new DescriptorChain(2 * Math.max(size, 1));
     }
@@ -161,8 +168,9 @@ public final class DeviceQueue {
         return memory;
     }
 
+    /** Whether a rule was broken; safe from any thread. */
     public boolean isBroken() {
-        return broken;
+        return error != RingError.NONE;
     }
 
     /** The violation that broke the queue, or {@link RingError#NONE}. */
@@ -211,20 +219,45 @@ public final class DeviceQueue {
             fail(RingError.HEAD_OUT_OF_RANGE); // line 29
             return false;
         }
-        if (chain.capacity() < 2 * size) {
-            throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < 2 * queue size; use newChain()");
-        }
-        RingError e = walk(head, chain);
-        if (e != RingError.NONE) {
-            fail(e);
-            return false;
+        // A queue reconfigured larger than when the chain was made: grow it once, never fail on it.
+        chain.ensureCapacity(2 * size);
+        int d = head * DESC_SIZE;
+        int flags = desc.getShort(d + DESC_FLAGS) & 0xffff;
+        if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) == 0) {
+            // The common one-descriptor chain, without walk()'s loop: of the chain rules only the address
+            // (line 30) and direction (line 35) ones can apply to a single direct descriptor.
+            long addr = desc.getLong(d + DESC_ADDR);
+            long len = desc.getInt(d + DESC_LEN) & 0xffffffffL;
+            int r = memory.regionOf(addr, len);
+            if (r < 0) {
+                fail(addressError(r, RingError.DESC_OUTSIDE_MEMORY));
+                return false;
+            }
+            boolean writable = (flags & DESC_F_WRITE) != 0;
+            if (writable && !writableAllowed) {
+                fail(RingError.WRITABLE_ON_READ_ONLY_QUEUE);
+                return false;
+            }
+            chain.reset(head, memory);
+            chain.add(r, (int) (addr - memory.region(r).guestBase()), (int) len, addr, writable);
+        } else {
+            RingError e = walk(head, chain);
+            if (e != RingError.NONE) {
+                fail(e);
+                return false;
+            }
         }
         lastAvail = (lastAvail + 1) & 0xffff;
         return true;
     }
 
+    /** A failed translation as a ring error: wrapping is ADDRESS_OVERFLOW, anything else {@code outside}. */
+    private static RingError addressError(int regionCode, RingError outside) {
+        return GuestMemory.errorOf(regionCode) == MemoryError.ADDRESS_OVERFLOW ? RingError.ADDRESS_OVERFLOW : outside;
+    }
+
     private RingError walk(int head, DescriptorChain chain) {
-        chain.reset(head);
+        chain.reset(head, memory);
         UnsafeBuffer table = desc;
         int tableSize = size;
         boolean inIndirect = false;
@@ -262,8 +295,7 @@ public final class DeviceQueue {
                 }
                 int r = mem.regionOf(addr, len);
                 if (r < 0) {
-                    return MemoryError.ADDRESS_OVERFLOW == GuestMemory.errorOf(r)
-                            ? RingError.ADDRESS_OVERFLOW : RingError.INDIRECT_OUTSIDE_MEMORY;
+                    return addressError(r, RingError.INDIRECT_OUTSIDE_MEMORY);
                 }
                 GuestRegion region = mem.region(r);
                 indirect.wrap(region.buffer(), (int) (addr - region.guestBase()), (int) len);
@@ -279,8 +311,7 @@ public final class DeviceQueue {
             int r = mem.regionOf(addr, len);
             if (r < 0) {
                 // Line 30: any address + length that overflows or leaves guest memory.
-                return MemoryError.ADDRESS_OVERFLOW == GuestMemory.errorOf(r)
-                        ? RingError.ADDRESS_OVERFLOW : RingError.DESC_OUTSIDE_MEMORY;
+                return addressError(r, RingError.DESC_OUTSIDE_MEMORY);
             }
             total += len;
             if (total >= (1L << 32)) {
@@ -295,8 +326,7 @@ public final class DeviceQueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE; // line 35
             }
-            GuestRegion region = mem.region(r);
-            chain.add(region.buffer(), (int) (addr - region.guestBase()), (int) len, addr, writable);
+            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
             if ((flags & DESC_F_NEXT) == 0) {
                 return RingError.NONE;
             }
@@ -407,17 +437,20 @@ public final class DeviceQueue {
     }
 
     /**
-     * Asks the driver to kick again and re-checks the ring (vhost_enable_notify). Returns true when there is
-     * more work (the driver added some between the drain and now): the caller must drain again, since the
-     * driver may have seen notifications disabled and not kicked.
+     * Asks the driver to kick again and re-checks the ring (vhost_enable_notify). Returns true when the
+     * driver published more since the queue last read avail.idx, i.e. while kicks were off: the caller must
+     * drain again, since the driver may have seen notifications disabled and not kicked. Chains already seen
+     * but given back with {@link #discard} do not count (an RX queue waiting for more buffers must sleep
+     * until new ones come, not spin on the ones it has). Call it after draining: chains seen but not popped
+     * do not count either.
      */
     public boolean enableNotifications() {
         if (broken || !ready) {
             return false;
         }
         if (eventIdx) {
-            // Kick me as soon as avail.idx moves past what I have consumed.
-            used.putShort(availEventOffset, (short) lastAvail);
+            // Kick me as soon as avail.idx moves past what I have seen.
+            used.putShort(availEventOffset, (short) availShadow);
         } else if ((usedFlags & USED_F_NO_NOTIFY) != 0) {
             usedFlags &= ~USED_F_NO_NOTIFY;
             used.putShort(USED_FLAGS, (short) usedFlags);
@@ -426,7 +459,7 @@ public final class DeviceQueue {
         // driver's bump and our re-read can cross, it skips the kick and we sleep with work pending.
         VarHandle.fullFence();
         int idx = avail.getShort(AVAIL_IDX) & 0xffff;
-        return idx != lastAvail;
+        return idx != availShadow;
     }
 
     /** True if avail.idx shows chains not yet popped (an acquire read, no side effects besides the shadow). */

@@ -40,6 +40,8 @@ public final class DriverQueue {
     private int availShadow;
     private int numAdded;
     private int lastUsed;
+    /** used.idx as last read: entries up to it are reaped without touching the device's cache line again. */
+    private int usedShadow;
     private int availFlags;
 
     /**
@@ -71,6 +73,7 @@ public final class DriverQueue {
         numFree = size;
         availShadow = avail.getShort(AVAIL_IDX) & 0xffff;
         lastUsed = used.getShort(USED_IDX) & 0xffff;
+        usedShadow = lastUsed;
     }
 
     private void view(UnsafeBuffer view, long gpa, long len) {
@@ -231,11 +234,14 @@ public final class DriverQueue {
 
     /** Takes the next used entry into {@code out} and frees its descriptors; false if there is none. */
     public boolean reap(UsedElement out) {
-        // Acquire: the used element and the data the device wrote are read after used.idx.
-        int idx = used.getShort(USED_IDX) & 0xffff;
-        VarHandle.acquireFence();
-        if (idx == lastUsed) {
-            return false;
+        if (lastUsed == usedShadow) {
+            // Acquire: the used elements and the data the device wrote are read after used.idx.
+            int idx = used.getShort(USED_IDX) & 0xffff;
+            VarHandle.acquireFence();
+            if (idx == lastUsed) {
+                return false;
+            }
+            usedShadow = idx;
         }
         int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
         int head = used.getInt(e);

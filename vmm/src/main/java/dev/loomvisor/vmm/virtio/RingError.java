@@ -7,7 +7,6 @@ package dev.loomvisor.vmm.virtio;
  */
 public enum RingError {
     NONE("no error"),
-    NOT_READY("the queue is not configured"),
 
     // Configuration (reference/virtio.md line 27).
     QUEUE_SIZE_ZERO("queue size is 0"),

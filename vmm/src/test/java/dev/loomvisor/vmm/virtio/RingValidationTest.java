@@ -42,13 +42,13 @@ class RingValidationTest {
         return new DeviceQueue(0).configure(memory, size, desc, avail, used, false, false);
     }
 
-    /** Pops one chain and returns the error (NONE on success). */
+    /** Pops one chain and returns the error: NONE on success, null when nothing was available. */
     static RingError pop(DeviceQueue q, DescriptorChain c) {
         boolean got = q.nextAvail(c);
         if (got) {
             return RingError.NONE;
         }
-        return q.isBroken() ? q.error() : RingError.NOT_READY;
+        return q.isBroken() ? q.error() : null;
     }
 
     RingError popOne(DeviceQueue q) {
@@ -385,6 +385,19 @@ class RingValidationTest {
         assertFalse(q.addUsed(N, 0));
         assertEquals(RingError.USED_ID_OUT_OF_RANGE, q.error());
         assertEquals(1, rings.usedIdx(), "the bad element was not published");
+    }
+
+    @Test
+    void chainMadeForASmallerQueueGrowsInsteadOfFailing() {
+        DescriptorChain c = new DeviceQueue(1).newChain(); // capacity 2
+        for (int i = 0; i < N; i++) {
+            rings.desc(i, data + i, 1, i < N - 1 ? DESC_F_NEXT : 0, i + 1);
+        }
+        rings.pushAvail(0);
+        DeviceQueue q = device();
+        assertTrue(q.nextAvail(c));
+        assertEquals(N, c.segmentCount());
+        assertTrue(c.capacity() >= 2 * N);
     }
 
     // Wrap and breakage.

@@ -1,0 +1,161 @@
+package dev.loomvisor.vmm.driver;
+
+import static dev.loomvisor.vmm.net.DeviceStatus.*;
+import static dev.loomvisor.vmm.net.MmioTransport.*;
+
+import dev.loomvisor.vmm.memory.GuestMemory;
+import dev.loomvisor.vmm.net.DeviceError;
+import dev.loomvisor.vmm.net.MmioTransport;
+import dev.loomvisor.vmm.net.NetConfigSpace;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetDevice;
+import dev.loomvisor.vmm.virtio.DriverQueue;
+import dev.loomvisor.vmm.virtio.SplitRing;
+
+/**
+ * The guest's virtio-net driver, emulated: brings the device up through the mmio registers the way
+ * virtio_mmio.c and virtio_net.c do (reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK and its re-read,
+ * queues, DRIVER_OK), then hands each queue pair to a {@link QueuePairDriver} that a vCPU runs.
+ */
+public final class GuestNetDriver {
+
+    /**
+     * @param queueSize      queue size to ask for (capped by QueueNumMax)
+     * @param wantedFeatures features to accept if offered (VERSION_1 is always asked for)
+     * @param maxPairs       queue pairs to use at most (with MQ)
+     */
+    public record Options(int queueSize, long wantedFeatures, int maxPairs) {
+        public static Options defaults() {
+            return new Options(256, NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
+                    | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.MQ, Integer.MAX_VALUE);
+        }
+    }
+
+    private final GuestMemory memory;
+    private final MmioTransport mmio;
+    private final GuestAllocator allocator;
+    private final Options options;
+    private long features;
+    private byte[] mac = new byte[6];
+    private QueuePairDriver[] pairs = new QueuePairDriver[0];
+
+    public GuestNetDriver(GuestMemory memory, MmioTransport mmio, GuestAllocator allocator, Options options) {
+        this.memory = memory;
+        this.mmio = mmio;
+        this.allocator = allocator;
+        this.options = options;
+    }
+
+    /** Brings the device up; {@link DeviceError#OK} or the step the device refused (the driver then set FAILED). */
+    public DeviceError probe() {
+        if (mmio.read(MAGIC_VALUE) != MAGIC || mmio.read(VERSION) != MMIO_VERSION
+                || mmio.read(DEVICE_ID) != NET_DEVICE_ID) {
+            throw new IllegalStateException("not a virtio-mmio v2 network device");
+        }
+        mmio.write(STATUS, 0);
+        int status = ACKNOWLEDGE;
+        mmio.write(STATUS, status);
+        status |= DRIVER;
+        mmio.write(STATUS, status);
+
+        mmio.write(DEVICE_FEATURES_SEL, 0);
+        long offered = mmio.read(DEVICE_FEATURES) & 0xffffffffL;
+        mmio.write(DEVICE_FEATURES_SEL, 1);
+        offered |= (mmio.read(DEVICE_FEATURES) & 0xffffffffL) << 32;
+        features = offered & (options.wantedFeatures() | NetFeatures.VERSION_1);
+        mmio.write(DRIVER_FEATURES_SEL, 0);
+        mmio.write(DRIVER_FEATURES, (int) features);
+        mmio.write(DRIVER_FEATURES_SEL, 1);
+        mmio.write(DRIVER_FEATURES, (int) (features >>> 32));
+        status |= FEATURES_OK;
+        mmio.write(STATUS, status);
+        // The device may refuse: re-read, as the spec asks (reference/virtio.md line 62).
+        if ((mmio.read(STATUS) & FEATURES_OK) == 0) {
+            mmio.write(STATUS, mmio.read(STATUS) | FAILED);
+            return DeviceError.FEATURES_REJECTED;
+        }
+
+        if ((features & NetFeatures.MAC) != 0) {
+            for (int i = 0; i < 6; i++) {
+                mac[i] = (byte) mmio.read(CONFIG + NetConfigSpace.MAC + i);
+            }
+        } else {
+            mac = new byte[] {0x02, 0, 0, 0, 0, 1}; // locally administered
+        }
+        int n = 1;
+        if ((features & NetFeatures.MQ) != 0) {
+            n = Math.max(1, Math.min(options.maxPairs(),
+                    mmio.read(CONFIG + NetConfigSpace.MAX_VIRTQUEUE_PAIRS) & 0xffff));
+        }
+        boolean eventIdx = (features & NetFeatures.EVENT_IDX) != 0;
+        boolean mergeable = (features & NetFeatures.MRG_RXBUF) != 0;
+        QueuePairDriver[] ps = new QueuePairDriver[n];
+        VirtioNetDevice device = mmio.device();
+        for (int p = 0; p < n; p++) {
+            DriverQueue rx = setUpQueue(VirtioNetDevice.rxQueue(p), eventIdx);
+            DriverQueue tx = setUpQueue(VirtioNetDevice.txQueue(p), eventIdx);
+            if (rx == null || tx == null) {
+                mmio.write(STATUS, mmio.read(STATUS) | FAILED);
+                return mmio.lastError();
+            }
+            // The interrupt line is platform wiring: the pair's vector, as an MSI-X vector would be.
+            ps[p] = new QueuePairDriver(p, memory, allocator, mmio, rx, tx, mergeable, mac, device.vector(p));
+        }
+        status |= DRIVER_OK;
+        mmio.write(STATUS, status);
+        if (mmio.lastError() != DeviceError.OK) {
+            return mmio.lastError();
+        }
+        pairs = ps;
+        for (QueuePairDriver p : ps) {
+            p.fillRx();
+        }
+        return DeviceError.OK;
+    }
+
+    private DriverQueue setUpQueue(int q, boolean eventIdx) {
+        mmio.write(QUEUE_SEL, q);
+        int max = mmio.read(QUEUE_NUM_MAX);
+        if (max == 0 || mmio.read(QUEUE_READY) != 0) {
+            return null;
+        }
+        int size = Math.min(Integer.highestOneBit(Math.max(1, options.queueSize())), max);
+        long desc = allocator.allocate(SplitRing.descTableSize(size), SplitRing.DESC_ALIGN);
+        long avail = allocator.allocate(SplitRing.availRingSize(size), SplitRing.AVAIL_ALIGN);
+        long used = allocator.allocate(SplitRing.usedRingSize(size), 4096);
+        mmio.write(QUEUE_NUM, size);
+        mmio.write(QUEUE_DESC_LOW, (int) desc);
+        mmio.write(QUEUE_DESC_HIGH, (int) (desc >>> 32));
+        mmio.write(QUEUE_DRIVER_LOW, (int) avail);
+        mmio.write(QUEUE_DRIVER_HIGH, (int) (avail >>> 32));
+        mmio.write(QUEUE_DEVICE_LOW, (int) used);
+        mmio.write(QUEUE_DEVICE_HIGH, (int) (used >>> 32));
+        mmio.write(QUEUE_READY, 1);
+        if (mmio.lastError() != DeviceError.OK) {
+            return null;
+        }
+        return new DriverQueue(memory, size, desc, avail, used, eventIdx);
+    }
+
+    /** The negotiated features. */
+    public long features() {
+        return features;
+    }
+
+    public byte[] mac() {
+        return mac.clone();
+    }
+
+    public int pairCount() {
+        return pairs.length;
+    }
+
+    public QueuePairDriver pair(int p) {
+        return pairs[p];
+    }
+
+    /** Writes status 0: the device takes its queues back from the backend. */
+    public void reset() {
+        mmio.write(STATUS, 0);
+    }
+}

@@ -1,0 +1,18 @@
+package dev.loomvisor.vmm.net;
+
+/**
+ * Whatever serves a virtio-net device's data path, as vhost-net serves QEMU's: when the driver sets
+ * DRIVER_OK the device hands its queues to the backend, and takes them back on reset.
+ *
+ * <p>The backend reads the device's {@link VirtioNetDevice#queue(int)} rings, listens on
+ * {@link VirtioNetDevice#kick(int)} and signals {@link VirtioNetDevice#call(int)}; it must not replace the
+ * call notifiers' listeners (that is the interrupt routing to the guest).
+ */
+public interface NetBackend {
+
+    /** The driver set DRIVER_OK: start serving the queues. Called on the driver's (vCPU) thread. */
+    void activate(VirtioNetDevice device);
+
+    /** The device is being reset: stop touching its queues before returning. */
+    void deactivate(VirtioNetDevice device);
+}

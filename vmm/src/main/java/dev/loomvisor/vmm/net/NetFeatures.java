@@ -1,0 +1,29 @@
+package dev.loomvisor.vmm.net;
+
+/** virtio-net and reserved feature bits (reference/virtio.md line 54-55), as bit masks. */
+public final class NetFeatures {
+
+    public static final long CSUM = 1L << 0;
+    public static final long GUEST_CSUM = 1L << 1;
+    public static final long MAC = 1L << 5;
+    public static final long MRG_RXBUF = 1L << 15;
+    public static final long STATUS = 1L << 16;
+    public static final long CTRL_VQ = 1L << 17;
+    public static final long MQ = 1L << 22;
+    public static final long INDIRECT_DESC = 1L << 28;
+    public static final long EVENT_IDX = 1L << 29;
+    public static final long VERSION_1 = 1L << 32;
+    public static final long RING_PACKED = 1L << 34;
+    public static final long IN_ORDER = 1L << 35;
+
+    /** What this device model can honour; CTRL_VQ, packed rings and in-order are not implemented. */
+    public static final long SUPPORTED = CSUM | GUEST_CSUM | MAC | MRG_RXBUF | STATUS | MQ | INDIRECT_DESC
+            | EVENT_IDX | VERSION_1;
+
+    private NetFeatures() {
+    }
+
+    public static boolean has(long features, long bit) {
+        return (features & bit) != 0;
+    }
+}

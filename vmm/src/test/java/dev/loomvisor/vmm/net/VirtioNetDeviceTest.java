@@ -1,0 +1,245 @@
+package dev.loomvisor.vmm.net;
+
+import static dev.loomvisor.vmm.net.DeviceStatus.*;
+import static dev.loomvisor.vmm.net.MmioTransport.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.loomvisor.vmm.memory.GuestMemory;
+import dev.loomvisor.vmm.testing.TestRings;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Feature negotiation, the status state machine, config space and queue set-up through the mmio registers. */
+class VirtioNetDeviceTest {
+
+    static final byte[] MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    static final long OFFER = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS | NetFeatures.MRG_RXBUF
+            | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC | NetFeatures.MQ | NetFeatures.CSUM;
+
+    GuestMemory memory;
+    VirtioNetDevice dev;
+    MmioTransport mmio;
+
+    @BeforeEach
+    void setUp() {
+        memory = GuestMemory.anonymous(0x10000, 1 << 20);
+        dev = new VirtioNetDevice(memory, MAC, 2, 256, OFFER);
+        mmio = new MmioTransport(dev);
+    }
+
+    @AfterEach
+    void tearDown() {
+        memory.close();
+    }
+
+    void writeFeatures(long f) {
+        mmio.write(DRIVER_FEATURES_SEL, 0);
+        mmio.write(DRIVER_FEATURES, (int) f);
+        mmio.write(DRIVER_FEATURES_SEL, 1);
+        mmio.write(DRIVER_FEATURES, (int) (f >>> 32));
+    }
+
+    long readFeatures() {
+        mmio.write(DEVICE_FEATURES_SEL, 0);
+        long lo = mmio.read(DEVICE_FEATURES) & 0xffffffffL;
+        mmio.write(DEVICE_FEATURES_SEL, 1);
+        return lo | ((long) mmio.read(DEVICE_FEATURES) << 32);
+    }
+
+    @Test
+    void identifiesAsVirtioMmioNet() {
+        assertEquals(0x74726976, mmio.read(MAGIC_VALUE));
+        assertEquals(2, mmio.read(VERSION));
+        assertEquals(1, mmio.read(DEVICE_ID));
+        assertEquals(OFFER, readFeatures());
+    }
+
+    @Test
+    void fullBringUpNegotiatesFeatures() {
+        mmio.write(STATUS, ACKNOWLEDGE);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER);
+        long want = NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX;
+        writeFeatures(want);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assertEquals(DeviceError.OK, mmio.lastError());
+        assertTrue((mmio.read(STATUS) & FEATURES_OK) != 0);
+        assertEquals(want, dev.negotiatedFeatures());
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        assertTrue(dev.isRunning());
+    }
+
+    @Test
+    void skippingAStepIsRefused() {
+        mmio.write(STATUS, DRIVER);
+        assertEquals(DeviceError.STATUS_OUT_OF_ORDER, mmio.lastError());
+        assertEquals(0, dev.status());
+        mmio.write(STATUS, ACKNOWLEDGE);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | DRIVER_OK);
+        assertEquals(DeviceError.STATUS_OUT_OF_ORDER, mmio.lastError());
+        assertEquals(ACKNOWLEDGE, dev.status());
+        writeFeatures(NetFeatures.VERSION_1);
+        assertEquals(DeviceError.FEATURES_LOCKED, mmio.lastError(), "features before DRIVER");
+        mmio.write(STATUS, 0x100 | ACKNOWLEDGE);
+        mmio.write(STATUS, 0);
+        mmio.write(STATUS, ACKNOWLEDGE | NEEDS_RESET);
+        assertEquals(DeviceError.STATUS_OUT_OF_ORDER, mmio.lastError(), "only the device sets NEEDS_RESET");
+    }
+
+    @Test
+    void statusBitsCannotBeClearedExceptByReset() {
+        mmio.write(STATUS, ACKNOWLEDGE);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER);
+        mmio.write(STATUS, DRIVER);
+        assertEquals(DeviceError.STATUS_CLEARS_BITS, mmio.lastError());
+        assertEquals(ACKNOWLEDGE | DRIVER, dev.status());
+        mmio.write(STATUS, 0);
+        assertEquals(0, dev.status());
+    }
+
+    @Test
+    void featuresAfterFeaturesOkAreRefused() {
+        mmio.write(STATUS, ACKNOWLEDGE);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER);
+        writeFeatures(NetFeatures.VERSION_1);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        writeFeatures(NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF);
+        assertEquals(DeviceError.FEATURES_LOCKED, mmio.lastError());
+        assertEquals(NetFeatures.VERSION_1, dev.negotiatedFeatures());
+    }
+
+    @Test
+    void featuresWithoutVersion1OrNotOfferedLeaveFeaturesOkClear() {
+        mmio.write(STATUS, ACKNOWLEDGE);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER);
+        writeFeatures(NetFeatures.MRG_RXBUF);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assertEquals(DeviceError.FEATURES_REJECTED, mmio.lastError());
+        assertEquals(0, mmio.read(STATUS) & FEATURES_OK, "the driver re-reads and sees it refused");
+        writeFeatures(NetFeatures.VERSION_1 | NetFeatures.RING_PACKED);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assertEquals(DeviceError.FEATURES_REJECTED, mmio.lastError());
+        writeFeatures(NetFeatures.VERSION_1);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assertEquals(DeviceError.OK, mmio.lastError());
+    }
+
+    @Test
+    void configSpaceHoldsMacStatusAndPairs() {
+        assertEquals(0x12005452, mmio.read(CONFIG));
+        int w = mmio.read(CONFIG + 4);
+        assertEquals(0x5634, w & 0xffff);
+        assertEquals(NetConfigSpace.LINK_UP, w >>> 16);
+        assertEquals(2, mmio.read(CONFIG + 8) & 0xffff);
+        dev.setLinkUp(false);
+        assertEquals(0, mmio.read(CONFIG + 4) >>> 16);
+    }
+
+    void upToFeaturesOk(long features) {
+        mmio.write(STATUS, ACKNOWLEDGE);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER);
+        writeFeatures(features);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+    }
+
+    void setUpQueue(int q, TestRings r) {
+        mmio.write(QUEUE_SEL, q);
+        mmio.write(QUEUE_NUM, r.size());
+        mmio.write(QUEUE_DESC_LOW, (int) r.descAddr());
+        mmio.write(QUEUE_DESC_HIGH, (int) (r.descAddr() >>> 32));
+        mmio.write(QUEUE_DRIVER_LOW, (int) r.availAddr());
+        mmio.write(QUEUE_DRIVER_HIGH, 0);
+        mmio.write(QUEUE_DEVICE_LOW, (int) r.usedAddr());
+        mmio.write(QUEUE_DEVICE_HIGH, 0);
+        mmio.write(QUEUE_READY, 1);
+    }
+
+    @Test
+    void queueSetUpThroughRegistersConfiguresTheDeviceQueue() {
+        upToFeaturesOk(NetFeatures.VERSION_1 | NetFeatures.EVENT_IDX);
+        TestRings r = new TestRings(memory, 64);
+        mmio.write(QUEUE_SEL, 1);
+        assertEquals(256, mmio.read(QUEUE_NUM_MAX));
+        setUpQueue(1, r);
+        assertEquals(DeviceError.OK, mmio.lastError());
+        assertEquals(1, mmio.read(QUEUE_READY));
+        assertTrue(dev.queue(1).isReady());
+        assertTrue(dev.queue(1).eventIdx());
+        assertEquals(64, dev.queue(1).size());
+        assertEquals(r.availAddr(), dev.queueAvail(1));
+        mmio.write(QUEUE_NUM, 128);
+        assertEquals(DeviceError.QUEUE_LOCKED, mmio.lastError(), "ready queues are locked");
+        mmio.write(QUEUE_SEL, 99);
+        mmio.write(QUEUE_READY, 1);
+        assertEquals(DeviceError.QUEUE_INDEX, mmio.lastError());
+    }
+
+    @Test
+    void badQueueSetUpIsRefusedAndNeedsReset() {
+        upToFeaturesOk(NetFeatures.VERSION_1);
+        mmio.write(QUEUE_SEL, 0);
+        mmio.write(QUEUE_NUM, 100);
+        mmio.write(QUEUE_READY, 1);
+        assertEquals(DeviceError.QUEUE_REJECTED, mmio.lastError());
+        assertTrue((dev.status() & NEEDS_RESET) != 0);
+        assertTrue((mmio.read(INTERRUPT_STATUS) & VirtioNetDevice.INT_CONFIG) != 0);
+        assertTrue(dev.vector(0).isSignalled());
+        mmio.write(INTERRUPT_ACK, VirtioNetDevice.INT_CONFIG);
+        assertEquals(0, mmio.read(INTERRUPT_STATUS));
+        mmio.write(STATUS, 0);
+        assertEquals(0, dev.status());
+        assertFalse(dev.queue(0).isBroken());
+    }
+
+    @Test
+    void queueBrokenByTheGuestSetsNeedsResetAndOtherQueuesGoOn() {
+        upToFeaturesOk(NetFeatures.VERSION_1);
+        TestRings r0 = new TestRings(memory, 16, 0x10000);
+        TestRings r1 = new TestRings(memory, 16, 0x20000);
+        setUpQueue(0, r0);
+        setUpQueue(1, r1);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        r1.desc(0, r1.dataAddr(), 64, 2 /* WRITE on TX */, 0);
+        r1.pushAvail(0);
+        r0.desc(0, r0.dataAddr(), 64, 2, 0);
+        r0.pushAvail(0);
+        assertFalse(dev.queue(1).nextAvail(dev.queue(1).newChain()));
+        assertTrue(dev.queue(1).isBroken());
+        assertEquals(1, dev.brokenQueueCount());
+        assertTrue((dev.status() & NEEDS_RESET) != 0);
+        assertFalse(dev.isRunning());
+        assertTrue(dev.queue(0).nextAvail(dev.queue(0).newChain()), "the RX queue still works");
+    }
+
+    @Test
+    void driverOkHandsQueuesToTheBackendAndResetTakesThemBack() {
+        List<String> calls = new ArrayList<>();
+        dev.setBackend(new NetBackend() {
+            @Override
+            public void activate(VirtioNetDevice d) {
+                calls.add("activate");
+            }
+
+            @Override
+            public void deactivate(VirtioNetDevice d) {
+                calls.add("deactivate");
+            }
+        });
+        upToFeaturesOk(NetFeatures.VERSION_1);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        mmio.write(STATUS, 0);
+        assertEquals(List.of("activate", "deactivate"), calls);
+    }
+
+    @Test
+    void callsRaiseTheUsedBufferBitOnThePairsVector() {
+        dev.call(VirtioNetDevice.txQueue(1)).signal();
+        assertTrue(dev.vector(1).isSignalled());
+        assertFalse(dev.vector(0).isSignalled());
+        assertEquals(VirtioNetDevice.INT_USED_BUFFER, mmio.read(INTERRUPT_STATUS));
+        mmio.write(QUEUE_NOTIFY, 3);
+        assertTrue(dev.kick(3).isSignalled());
+    }
+}
