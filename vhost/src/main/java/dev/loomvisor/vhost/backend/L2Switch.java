@@ -36,8 +36,8 @@ public final class L2Switch {
         TX_DROP_TOO_LONG,
         /** Frames sent to more than one port (group or unknown destination). */
         TX_FLOODED,
-        /** Copies that entered this port's queue, from any sender. */
-        QUEUED_FRAMES,
+        /** Copies of this port's frames that entered a destination queue (more than TX_FRAMES when flooding). */
+        TX_DELIVERED,
         /** Frames the receiving guest consumed from this port's queue. */
         RX_FRAMES, RX_BYTES
     }
@@ -114,7 +114,7 @@ public final class L2Switch {
 
     private static boolean deliver(Port from, Port to, DirectBuffer frame, int offset, int length) {
         if (to.queue.write(MSG_FRAME, frame, offset, length)) {
-            to.counters.add(PortCounter.QUEUED_FRAMES, 1);
+            from.counters.addOrdered(PortCounter.TX_DELIVERED, 1);
             if (to.index < Long.SIZE) {
                 from.wakeMask |= 1L << to.index; // woken at flushTransmit, once per batch
             } else {
