@@ -36,8 +36,8 @@ public final class L2Switch {
         TX_DROP_TOO_LONG,
         /** Frames sent to more than one port (group or unknown destination). */
         TX_FLOODED,
-        /** Copies that entered this port's queue, from any sender. */
-        QUEUED_FRAMES,
+        /** Copies of this port's frames that entered a destination queue (more than TX_FRAMES when flooding). */
+        TX_DELIVERED,
         /** Frames the receiving guest consumed from this port's queue. */
         RX_FRAMES, RX_BYTES
     }
@@ -114,7 +114,7 @@ public final class L2Switch {
 
     private static boolean deliver(Port from, Port to, DirectBuffer frame, int offset, int length) {
         if (to.queue.write(MSG_FRAME, frame, offset, length)) {
-            to.counters.add(PortCounter.QUEUED_FRAMES, 1);
+            from.pendingDelivered++;
             if (to.index < Long.SIZE) {
                 from.wakeMask |= 1L << to.index; // woken at flushTransmit, once per batch
             } else {
@@ -138,6 +138,10 @@ public final class L2Switch {
         private volatile Runnable rxListener;
         /** Ports (index < 64) this port delivered to since its last flushTransmit; TX worker only. */
         private long wakeMask;
+        /** TX counts of the batch in progress (TX worker only), published at flushTransmit. */
+        private long pendingFrames;
+        private long pendingBytes;
+        private long pendingDelivered;
         /** The receiver of the receive() in progress: a field, so no lambda is captured per call. */
         private FrameReceiver receiver;
         private long rxBytes;
@@ -178,13 +182,22 @@ public final class L2Switch {
                 counters.addOrdered(PortCounter.TX_DROP_TOO_LONG, 1);
                 return false;
             }
-            counters.addOrdered(PortCounter.TX_FRAMES, 1);
-            counters.addOrdered(PortCounter.TX_BYTES, length);
+            pendingFrames++;
+            pendingBytes += length;
             return owner.forward(this, frame, offset, length) > 0;
         }
 
         @Override
         public void flushTransmit() {
+            if (pendingFrames != 0) {
+                // Published once per batch: readers see counts at most one batch (64 frames) old.
+                counters.addOrdered(PortCounter.TX_FRAMES, pendingFrames);
+                counters.addOrdered(PortCounter.TX_BYTES, pendingBytes);
+                counters.addOrdered(PortCounter.TX_DELIVERED, pendingDelivered);
+                pendingFrames = 0;
+                pendingBytes = 0;
+                pendingDelivered = 0;
+            }
             long m = wakeMask;
             if (m == 0) {
                 return;

@@ -29,6 +29,8 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
     private DeviceQueue q;
     private DescriptorChain c;
     private boolean noBuffers;
+    /** Chains the guest offered when the last frame did not fit (MRG_RXBUF), given back to the ring. */
+    private int heldOnFailure;
     private int staged;
     private long frames;
     private long bytes;
@@ -72,8 +74,18 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
             }
             if (noBuffers) {
                 // Out of guest buffers: ask for a kick when it refills, and re-check for a refill that
-                // slipped in while kicks were off.
-                if (q.enableNotifications()) {
+                // slipped in while kicks were off. With MRG_RXBUF the guest may have offered some buffers,
+                // too few for the frame, which went back to the ring: pop them again around the re-enable,
+                // so that both the kick threshold (avail_event) and the re-check are about buffers the
+                // device has not seen yet, as vhost_enable_notify does with its avail_idx shadow. Else the
+                // re-check would see those same buffers forever, and the guest would never kick.
+                int held = 0;
+                while (held < heldOnFailure && q.nextAvail(c)) {
+                    held++;
+                }
+                boolean more = q.enableNotifications();
+                q.discard(held);
+                if (more) {
                     q.disableNotifications();
                     continue;
                 }
@@ -120,6 +132,7 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
                 if (count > 0) {
                     q.discard(count); // every popped chain goes back, unused
                 }
+                heldOnFailure = count;
                 noBuffers = !q.isBroken();
                 return false; // leave the frame in the backend
             }

@@ -50,6 +50,8 @@ public final class VhostNet implements AutoCloseable {
         this.tx = new TxHandler(device.vq(VirtioNet.TX), busyIdle);
         h[VirtioNet.RX] = rx;
         h[VirtioNet.TX] = tx;
+        // TX chains are device-readable only: a device-writable part is a ring violation (virtio.md).
+        device.vq(VirtioNet.TX).queue().setDeviceWritableAllowed(false);
     }
 
     /**

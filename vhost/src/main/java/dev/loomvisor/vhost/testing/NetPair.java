@@ -176,6 +176,51 @@ public final class NetPair implements AutoCloseable {
                 guests[0].reordered() + guests[1].reordered() - reoBefore, reasons, complete);
     }
 
+    /** What a timed run measured: frames and bytes the receiving guests got, and drops, in the window. */
+    public record Measurement(long elapsedNanos, long frames, long bytes, long dropped, long badChecksums,
+                              long reordered) {
+
+        public double framesPerSecond() {
+            return frames * 1e9 / elapsedNanos;
+        }
+
+        public double gbitPerSecond() {
+            return bytes * 8.0 / elapsedNanos;
+        }
+    }
+
+    /**
+     * Streams {@code length}-byte frames from guest a to guest b (and back if {@code bothWays}) without end,
+     * lets it settle for {@code warmupNanos}, counts what arrives during {@code measureNanos}, then stops
+     * the guests. For benchmarks: nothing is asserted, the guests' checks are reported.
+     */
+    public Measurement measure(int length, boolean bothWays, long warmupNanos, long measureNanos) {
+        for (NetGuest g : guests) {
+            g.verifyPayload(false);
+        }
+        guests[0].plan(guests[1].mac(), length, Long.MAX_VALUE, 0);
+        guests[1].plan(guests[0].mac(), length, bothWays ? Long.MAX_VALUE : 0, 0);
+        for (NetGuest g : guests) {
+            g.start(options.virtualVcpus());
+        }
+        LockSupport.parkNanos(warmupNanos);
+        long f0 = guests[0].received() + guests[1].received();
+        long b0 = guests[0].receivedBytes() + guests[1].receivedBytes();
+        long d0 = dropped(0, 1) + dropped(1, 0);
+        long t0 = System.nanoTime();
+        long end = t0 + measureNanos;
+        while (System.nanoTime() - end < 0) {
+            LockSupport.parkNanos(end - System.nanoTime());
+        }
+        long t1 = System.nanoTime();
+        long f1 = guests[0].received() + guests[1].received();
+        long b1 = guests[0].receivedBytes() + guests[1].receivedBytes();
+        long d1 = dropped(0, 1) + dropped(1, 0);
+        stopGuests();
+        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0,
+                guests[0].badChecksums() + guests[1].badChecksums(), guests[0].reordered() + guests[1].reordered());
+    }
+
     private boolean accounted(int from, int to) {
         NetGuest src = guests[from];
         return src.txDone() && guests[to].received() + dropped(from, to) == src.sent();

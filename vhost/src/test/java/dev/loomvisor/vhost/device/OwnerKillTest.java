@@ -54,8 +54,10 @@ class OwnerKillTest {
 
                 vmm.kill(Signal.SIGKILL);
 
-                assertTrue(Owners.await(Duration.ofSeconds(10), () -> workers.stream().allMatch(VhostWorker::isKilled)),
-                        "every worker took the kill path");
+                // The kill path marks the worker killed before it detaches the rings (as vhost_worker_killed
+                // does), so wait until it has left, not just until it was marked.
+                assertTrue(Owners.await(Duration.ofSeconds(10), () -> workers.stream()
+                        .allMatch(w -> w.isKilled() && w.thread().task().isDead())), "every worker took the kill path");
                 flush.get(10, TimeUnit.SECONDS);
                 for (int i = 0; i < 2; i++) {
                     for (VhostVirtqueue vq : List.of(pair.net(i).rx(), pair.net(i).tx())) {
