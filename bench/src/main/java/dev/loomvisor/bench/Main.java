@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         subcommands = {dev.loomvisor.bench.cli.CompareCommand.class, dev.loomvisor.bench.cli.ThroughputCommand.class,
-                dev.loomvisor.bench.cli.LatencyCommand.class, dev.loomvisor.bench.cli.SweepCommand.class,
+                dev.loomvisor.bench.cli.LatencyCommand.class, dev.loomvisor.bench.cli.PingpongCommand.class,
+                dev.loomvisor.bench.cli.SweepCommand.class,
                 dev.loomvisor.bench.cli.LimitsCommand.class, dev.loomvisor.bench.cli.ReportCommand.class},
         description = {
                 "Measures what a vhost threading model costs: virtio-net throughput and latency, "

@@ -55,6 +55,11 @@ public class CompareCommand implements Callable<Integer> {
         }
     }
 
+    /** How the pairs exchange frames; the pingpong command echoes. */
+    protected DataPathRun.Traffic traffic() {
+        return DataPathRun.Traffic.BOTH_WAYS;
+    }
+
     @Override
     public Integer call() throws Exception {
         common.validate();
@@ -82,7 +87,7 @@ public class CompareCommand implements Callable<Integer> {
                         WorkerModel model = models.get(m);
                         int rep = r + 1;
                         var meas = DataPathRun.run(model, common.vms, size, common.warmup, common.duration,
-                                common.busyPollMicros, ratePerFlow, (t, mpps) -> progress.update(
+                                common.busyPollMicros, ratePerFlow, traffic(), (t, mpps) -> progress.update(
                                         model.modelName() + " " + size + "B", rep, common.repeat,
                                         String.format(Locale.ROOT, "%.3f Mpps", mpps)));
                         runs[s][m][r] = meas;
@@ -142,6 +147,7 @@ public class CompareCommand implements Callable<Integer> {
         c.put("command", spec.name());
         c.put("busyPollMicros", common.busyPollMicros);
         c.put("loop", common.rate == null ? "closed" : "open");
+        c.put("traffic", traffic().name());
         return c;
     }
 
@@ -293,8 +299,10 @@ public class CompareCommand implements Callable<Integer> {
             out.print(t.render());
         }
         out.println();
-        out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: one-way, all repeats "
-                + "merged, under closed-loop load unless --rate; threads: JVM platform threads during the run; "
+        out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: "
+                + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
+                + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"
+                        : "intended send time at " + common.rate + " frames/s per flow") + "; threads: JVM platform threads during the run; "
                 + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices (the limits command); ratios: medians "
                 + "of per-repeat ratios. Journal: " + common.journal + " (loomvisor report " + run + ").");
         out.flush();

@@ -54,11 +54,25 @@ public final class DataPathRun {
 
     private DataPathRun() {}
 
+    /** How the guests of a pair use each other. */
+    public enum Traffic {
+        /** Both guests of a pair send to each other; latency is one-way. */
+        BOTH_WAYS,
+        /** The first guest of a pair sends, the second echoes every frame back; latency is the round trip. */
+        PING_PONG
+    }
+
     /**
-     * @param ratePerFlow frames per second each guest sends, or 0 for closed loop
+     * @param ratePerFlow frames per second each sending guest sends, or 0 for closed loop
      */
     public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
                                   long busyPollMicros, long ratePerFlow, Progress progress) throws ErrnoException {
+        return run(model, vms, frameSize, warmup, duration, busyPollMicros, ratePerFlow, Traffic.BOTH_WAYS, progress);
+    }
+
+    public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
+                                  long busyPollMicros, long ratePerFlow, Traffic traffic, Progress progress)
+            throws ErrnoException {
         if (vms < 2 || vms % 2 != 0) {
             throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
         }
@@ -84,6 +98,11 @@ public final class DataPathRun {
             for (int i = 0; i < vms; i++) {
                 var me = all.get(i).guest();
                 var peer = all.get(i ^ 1).guest();
+                if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
+                    me.plan(peer.mac(), frameSize, 0, 0);
+                    me.setEcho(true);
+                    continue;
+                }
                 me.plan(peer.mac(), frameSize, UNBOUNDED, interval);
                 me.setLatencySink(sink);
                 me.stampIntendedSendTime(true);

@@ -72,6 +72,22 @@ class CompareCommandTest {
         assertTrue(Files.exists(out.resolve("latency.png")));
     }
 
+    @Test
+    void pingpongMeasuresRoundTripsThroughTheEchoGuest() {
+        String[] r = run("pingpong", "--json", "--quiet", "--journal", dir.toString(), "--models", "user-worker",
+                "--vms", "2", "--frame-size", "64", "--rate", "1k", "--duration", "300ms", "--warmup", "100ms",
+                "--repeat", "1");
+        assertEquals("0", r[0], r[2]);
+        var json = (Map<?, ?>) Json.parse(r[1]);
+        assertEquals("PING_PONG", ((Map<?, ?>) json.get("config")).get("traffic"));
+        var row = (Map<?, ?>) ((List<?>) json.get("results")).getFirst();
+        // The pinger sends 1,000 frames/s: about 300 round trips in 300 ms, each seen by the echo guest too.
+        long samples = (long) row.get("latencySamples");
+        assertTrue(samples >= 100 && samples <= 400, "round trips measured: " + samples);
+        assertTrue((double) row.get("latencyP50Us") > 0);
+        assertEquals(0L, row.get("badFrames"));
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
             "--vms|0|--vms: 0 is not allowed",

@@ -115,6 +115,10 @@ public final class NetGuest implements AutoCloseable {
     private long latencySource;
     private volatile java.util.function.LongConsumer latencySink;
     private boolean stampIntended;
+    private boolean echo;
+    private int echoPending;
+    private final AtomicLong echoed = new AtomicLong();
+    private final AtomicLong echoDropped = new AtomicLong();
     private volatile Throwable failure;
 
     public NetGuest(String name, long mac, Config config) {
@@ -239,6 +243,23 @@ public final class NetGuest implements AutoCloseable {
      */
     public void stampIntendedSendTime(boolean on) {
         stampIntended = on;
+    }
+
+    /**
+     * Echo responder (before start): every frame received goes back to its sender with the addresses
+     * swapped and everything else (sequence, send time, payload) as it came, so the sender measures the
+     * round trip. A frame that finds no free TX buffer is dropped and counted, as a guest stack would.
+     */
+    public void setEcho(boolean on) {
+        echo = on;
+    }
+
+    public long echoed() {
+        return echoed.get();
+    }
+
+    public long echoDropped() {
+        return echoDropped.get();
     }
 
     /** Records one-way latencies of frames received from {@code srcMac} (up to {@code max}); before start. */
@@ -432,6 +453,9 @@ public final class NetGuest implements AutoCloseable {
                 frameOff = 0;
             }
             check(src, frameOff, frameLen);
+            if (echo) {
+                echo(src, frameOff, frameLen);
+            }
             frames++;
             bytes += frameLen;
             rxq.add(gpa, config.rxBufferSize(), true, slot);
@@ -441,11 +465,40 @@ public final class NetGuest implements AutoCloseable {
             received.addAndGet(frames);
             receivedBytes.addAndGet(bytes);
         }
+        if (echoPending > 0) {
+            echoPending = 0;
+            if (txq.publishAndCheckKick()) {
+                txKick.signal();
+                kicks.incrementAndGet();
+            }
+        }
         if (reposted > 0 && rxq.publishAndCheckKick()) {
             rxKick.signal();
             kicks.incrementAndGet();
         }
         return frames > 0;
+    }
+
+    private void echo(UnsafeBuffer b, int off, int len) {
+        if (txFreeCount == 0) {
+            reapTx();
+        }
+        if (txFreeCount == 0 || hdrLen + len > BUFFER_SIZE) {
+            echoDropped.incrementAndGet();
+            return;
+        }
+        int slot = txFree[--txFreeCount];
+        slotPlan[slot] = planId - 1; // the slot no longer holds this plan's prepared frame
+        long gpa = txBuffers + (long) slot * BUFFER_SIZE;
+        int o = (int) (gpa - BASE);
+        mem.setMemory(o, hdrLen, (byte) 0);
+        mem.putBytes(o + hdrLen, b, off, len);
+        long from = Frames.readMac(b, off + Frames.SRC_OFFSET);
+        Frames.writeMac(mem, o + hdrLen + Frames.DST_OFFSET, from);
+        Frames.writeMac(mem, o + hdrLen + Frames.SRC_OFFSET, mac);
+        txq.add(gpa, hdrLen + len, false, slot);
+        echoPending++;
+        echoed.incrementAndGet();
     }
 
     private void check(UnsafeBuffer b, int off, int len) {
