@@ -2,9 +2,9 @@ package dev.loomvisor.bench.cli;
 
 import dev.loomvisor.bench.journal.Journal;
 import dev.loomvisor.bench.machine.MachineState;
-import dev.loomvisor.bench.out.Json;
-import dev.loomvisor.bench.out.LatencyFiles;
-import dev.loomvisor.bench.out.Table;
+import dev.loomvisor.bench.output.Json;
+import dev.loomvisor.bench.output.LatencyFiles;
+import dev.loomvisor.bench.output.Table;
 import dev.loomvisor.bench.scenario.Ceilings;
 import dev.loomvisor.bench.scenario.DataPathRun;
 import dev.loomvisor.bench.scenario.LimitsScenario;

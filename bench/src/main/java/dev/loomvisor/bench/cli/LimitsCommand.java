@@ -2,8 +2,8 @@ package dev.loomvisor.bench.cli;
 
 import dev.loomvisor.bench.journal.Journal;
 import dev.loomvisor.bench.machine.MachineState;
-import dev.loomvisor.bench.out.Json;
-import dev.loomvisor.bench.out.Table;
+import dev.loomvisor.bench.output.Json;
+import dev.loomvisor.bench.output.Table;
 import dev.loomvisor.bench.scenario.LimitsScenario;
 import dev.loomvisor.core.worker.WorkerModel;
 import java.util.ArrayList;

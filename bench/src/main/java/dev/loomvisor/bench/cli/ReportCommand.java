@@ -2,8 +2,8 @@ package dev.loomvisor.bench.cli;
 
 import dev.loomvisor.bench.journal.Journal;
 import dev.loomvisor.bench.journal.RunRecord;
-import dev.loomvisor.bench.out.Json;
-import dev.loomvisor.bench.out.Table;
+import dev.loomvisor.bench.output.Json;
+import dev.loomvisor.bench.output.Table;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,6 +1,6 @@
 package dev.loomvisor.bench.journal;
 
-import dev.loomvisor.bench.out.Json;
+import dev.loomvisor.bench.output.Json;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Instant;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loomvisor.bench.Main;
 import dev.loomvisor.bench.journal.Journal;
-import dev.loomvisor.bench.out.Json;
+import dev.loomvisor.bench.output.Json;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
