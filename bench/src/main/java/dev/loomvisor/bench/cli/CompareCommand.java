@@ -121,7 +121,7 @@ public class CompareCommand implements Callable<Integer> {
             end.putAll(machine.endRecord());
             end.put("ceilings", ceilingRows);
             journal.endRun(run, end);
-            progress.close();
+            progress.clear();
             if (common.out != null) {
                 writeFiles(run, config, end, rows, runs, models);
             }

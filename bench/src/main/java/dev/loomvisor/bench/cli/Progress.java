@@ -47,11 +47,17 @@ public final class Progress implements AutoCloseable {
         err.flush();
     }
 
-    @Override
-    public void close() {
+    /** Clears the line so that what is printed next starts clean; the display may be updated again. */
+    public void clear() {
         if (enabled && lastWidth > 0) {
             err.print("\r" + " ".repeat(lastWidth) + "\r");
             err.flush();
+            lastWidth = 0;
         }
+    }
+
+    @Override
+    public void close() {
+        clear();
     }
 }

@@ -125,7 +125,7 @@ public final class SweepCommand implements Callable<Integer> {
             end.putAll(machine.endRecord());
             end.put("summary", summary);
             journal.endRun(run, end);
-            progress.close();
+            progress.clear();
             print(run, rate, size, summary, steps);
         }
         return 0;

@@ -92,7 +92,9 @@ public final class LatencyFiles {
             }
         }
         Path file = dir.resolve("latency.png");
-        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+        try (var out = Files.newOutputStream(file)) {
+            BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
+        }
         return file;
     }
 }
