@@ -30,7 +30,7 @@ import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
  * warm-up; the figure is what guest b received (frames/s for 64 B frames, Gbit/s of frame bytes for
  * 1,500 B). Configurations (frame size x worker model x busy-poll off/on) run interleaved, one sample each
  * per repeat, so that the machine's drift hits all of them alike; the two ceilings run in every repeat
- * too: Agrona's {@link OneToOneRingBuffer} carrying 64 B messages between two platform threads, and a
+ * too, right before and right after the configurations of their frame size: Agrona's {@link OneToOneRingBuffer} carrying 64 B messages between two platform threads, and a
  * plain copy loop moving 1,500 B buffers between two platform threads through a ring of slots.
  *
  * <pre>
@@ -43,6 +43,8 @@ public final class DataPathBenchmark {
 
     private static final int SMALL = 64;
     private static final int LARGE = 1500;
+    private static final String AGRONA = "ceiling 64 B Agrona OneToOneRingBuffer";
+    private static final String COPY = "ceiling 1500 B copy loop";
 
     private DataPathBenchmark() {
     }
@@ -73,13 +75,16 @@ public final class DataPathBenchmark {
         // Round 0 warms the JIT on every configuration and is not recorded.
         for (int r = 0; r <= repeats; r++) {
             boolean record = r > 0;
+            long window = record ? measure : measure / 3;
             for (int length : new int[] {SMALL, LARGE}) {
+                // The ceiling of this frame size runs right before and right after its configurations.
+                ceiling(length, window, record, samples);
                 for (WorkerModel m : models) {
                     for (boolean busy : new boolean[] {false, true}) {
                         NetPair.Options o = NetPair.Options.defaults().withBusyPoll(busy ? busyMicros : 0);
                         NetPair.Measurement x;
                         try (NetPair pair = NetPair.open(vmm.mainTask(), factories.get(m), o)) {
-                            x = pair.measure(length, false, record ? warmup : warmup / 3, record ? measure : measure / 3);
+                            x = pair.measure(length, false, record ? warmup : warmup / 3, window);
                         }
                         checks += x.badChecksums() + x.reordered();
                         if (record) {
@@ -91,12 +96,12 @@ public final class DataPathBenchmark {
                         }
                     }
                 }
+                if (r == repeats && length == LARGE) {
+                    busyThreads();
+                }
+                ceiling(length, window, record, samples);
             }
-            double agrona = agronaOneToOne(record ? measure : measure / 3);
-            double copy = copyLoop(record ? measure : measure / 3);
             if (record) {
-                samples.computeIfAbsent("ceiling 64 B Agrona OneToOneRingBuffer", k -> new ArrayList<>()).add(agrona);
-                samples.computeIfAbsent("ceiling 1500 B copy loop", k -> new ArrayList<>()).add(copy);
                 System.out.printf("repeat %d done%n", r);
             }
         }
@@ -105,8 +110,8 @@ public final class DataPathBenchmark {
         }
         vmm.exit();
 
-        double agronaMedian = median(samples.get("ceiling 64 B Agrona OneToOneRingBuffer"));
-        double copyMedian = median(samples.get("ceiling 1500 B copy loop"));
+        double agronaMedian = median(samples.get(AGRONA));
+        double copyMedian = median(samples.get(COPY));
         System.out.printf("%n%-46s %12s %12s %12s %8s %10s%n", "configuration", "median", "min", "max", "drops",
                 "ratio");
         for (Map.Entry<String, List<Double>> e : samples.entrySet()) {
@@ -126,6 +131,35 @@ public final class DataPathBenchmark {
                 + " Issue targets: 64 B / Agrona >= 0.5 (notifications), >= 1.0 (busy-poll); 1500 B / copy >= 0.5.%n");
         System.out.printf("drops = median share of frames the switch dropped (its port queue full: the open-loop"
                 + " sender outran the receiver).%nguest checks: %d bad checksums or reordered frames%n", checks);
+    }
+
+    private static void ceiling(int length, long window, boolean record, Map<String, List<Double>> samples)
+            throws InterruptedException {
+        if (length == SMALL) {
+            double v = agronaOneToOne(window);
+            if (record) {
+                samples.computeIfAbsent(AGRONA, k -> new ArrayList<>()).add(v);
+            }
+        } else {
+            double v = copyLoop(window);
+            if (record) {
+                samples.computeIfAbsent(COPY, k -> new ArrayList<>()).add(v);
+            }
+        }
+    }
+
+    /** Threads other than this one that are runnable while the ceilings run: they would share the cores. */
+    private static void busyThreads() {
+        List<String> busy = new ArrayList<>();
+        for (var e : Thread.getAllStackTraces().entrySet()) {
+            Thread t = e.getKey();
+            if (t != Thread.currentThread() && t.getState() == Thread.State.RUNNABLE
+                    && !t.getName().startsWith("Reference") && !t.getName().startsWith("Signal")
+                    && !t.getName().startsWith("Attach") && !t.getName().startsWith("Common-Cleaner")) {
+                busy.add(t.getName() + (e.getValue().length > 0 ? " at " + e.getValue()[0] : ""));
+            }
+        }
+        System.out.println("runnable threads before the ceilings: " + busy);
     }
 
     private static String key(int length, String model, boolean busy) {

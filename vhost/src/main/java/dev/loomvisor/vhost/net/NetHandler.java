@@ -105,6 +105,9 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
         long deadline = System.nanoTime() + vq.busyPollNanos();
         idle.reset();
         VhostWorker worker = vq.worker();
+        // On a virtual thread a spin holds the carrier the other side of the flow may need: poll, then
+        // yield the carrier instead (the idle strategy is for platform threads, which the OS preempts).
+        boolean virtual = Thread.currentThread().isVirtual();
         while (true) {
             if (workArrived()) {
                 vq.counters().addOrdered(RingCounter.BUSY_POLL_HITS, 1);
@@ -117,7 +120,11 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
                 vq.counters().addOrdered(RingCounter.BUSY_POLL_TIMEOUTS, 1);
                 return Busy.TIMEOUT;
             }
-            idle.idle();
+            if (virtual) {
+                Thread.yield();
+            } else {
+                idle.idle();
+            }
         }
     }
 

@@ -1,0 +1,77 @@
+package dev.loomvisor.vhost.net;
+
+import dev.loomvisor.core.ErrnoException;
+import dev.loomvisor.core.Task;
+import dev.loomvisor.core.worker.WorkerFactory;
+import dev.loomvisor.vhost.backend.NetBackend;
+import dev.loomvisor.vmm.net.VirtioNetDevice;
+
+/**
+ * vmm's virtio-net device served by vhost-net, as QEMU hands its NIC to /dev/vhost-net: when the guest
+ * driver sets DRIVER_OK, {@link #activate} opens a vhost-net device as the VMM process, owns it and gives it
+ * the negotiated features, the guest memory, and queue pair 0's sizes, addresses, base indexes, kick and
+ * call eventfds, then attaches {@code backend}; on reset {@link #deactivate} takes the rings back.
+ */
+public final class VmmBackend implements dev.loomvisor.vmm.net.NetBackend {
+
+    private final Task owner;
+    private final WorkerFactory factory;
+    private final NetBackend backend;
+    private volatile VhostNet net;
+    private volatile ErrnoException failure;
+
+    /**
+     * @param owner the VMM task that makes the vhost calls (the VM's owner process)
+     * @param backend where the device's frames go: a switch port, a sink...
+     */
+    public VmmBackend(Task owner, WorkerFactory factory, NetBackend backend) {
+        this.owner = owner;
+        this.factory = factory;
+        this.backend = backend;
+    }
+
+    @Override
+    public void activate(VirtioNetDevice device) {
+        VhostNet n = VhostNet.open(owner, factory);
+        try {
+            var d = n.device();
+            d.setOwner(owner);
+            d.setFeatures(owner, device.negotiatedFeatures() & VirtioNet.FEATURES);
+            d.setMemTable(owner, device.memory());
+            int[] queues = {VirtioNetDevice.rxQueue(0), VirtioNetDevice.txQueue(0)};
+            for (int i = 0; i < 2; i++) {
+                int q = queues[i];
+                d.setVringNum(owner, i, device.queueSize(q));
+                d.setVringAddr(owner, i, device.queueDesc(q), device.queueAvail(q), device.queueUsed(q));
+                d.setVringBase(owner, i, device.queue(q).lastAvail());
+                d.setVringKick(owner, i, device.kick(q));
+                d.setVringCall(owner, i, device.call(q));
+            }
+            n.setBackend(owner, VirtioNet.RX, backend);
+            n.setBackend(owner, VirtioNet.TX, backend);
+            net = n;
+        } catch (ErrnoException e) {
+            failure = e; // the guest's NIC stays silent; the VMM reads the reason here
+            n.close();
+        }
+    }
+
+    @Override
+    public void deactivate(VirtioNetDevice device) {
+        VhostNet n = net;
+        net = null;
+        if (n != null) {
+            n.close();
+        }
+    }
+
+    /** The vhost-net device serving the NIC now, or null. */
+    public VhostNet net() {
+        return net;
+    }
+
+    /** Why activation failed, or null. */
+    public ErrnoException failure() {
+        return failure;
+    }
+}

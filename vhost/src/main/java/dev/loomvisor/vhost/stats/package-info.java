@@ -1,0 +1,2 @@
+/** Counters readable while traffic runs, cheap for their single writer. */
+package dev.loomvisor.vhost.stats;
