@@ -196,6 +196,9 @@ class HandlerTest {
             r.txq.add(RingRig.slot(1), r.frame(1, 64, (byte) 3), false, 1);
             r.publishTx();
             assertTrue(Owners.await(WAIT, () -> sink.counters().get(SinkBackend.Counter.FRAMES) == 1));
+            // The ring's counters are published at the end of the handler's batch, after the frame reached
+            // the sink: wait for the worker to finish that run before reading them.
+            r.net.device().flush();
             assertEquals(1, r.net.tx().counters().get(RingCounter.DROP_BAD_HEADER));
             assertFalse(r.net.tx().queue().isBroken());
         }
