@@ -1,5 +1,6 @@
 package dev.loomvisor.bench.jmh;
 
+import dev.loomvisor.bench.scenario.Ceilings;
 import dev.loomvisor.core.Credentials;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
@@ -7,7 +8,7 @@ import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.testing.NetPair;
-import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -15,12 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
-import org.agrona.concurrent.MessageHandler;
-import org.agrona.concurrent.UnsafeBuffer;
 import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
-import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
 
 /**
  * The vhost-net data path end to end, per worker model, next to the local ceilings, in one process run.
@@ -136,12 +132,12 @@ public final class DataPathBenchmark {
     private static void ceiling(int length, long window, boolean record, Map<String, List<Double>> samples)
             throws InterruptedException {
         if (length == SMALL) {
-            double v = agronaOneToOne(window);
+            double v = Ceilings.agronaRing(SMALL, Duration.ofNanos(window)).framesPerSecond();
             if (record) {
                 samples.computeIfAbsent(AGRONA, k -> new ArrayList<>()).add(v);
             }
         } else {
-            double v = copyLoop(window);
+            double v = Ceilings.copyLoop(LARGE, Duration.ofNanos(window)).gbitPerSecond();
             if (record) {
                 samples.computeIfAbsent(COPY, k -> new ArrayList<>()).add(v);
             }
@@ -166,92 +162,8 @@ public final class DataPathBenchmark {
         return length + " B " + model + (busy ? " busy-poll" : " notify");
     }
 
-    /** Messages per second of 64 B through a OneToOneRingBuffer between two platform threads. */
-    static double agronaOneToOne(long nanos) throws InterruptedException {
-        OneToOneRingBuffer ring = new OneToOneRingBuffer(
-                new UnsafeBuffer(ByteBuffer.allocateDirect((1 << 16) + RingBufferDescriptor.TRAILER_LENGTH)));
-        UnsafeBuffer msg = new UnsafeBuffer(new byte[SMALL]);
-        UnsafeBuffer sink = new UnsafeBuffer(new byte[SMALL]);
-        AtomicBoolean stop = new AtomicBoolean();
-        AtomicLong received = new AtomicLong();
-        MessageHandler handler = (type, buffer, index, length) -> buffer.getBytes(index, sink, 0, length);
-        Thread producer = Thread.ofPlatform().start(() -> {
-            long seq = 0;
-            while (!stop.get()) {
-                msg.putLong(0, seq);
-                if (ring.write(1, msg, 0, SMALL)) {
-                    seq++;
-                } else {
-                    Thread.onSpinWait();
-                }
-            }
-        });
-        Thread consumer = Thread.ofPlatform().start(() -> {
-            long n = 0;
-            while (!stop.get()) {
-                int k = ring.read(handler, 64);
-                if (k == 0) {
-                    Thread.onSpinWait();
-                }
-                n += k;
-                received.lazySet(n);
-            }
-        });
-        return window(nanos, stop, received, producer, consumer);
-    }
 
-    /** Bytes through a plain copy loop: 1,500 B copied into a slot ring and out again, two platform threads. */
-    static double copyLoop(long nanos) throws InterruptedException {
-        int slots = 256;
-        UnsafeBuffer ring = new UnsafeBuffer(ByteBuffer.allocateDirect(slots * 2048));
-        UnsafeBuffer src = new UnsafeBuffer(new byte[LARGE]);
-        UnsafeBuffer dst = new UnsafeBuffer(new byte[LARGE]);
-        AtomicLong head = new AtomicLong();
-        AtomicLong tail = new AtomicLong();
-        AtomicBoolean stop = new AtomicBoolean();
-        AtomicLong received = new AtomicLong();
-        Thread producer = Thread.ofPlatform().start(() -> {
-            long t = 0;
-            while (!stop.get()) {
-                if (t - head.get() < slots) {
-                    src.putLong(0, t);
-                    ring.putBytes((int) (t % slots) * 2048, src, 0, LARGE);
-                    tail.lazySet(++t);
-                } else {
-                    Thread.onSpinWait();
-                }
-            }
-        });
-        Thread consumer = Thread.ofPlatform().start(() -> {
-            long h = 0;
-            while (!stop.get()) {
-                if (h < tail.get()) {
-                    ring.getBytes((int) (h % slots) * 2048, dst, 0, LARGE);
-                    head.lazySet(++h);
-                    received.lazySet(h);
-                } else {
-                    Thread.onSpinWait();
-                }
-            }
-        });
-        return window(nanos, stop, received, producer, consumer) * LARGE * 8 / 1e9;
-    }
 
-    /** Counts {@code received} over a window after a quarter-window warm-up; per second. */
-    private static double window(long nanos, AtomicBoolean stop, AtomicLong received, Thread... threads)
-            throws InterruptedException {
-        Thread.sleep(Math.max(1, nanos / 4_000_000));
-        long r0 = received.get();
-        long t0 = System.nanoTime();
-        Thread.sleep(nanos / 1_000_000);
-        long r1 = received.get();
-        long t1 = System.nanoTime();
-        stop.set(true);
-        for (Thread t : threads) {
-            t.join();
-        }
-        return (r1 - r0) * 1e9 / (t1 - t0);
-    }
 
     private static double median(List<Double> v) {
         double[] a = v.stream().mapToDouble(Double::doubleValue).toArray();
