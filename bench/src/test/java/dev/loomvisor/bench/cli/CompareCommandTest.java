@@ -3,11 +3,9 @@ package dev.loomvisor.bench.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.bench.Main;
+import dev.loomvisor.bench.CliRun;
 import dev.loomvisor.bench.journal.Journal;
 import dev.loomvisor.bench.output.Json;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -23,13 +21,8 @@ class CompareCommandTest {
     Path dir;
 
     private static String[] run(String... args) {
-        var out = new StringWriter();
-        var err = new StringWriter();
-        var cmd = Main.commandLine();
-        cmd.setOut(new PrintWriter(out));
-        cmd.setErr(new PrintWriter(err));
-        int status = cmd.execute(args);
-        return new String[] {String.valueOf(status), out.toString(), err.toString()};
+        CliRun r = CliRun.of(args);
+        return new String[] {String.valueOf(r.status()), r.out(), r.err()};
     }
 
     @Test

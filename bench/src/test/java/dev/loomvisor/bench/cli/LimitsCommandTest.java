@@ -3,10 +3,8 @@ package dev.loomvisor.bench.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.bench.Main;
+import dev.loomvisor.bench.CliRun;
 import dev.loomvisor.bench.output.Json;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -18,14 +16,9 @@ class LimitsCommandTest {
     @TempDir
     Path dir;
 
-    private String[] run(String... args) {
-        var out = new StringWriter();
-        var err = new StringWriter();
-        var cmd = Main.commandLine();
-        cmd.setOut(new PrintWriter(out));
-        cmd.setErr(new PrintWriter(err));
-        int status = cmd.execute(args);
-        return new String[] {String.valueOf(status), out.toString(), err.toString()};
+    private static String[] run(String... args) {
+        CliRun r = CliRun.of(args);
+        return new String[] {String.valueOf(r.status()), r.out(), r.err()};
     }
 
     @Test

@@ -4,11 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.bench.Main;
+import dev.loomvisor.bench.CliRun;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -79,13 +77,9 @@ class JournalCrashTest {
             String after = j.startRun("limits", Map.of(), Map.of());
             j.endRun(after, Map.of());
         }
-        var out = new StringWriter();
-        var err = new StringWriter();
-        var cli = Main.commandLine();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        assertEquals(0, cli.execute("report", "--journal", dir.toString()), err.toString());
-        String report = out.toString();
+        CliRun listing = CliRun.of("report", "--journal", dir.toString());
+        assertEquals(0, listing.status(), listing.err());
+        String report = listing.out();
         String c = complete;
         String k = killed;
         assertTrue(report.lines().anyMatch(l -> l.startsWith(c) && l.contains(" complete")), report);
