@@ -592,10 +592,19 @@ public final class NetGuest implements AutoCloseable {
         return sent.get() == toSend && txCompleted.get() == toSend;
     }
 
-    /** Stops the vCPU thread and waits for it (bounded). */
-    public void stop() {
+    /**
+     * Asks the vCPU to leave its loop without waiting for it. Stopping many guests: ask them all first, then
+     * {@link #stop()} each, so that no guest keeps the workers (and the carriers) busy with traffic while
+     * another one waits for a carrier to notice its stop.
+     */
+    public void requestStop() {
         stop = true;
         irq.signal();
+    }
+
+    /** Stops the vCPU thread and waits for it (bounded). */
+    public void stop() {
+        requestStop();
         Thread t = vcpu;
         if (t != null) {
             try {

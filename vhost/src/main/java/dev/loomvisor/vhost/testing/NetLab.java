@@ -71,6 +71,9 @@ public final class NetLab implements AutoCloseable {
     @Override
     public void close() {
         for (Vm vm : vms) {
+            vm.guest().requestStop();
+        }
+        for (Vm vm : vms) {
             vm.guest().stop();
         }
         for (Vm vm : vms) {

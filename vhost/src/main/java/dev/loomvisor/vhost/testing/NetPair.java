@@ -269,6 +269,11 @@ public final class NetPair implements AutoCloseable {
     public void stopGuests() {
         for (NetGuest g : guests) {
             if (g != null) {
+                g.requestStop();
+            }
+        }
+        for (NetGuest g : guests) {
+            if (g != null) {
                 g.stop();
             }
         }
