@@ -3,6 +3,7 @@ package dev.loomvisor.vhost.net;
 import dev.loomvisor.core.Notifier;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.VhostVirtqueue;
+import dev.loomvisor.vhost.work.Carriers;
 import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
@@ -121,7 +122,8 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
                 return Busy.TIMEOUT;
             }
             if (virtual) {
-                Thread.yield();
+                Thread.onSpinWait();
+                Carriers.resched(); // never preempted: give the carrier to the vCPUs once per slice
             } else {
                 idle.idle();
             }

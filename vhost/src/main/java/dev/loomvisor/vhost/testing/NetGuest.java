@@ -116,8 +116,6 @@ public final class NetGuest implements AutoCloseable {
     private volatile java.util.function.LongConsumer latencySink;
     private boolean stampIntended;
     private boolean virtualVcpu;
-    /** How long a busy virtual vCPU runs before it yields its carrier, like a host scheduler's slice. */
-    private static final long TIME_SLICE_NANOS = 50_000;
     private boolean echo;
     private int echoPending;
     private final AtomicLong echoed = new AtomicLong();
@@ -316,7 +314,6 @@ public final class NetGuest implements AutoCloseable {
             long nextSend = start;
             rxq.disableInterrupts();
             txq.disableInterrupts();
-            long sliceStart = start;
             while (!stop) {
                 boolean progress = reapTx();
                 if (sent.get() < toSend) {
@@ -332,12 +329,10 @@ public final class NetGuest implements AutoCloseable {
                 progress |= receive();
                 if (!progress) {
                     idle(nextSend);
-                    sliceStart = System.nanoTime();
-                } else if (virtualVcpu && System.nanoTime() - sliceStart > TIME_SLICE_NANOS) {
+                } else if (virtualVcpu) {
                     // A host would preempt a busy vCPU after its slice; a virtual thread is never preempted,
                     // so a guest that always has work would keep its carrier from every other vCPU and worker.
-                    Thread.yield();
-                    sliceStart = System.nanoTime();
+                    dev.loomvisor.vhost.work.Carriers.resched();
                 }
             }
         } catch (Throwable t) {

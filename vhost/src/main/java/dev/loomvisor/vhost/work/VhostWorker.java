@@ -47,8 +47,8 @@ public final class VhostWorker {
         if (did && Thread.currentThread().isVirtual()) {
             // cond_resched() of vhost_run_work_list: a worker that always finds work must still let other
             // threads run. The OS preempts a platform thread; a virtual thread is never preempted, so it
-            // yields its carrier here.
-            Thread.yield();
+            // gives up its carrier here.
+            Carriers.resched();
         }
         return did;
     }
