@@ -21,20 +21,18 @@ import org.junit.jupiter.api.Test;
  * Fairness by weights: VM "s" sends one frame per millisecond to an idle VM "c" while VM "a" floods s's RX
  * ring with 64-byte frames. s's TX ring shares s's worker with that RX ring, so without the weights (256
  * frames / 0x80000 bytes, then requeue at the back) its TX work would wait behind an RX run that never
- * ends. The slow flow's frames must all arrive while the flood goes on, in order, with the weights hit.
- *
- * <p>The issue's latency target (loaded p99 within 10x of unloaded) is printed as a figure, not asserted:
- * on this 2-core machine the loaded tail comes mostly from the other guests' vCPUs and workers sharing two
- * virtual-thread carriers, not from the weights. It measured 2x-10.4x over eight runs once busy vCPUs
- * yield after a time slice (8.6x-31x before). The assertion guards the order of magnitude that separates
- * fairness from starvation: 50x.
+ * ends. The slow flow's frames must all arrive while the flood goes on, in order, with the weights hit,
+ * and its p99 one-way latency must stay within 10x of the same flow's p99 with no flood. Up to three
+ * unloaded/loaded pairs are measured and one must meet the bound: on two shared cores a neighbour can take
+ * the CPU for a moment; starvation would fail all three. Measured 1.8x-5.2x in ten runs here once virtual
+ * workers and vCPUs give up their carrier once per time slice ({@code Carriers.resched}); 9x-31x before.
  */
 class FairnessTest {
 
     static final int SLOW_FRAMES = 1000;
     static final int ATTEMPTS = 3;
-    /** A loaded p99 this many times the unloaded one means the slow ring waited behind whole floods. */
-    static final int STARVATION_RATIO = 50;
+    /** The bound: loaded p99 within this many times the unloaded p99. */
+    static final int TARGET_RATIO = 10;
     /** The first slow frames of each run are not measured (the flow and the threads settle). */
     static final int WARMUP = 100;
 
@@ -49,12 +47,12 @@ class FairnessTest {
             long unloaded = p99(false);
             long loaded = p99(true);
             System.out.printf("slow flow p99: unloaded %d us, loaded %d us%n", unloaded / 1000, loaded / 1000);
-            if (loaded <= STARVATION_RATIO * unloaded) {
+            if (loaded <= TARGET_RATIO * unloaded) {
                 return;
             }
             seen += " " + loaded / 1000 + "/" + unloaded / 1000 + " us";
         }
-        fail("p99 loaded/unloaded above " + STARVATION_RATIO + "x in every attempt:" + seen);
+        fail("p99 loaded/unloaded above " + TARGET_RATIO + "x in every attempt:" + seen);
     }
 
     private long p99(boolean flood) throws Exception {
