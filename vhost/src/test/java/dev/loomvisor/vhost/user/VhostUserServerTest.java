@@ -299,4 +299,60 @@ class VhostUserServerTest {
             server.close();
         }
     }
+
+    @Test
+    void aNewMemoryTableWhileRunningKeepsTheRingsGoing() throws Exception {
+        Sessions sessions = new Sessions();
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults(), sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20)) {
+            fe.handshake(WANTED);
+            fe.setupVring(0, 256, true);
+            fe.setupVring(1, 256, true);
+            VhostUserSession s = sessions.nextOpened();
+            send(fe, 1, 300, 60);
+            SinkBackend sink = sinkOf(s, 0);
+            awaitFrames(sink, 300);
+            // QEMU re-sends the table when guest memory changes: the same memory again, as two regions.
+            long half = fe.memSize() / 2;
+            fe.request(VhostUserRequest.SET_MEM_TABLE, VhostUserFrontend.memTable(new long[][] {
+                    {VhostUserFrontend.GPA_BASE, half, fe.uvaBase(), 0},
+                    {VhostUserFrontend.GPA_BASE + half, half, fe.uvaBase() + half, half}}), fe.memfd(), fe.memfd());
+            send(fe, 1, 300, 60);
+            awaitFrames(sink, 600);
+            assertEquals(600, fe.getVringBase(1));
+        }
+    }
+
+    @Test
+    void resetOwnerStopsEverythingAndTheRingsCanStartAgain() throws Exception {
+        Sessions sessions = new Sessions();
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults(), sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20)) {
+            fe.handshake(WANTED);
+            fe.setupVring(0, 256, true);
+            fe.setupVring(1, 256, true);
+            VhostUserSession s = sessions.nextOpened();
+            send(fe, 1, 100, 60);
+            awaitFrames(sinkOf(s, 0), 100);
+            int tasksBefore = s.process().tasks().size();
+            assertTrue(tasksBefore >= 2, "the owner and its worker");
+            fe.request(VhostUserRequest.RESET_OWNER, new byte[0]);
+            assertEquals(1, fe.getQueueNum());
+            assertEquals(null, s.backend(0));
+            assertEquals(1, s.process().tasks().size(), "the worker is gone");
+            // A guest reboot: features and rings again, continuing from the indexes in memory.
+            fe.setFeatures(WANTED);
+            fe.setVringBase(1, 100);
+            try (var kick = dev.loomvisor.vhost.sys.EventFd.create(); var call = dev.loomvisor.vhost.sys.EventFd.create()) {
+                fe.setVringCall(1, call.fd());
+                fe.setVringKick(1, kick.fd());
+                fe.setVringEnable(1, true);
+                for (int i = 0; i < 50; i++) {
+                    assertTrue(fe.transmit(1, frame(60, i)));
+                    kick.signal();
+                }
+                awaitFrames(sinkOf(s, 0), 50);
+            }
+        }
+    }
 }
