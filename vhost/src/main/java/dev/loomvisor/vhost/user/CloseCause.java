@@ -37,8 +37,6 @@ public enum CloseCause {
     FEATURES_NOT_OFFERED(true),
     /** SET_PROTOCOL_FEATURES with a bit not offered. */
     PROTOCOL_FEATURES_NOT_OFFERED(true),
-    /** A request that needs VHOST_USER_F_PROTOCOL_FEATURES (bit 30) without it negotiated. */
-    PROTOCOL_FEATURES_NOT_NEGOTIATED(true),
     /** A second SET_OWNER. */
     OWNER_ALREADY_SET(true),
     /** A device request before SET_OWNER. */

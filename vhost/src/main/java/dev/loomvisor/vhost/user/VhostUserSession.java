@@ -380,9 +380,9 @@ public final class VhostUserSession {
                 return true;
             }
             case SET_VRING_ENABLE -> {
-                if (!protocolNegotiated()) {
-                    throw new ProtocolException(CloseCause.PROTOCOL_FEATURES_NOT_NEGOTIATED, "SET_VRING_ENABLE");
-                }
+                // vhost-user.rst: "sent only when PROTOCOL_FEATURES has been negotiated", but QEMU 7.2 checks
+                // only that the backend offers it and sends it before SET_FEATURES (seen with a Linux guest).
+                // So the flag is kept whenever it comes; it gates a ring only once the bit is acknowledged.
                 Ring ring = ring(u32(VhostUser.STATE_INDEX));
                 ring.enabled = u32(VhostUser.STATE_NUM) != 0;
                 update(ring);
