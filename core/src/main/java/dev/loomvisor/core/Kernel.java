@@ -7,6 +7,7 @@ import static dev.loomvisor.core.KernelCloneArgs.CLONE_SIGHAND;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_THREAD;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_VM;
 
+import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.worker.Carrier;
 import java.util.ArrayList;
 import java.util.List;
@@ -378,6 +379,7 @@ public final class Kernel {
     /** release_task for a task whose body returned. */
     void releaseTask(Task t) {
         if (t.markDead()) {
+            Delays.at(Delays.Point.RELEASE_AFTER_MARK_DEAD);
             doRelease(t);
         }
     }
@@ -400,7 +402,6 @@ public final class Kernel {
             last = !group.hasTasks();
             if (last) {
                 processes.remove(group.pid(), group);
-                group.markDead();
             }
         } finally {
             group.siglock.unlock();
@@ -414,6 +415,12 @@ public final class Kernel {
         t.cgroup().unchargePid();
         if (t.files() != null) {
             t.files().put();
+        }
+        // Dead only now that every charge is back (and the last task's files are closed): whoever waits for
+        // a dead task or process may read the counts at once.
+        t.markReleased();
+        if (last) {
+            group.markDead();
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.loomvisor.core;
 
+import dev.loomvisor.core.testing.Delays;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
@@ -48,6 +49,7 @@ public final class Notifier {
         do {
             c = count.get();
         } while (!count.compareAndSet(c, c > MAX_COUNT - n ? MAX_COUNT : c + n));
+        Delays.at(Delays.Point.SIGNAL_AFTER_COUNT);
         // The volatile read of waiters follows the counter update (a full barrier on x86 and in the JMM
         // for the CAS), so a waiter that registered before re-checking the count is always seen.
         if (waiters > 0) {

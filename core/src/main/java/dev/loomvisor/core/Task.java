@@ -80,6 +80,8 @@ public final class Task {
     private volatile int state;
     private final AtomicInteger lifecycle = new AtomicInteger(NEW);
     private volatile int exitCode;
+    /** Set after every charge was returned (see {@link #isDead()}). */
+    private volatile boolean released;
     /** Released by a process exit before it ever ran: its thread will never start. */
     private volatile boolean reapedUnstarted;
 
@@ -196,9 +198,18 @@ public final class Task {
         return lifecycle.get() != NEW;
     }
 
-    /** True once the task was released (its counts returned). */
+    /**
+     * True once the task was released: out of the task and process tables, its counts returned. Not the
+     * life-cycle word, which turns DEAD at the start of the release (the once-guard): a caller that saw
+     * a dead task and then read the counts could find them not yet returned.
+     */
     public boolean isDead() {
-        return lifecycle.get() == DEAD;
+        return released;
+    }
+
+    /** The end of release_task: every count of this task is returned. */
+    void markReleased() {
+        released = true;
     }
 
     public int exitCode() {
@@ -392,7 +403,7 @@ public final class Task {
 
     /** tgkill: sends a signal to this one task. */
     public void sendSignal(Signal sig) {
-        if (ignoresSignals() || isDead()) {
+        if (ignoresSignals() || lifecycle.get() == DEAD) {
             return;
         }
         deliver(sig);

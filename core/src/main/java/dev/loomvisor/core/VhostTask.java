@@ -1,5 +1,6 @@
 package dev.loomvisor.core;
 
+import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.worker.Carrier;
 import dev.loomvisor.core.worker.Worker;
 import dev.loomvisor.core.worker.WorkerFn;
@@ -74,11 +75,14 @@ public final class VhostTask implements Worker {
             // "About to sleep" before the STOP test and fn: a wake from here on turns the state back to
             // running, so schedule() below returns at once and no wake is lost (reference section 3).
             me.setCurrentStateInterruptible();
+            Delays.at(Delays.Point.LOOP_AFTER_MARK);
             if ((flags.get() & STOP) != 0) {
                 me.setRunning();
                 break;
             }
+            Delays.at(Delays.Point.LOOP_BEFORE_FN);
             if (!fn.run()) {
+                Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
                 me.schedule();
             }
         }
@@ -109,6 +113,7 @@ public final class VhostTask implements Worker {
         if (flags.get() != 0) {
             return false;
         }
+        Delays.at(Delays.Point.WAKE_AFTER_FLAG_CHECK);
         task.wakeUpProcess();
         return true;
     }
@@ -125,6 +130,7 @@ public final class VhostTask implements Worker {
                 break;
             }
         }
+        Delays.at(Delays.Point.STOP_AFTER_FLAG);
         task.wakeUpProcess();
         if (!task.isStarted()) {
             task.start();

@@ -1,5 +1,6 @@
 package dev.loomvisor.vhost;
 
+import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Mm;
@@ -218,6 +219,7 @@ public final class VhostDevice implements AutoCloseable {
         w.mutex().lock();
         try {
             w.markKilled();
+            Delays.at(Delays.Point.KILL_BEFORE_DETACH);
             for (VhostVirtqueue vq : vqs) {
                 vq.mutex().lock();
                 try {
@@ -375,6 +377,9 @@ public final class VhostDevice implements AutoCloseable {
         Worker t = w.thread();
         threads.remove(t);
         t.stop();
+        // Whatever got queued after the last flush and was not run before the stop is cancelled, not left
+        // QUEUED on a dead list (see VhostWorker.cancelPending).
+        w.cancelPending();
     }
 
     // ---- memory, features, rings ----

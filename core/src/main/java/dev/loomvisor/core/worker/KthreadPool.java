@@ -1,5 +1,6 @@
 package dev.loomvisor.core.worker;
 
+import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
@@ -129,12 +130,14 @@ public final class KthreadPool implements WorkerFactory {
             Task me = task;
             for (;;) {
                 me.setCurrentStateInterruptible();
+                Delays.at(Delays.Point.LOOP_AFTER_MARK);
                 if (me.kthreadShouldStop()) {
                     me.setRunning();
                     break;
                 }
                 PoolWorker w = queue.poll();
                 if (w == null) {
+                    Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
                     // isEmpty reads the tail a producer CASed before it woke us: if it moved, an entry is
                     // being published and we must not sleep past it.
                     if (queue.isEmpty()) {
@@ -146,6 +149,7 @@ public final class KthreadPool implements WorkerFactory {
                     continue;
                 }
                 me.setRunning();
+                Delays.at(Delays.Point.LOOP_BEFORE_FN);
                 w.runOnce();
             }
             return 0;
@@ -210,6 +214,7 @@ public final class KthreadPool implements WorkerFactory {
                     }
                     case IDLE -> {
                         if (state.compareAndSet(IDLE, QUEUED)) {
+                            Delays.at(Delays.Point.WAKE_AFTER_FLAG_CHECK);
                             thread.enqueue(this);
                             return true;
                         }

@@ -1,5 +1,6 @@
 package dev.loomvisor.core.worker;
 
+import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Mm;
@@ -44,11 +45,14 @@ public final class KthreadWorker implements Worker {
             for (;;) {
                 // The same "about to sleep" order as vhost_task, with kthread_should_stop for STOP.
                 me.setCurrentStateInterruptible();
+                Delays.at(Delays.Point.LOOP_AFTER_MARK);
                 if (me.kthreadShouldStop()) {
                     me.setRunning();
                     break;
                 }
+                Delays.at(Delays.Point.LOOP_BEFORE_FN);
                 if (!fn.run()) {
+                    Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
                     me.schedule();
                 }
             }
@@ -70,6 +74,7 @@ public final class KthreadWorker implements Worker {
         if (stopped) {
             return false;
         }
+        Delays.at(Delays.Point.WAKE_AFTER_FLAG_CHECK);
         task.wakeUpProcess();
         return true;
     }
@@ -78,6 +83,7 @@ public final class KthreadWorker implements Worker {
     @Override
     public void stop() {
         stopped = true;
+        Delays.at(Delays.Point.STOP_AFTER_FLAG);
         task.kernel().kthreadStop(task);
     }
 

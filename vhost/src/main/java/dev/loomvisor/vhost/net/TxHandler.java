@@ -5,7 +5,10 @@ import dev.loomvisor.vhost.VhostVirtqueue;
 import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
-import java.nio.ByteBuffer;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -20,10 +23,38 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 public final class TxHandler extends NetHandler {
 
-    private final UnsafeBuffer scratch = new UnsafeBuffer(ByteBuffer.allocateDirect(VirtioNet.MAX_FRAME));
+    /** Scratch bytes of TX handlers not yet released, in this JVM (a leak figure of the churn checks). */
+    private static final AtomicLong LIVE_SCRATCH_BYTES = new AtomicLong();
+
+    /**
+     * The gather buffer lives in its own arena, freed when the device is released: a direct ByteBuffer would
+     * hold its 64 KiB until a GC ran its cleaner, and device churn piled up hundreds of megabytes that way.
+     */
+    private final Arena scratchArena = Arena.ofShared();
+    private final UnsafeBuffer scratch;
+    private final AtomicBoolean released = new AtomicBoolean();
 
     public TxHandler(VhostVirtqueue vq, IdleStrategy idle) {
         super(vq, idle);
+        MemorySegment s = scratchArena.allocate(VirtioNet.MAX_FRAME, 64);
+        scratch = new UnsafeBuffer(s.address(), VirtioNet.MAX_FRAME);
+        LIVE_SCRATCH_BYTES.addAndGet(VirtioNet.MAX_FRAME);
+    }
+
+    /**
+     * Frees the gather buffer. Only after the device's release: every worker has stopped, so no run of this
+     * handler is in progress or can start. Idempotent.
+     */
+    void release() {
+        if (released.compareAndSet(false, true)) {
+            scratchArena.close();
+            LIVE_SCRATCH_BYTES.addAndGet(-VirtioNet.MAX_FRAME);
+        }
+    }
+
+    /** Native bytes held by TX handlers of devices not yet released. */
+    public static long liveScratchBytes() {
+        return LIVE_SCRATCH_BYTES.get();
     }
 
     @Override

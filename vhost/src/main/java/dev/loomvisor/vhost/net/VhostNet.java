@@ -116,6 +116,9 @@ public final class VhostNet implements AutoCloseable {
     @Override
     public void close() {
         device.close();
+        // After the release every worker has stopped: the TX handler's native buffer can go now, not at
+        // some later GC.
+        tx.release();
         if (fd >= 0 && opener != null && opener.files() != null) {
             int f = fd;
             fd = -1;

@@ -1,5 +1,6 @@
 package dev.loomvisor.vhost.work;
 
+import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.worker.Worker;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
@@ -23,6 +24,7 @@ public final class VhostWorker {
     private volatile boolean killed;
     /** Rings whose slot points here (slots of different rings update it concurrently). */
     private final java.util.concurrent.atomic.AtomicInteger attachmentCount = new java.util.concurrent.atomic.AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicLong cancelled = new java.util.concurrent.atomic.AtomicLong();
 
     public VhostWorker(int id) {
         this.id = id;
@@ -60,6 +62,7 @@ public final class VhostWorker {
      */
     public void queue(VhostWork work) {
         if (list.queue(work)) {
+            Delays.at(Delays.Point.QUEUE_BEFORE_WAKE);
             Worker t = thread;
             if (t != null) {
                 t.wake();
@@ -93,6 +96,29 @@ public final class VhostWorker {
         return list.failures();
     }
 
+    /**
+     * Works this worker dropped unrun when it was destroyed ({@link #cancelPending()}): queued after the
+     * last flush, they were still in the list when the thread left its loop.
+     */
+    public long cancelledWork() {
+        return cancelled.get();
+    }
+
+    /**
+     * Empties the list of a worker whose thread has stopped, clearing each work's QUEUED bit, and counts
+     * them as cancelled. The kernel only WARNs here (vhost_worker_destroy), trusting that every producer
+     * stopped first; in the emulation a kick or a backend wake-up in flight can still land between the
+     * release's flush and the detach, and a work left with QUEUED set on a dead worker can never be queued
+     * again: its ring would stay deaf after RESET_OWNER and SET_OWNER. Only after the thread has stopped.
+     *
+     * @return the works cancelled now
+     */
+    public int cancelPending() {
+        int n = list.cancelAll();
+        cancelled.addAndGet(n);
+        return n;
+    }
+
     /** Work pending now (a snapshot). */
     public boolean hasPendingWork() {
         return !list.isEmpty();
@@ -120,6 +146,7 @@ public final class VhostWorker {
         }
         CountDownLatch done = new CountDownLatch(1);
         queue(new VhostWork(w -> done.countDown()));
+        Delays.at(Delays.Point.FLUSH_AFTER_QUEUE);
         Worker t = thread;
         if (t != null && !t.wake()) {
             // The thread is gone (stopped, or its factory closed): nothing will ever run the completion, and

@@ -1,5 +1,6 @@
 package dev.loomvisor.vhost.work;
 
+import dev.loomvisor.core.testing.Delays;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
@@ -47,6 +48,7 @@ public final class WorkList {
         if (work.testAndSetQueued()) {
             return false;
         }
+        Delays.at(Delays.Point.QUEUE_AFTER_TEST_AND_SET);
         VhostWork first;
         do {
             first = (VhostWork) HEAD.getVolatile(this);
@@ -71,6 +73,25 @@ public final class WorkList {
     }
 
     /**
+     * Takes every pending work without running it and clears its QUEUED bit, so it can be queued again
+     * elsewhere. Called by the owner of a list whose consumer has stopped (no callback can be running).
+     *
+     * @return the works taken
+     */
+    public int cancelAll() {
+        VhostWork node = (VhostWork) HEAD.getAndSet(this, (VhostWork) null);
+        int n = 0;
+        while (node != null) {
+            VhostWork next = node.next;
+            node.next = null;
+            node.clearQueued();
+            n++;
+            node = next;
+        }
+        return n;
+    }
+
+    /**
      * vhost_run_work_list: takes every pending work and runs the batch in FIFO order, clearing QUEUED
      * just before each callback. Called by the one consumer only.
      *
@@ -81,6 +102,7 @@ public final class WorkList {
         if (node == null) {
             return false;
         }
+        Delays.at(Delays.Point.RUN_AFTER_TAKE);
         // llist_reverse_order: producers pushed on the head, so the taken list is newest first.
         VhostWork reversed = null;
         while (node != null) {

@@ -1,5 +1,6 @@
 package dev.loomvisor.vhost.work;
 
+import dev.loomvisor.core.testing.Delays;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -25,8 +26,10 @@ public final class WorkerSlot implements WorkTarget {
     @Override
     public boolean queueWork(VhostWork work) {
         int p = phase;
+        Delays.at(Delays.Point.SLOT_BEFORE_ENTER);
         readers.getAndIncrement(p);
         try {
+            Delays.at(Delays.Point.SLOT_AFTER_ENTER);
             // Read after the increment: a writer that did not see the increment had already published
             // its pointer, so this read returns it.
             VhostWorker w = worker;
@@ -73,19 +76,26 @@ public final class WorkerSlot implements WorkTarget {
     }
 
     /**
-     * Waits until every read-side section that began before the phase flip has left. The pointer write,
-     * the flip and the counter reads are volatile, totally ordered against the reader's increment and
-     * pointer read: a reader either is counted in the old phase here or reads the new pointer.
+     * Waits until every read-side section that began before this call has left, by flipping the phase
+     * twice and waiting for each phase's readers in turn, as userspace RCU does. One flip is not enough: a
+     * reader can read the phase, stall, and increment that (by then old) phase's counter after the previous
+     * writer's wait; a single-flip writer now waits only for the other counter and returns while that
+     * reader, which may have read the previous pointer, is still inside and about to queue on it. The
+     * pointer write, the flips and the counter reads are volatile, totally ordered against the reader's
+     * increment and pointer read: a reader is either counted in the counter being waited for or reads the
+     * new pointer.
      */
     private void synchronizeRcu() {
-        int old = phase;
-        phase = old ^ 1;
-        int spins = 0;
-        while (readers.get(old) != 0) {
-            if (++spins < 100) {
-                Thread.onSpinWait();
-            } else {
-                Thread.yield();
+        for (int flip = 0; flip < 2; flip++) {
+            int old = phase;
+            phase = old ^ 1;
+            int spins = 0;
+            while (readers.get(old) != 0) {
+                if (++spins < 100) {
+                    Thread.onSpinWait();
+                } else {
+                    Thread.yield();
+                }
             }
         }
     }

@@ -14,6 +14,8 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A guest's physical memory: non-overlapping {@link GuestRegion}s, and the one place where a guest-physical
@@ -33,12 +35,42 @@ public final class GuestMemory implements AutoCloseable {
     private final long firstBase;
     private final long firstSize;
     private final Arena arena;
+    private final long mappedBytes;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    /** Live (built, not closed) memories, their regions and bytes: the leak figures of the churn checks. */
+    private static final AtomicLong LIVE_MEMORIES = new AtomicLong();
+    private static final AtomicLong LIVE_REGIONS = new AtomicLong();
+    private static final AtomicLong LIVE_BYTES = new AtomicLong();
 
     private GuestMemory(GuestRegion[] regions, Arena arena) {
         this.regions = regions;
         this.firstBase = regions[0].guestBase();
         this.firstSize = regions[0].size();
         this.arena = arena;
+        long bytes = 0;
+        for (GuestRegion r : regions) {
+            bytes += r.size();
+        }
+        this.mappedBytes = bytes;
+        LIVE_MEMORIES.incrementAndGet();
+        LIVE_REGIONS.addAndGet(regions.length);
+        LIVE_BYTES.addAndGet(bytes);
+    }
+
+    /** Guest memories built and not yet closed, in this JVM. */
+    public static long liveMemories() {
+        return LIVE_MEMORIES.get();
+    }
+
+    /** Regions of the live guest memories (wrapped ones included). */
+    public static long liveRegions() {
+        return LIVE_REGIONS.get();
+    }
+
+    /** Bytes of the live guest memories' regions: what they map or allocate (or wrap). */
+    public static long liveBytes() {
+        return LIVE_BYTES.get();
     }
 
     /** One anonymous region of {@code size} bytes at guest-physical {@code base}. */
@@ -138,6 +170,14 @@ public final class GuestMemory implements AutoCloseable {
 
     @Override
     public void close() {
+        // Idempotent: a second close (owner and device both letting go) must neither throw from the
+        // arena nor count the memory twice.
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        LIVE_MEMORIES.decrementAndGet();
+        LIVE_REGIONS.addAndGet(-regions.length);
+        LIVE_BYTES.addAndGet(-mappedBytes);
         if (arena != null) {
             arena.close();
         }
