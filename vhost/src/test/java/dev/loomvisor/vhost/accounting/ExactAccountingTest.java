@@ -56,7 +56,8 @@ class ExactAccountingTest {
 
     /** Every worker model, with and without MRG_RXBUF (merged small buffers: a frame spans several). */
     static Stream<Arguments> cases() {
-        return Arrays.stream(WorkerModel.values()).flatMap(m -> Stream.of(Arguments.of(m, false), Arguments.of(m, true)));
+        return Arrays.stream(WorkerModel.values())
+                .flatMap(m -> Stream.of(Arguments.of(m, false), Arguments.of(m, true)));
     }
 
     @ParameterizedTest(name = "{0} mrg_rxbuf={1}")
