@@ -12,6 +12,7 @@ import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.accounting.Ledger.Drop;
 import dev.loomvisor.vhost.backend.Frames;
 import dev.loomvisor.vhost.backend.L2Switch.PortCounter;
+import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.testing.NetGuest;
 import dev.loomvisor.vhost.testing.NetLab;
 import dev.loomvisor.vhost.testing.NetPair;
@@ -37,7 +38,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * ring must drop. Afterwards, per flow and in total, every frame sent is delivered or dropped with a
  * counted reason (sent = delivered + dropped), every delivered frame's checksum matches, no frame arrives
  * twice or out of order, and the counting sites agree with each other (TX ring vs switch, switch queue in
- * vs out, RX ring vs guest).
+ * vs out, RX ring vs guest). Meanwhile rings lose their backend for a moment and get it back.
  *
  * <p>Run under every worker model, with MRG_RXBUF off (RX buffers of 1 KiB) and on (buffers of 256 bytes
  * that a frame spans several of). Each case: 500,000 frames in CI, 10,000,000 with
@@ -67,12 +68,16 @@ class ExactAccountingTest {
         long total = Soak.size(500_000L, 10_000_000L);
         long perVm = total / VMS;
         var rnd = new SplittableRandom(seed);
-        String where = " (seed " + seed + ", model " + model.modelName() + ", mrg_rxbuf " + mrgRxbuf
+        // The seed also picks the notification scheme and busy-polling, the other paths a frame can take.
+        boolean eventIdx = rnd.nextInt(4) != 0;
+        long busyPollMicros = rnd.nextInt(3) == 0 ? 20 : 0;
+        String setup = "event_idx=" + eventIdx + " busy_poll_us=" + busyPollMicros;
+        String where = " (seed " + seed + ", model " + model.modelName() + ", mrg_rxbuf " + mrgRxbuf + ", " + setup
                 + "; replay with -Dloomvisor.seed=" + seed + ")";
 
         // Without MRG_RXBUF a frame must fit one RX buffer; with it, small buffers make frames span several.
-        var options = new NetPair.Options(RING, true, mrgRxbuf, mrgRxbuf ? MERGED_RX_BUFFER : RX_BUFFER, 0,
-                1 << 14, true, null);
+        var options = new NetPair.Options(RING, eventIdx, mrgRxbuf, mrgRxbuf ? MERGED_RX_BUFFER : RX_BUFFER,
+                busyPollMicros, 1 << 14, true, null);
         Kernel kernel = new Kernel();
         Process vmm = Owners.vmm(kernel);
         try (WorkerFactory factory = model.factory(kernel);
@@ -116,9 +121,21 @@ class ExactAccountingTest {
             }
 
             // Slow RX consumers: pause one receiver at a time while its sender keeps sending, until the
-            // sender's frames overflow the switch queue behind the full RX ring, then resume it.
+            // sender's frames overflow the switch queue behind the full RX ring, then resume it. In between,
+            // a VMM takes a ring's backend away and gives it back (VHOST_NET_SET_BACKEND fd -1, then the
+            // port again), as on a link down/up: frames wait meanwhile, none may be lost or left behind.
             int pauses = 0;
+            int detaches = 0;
             while (!vms.stream().allMatch(v -> v.guest().txDone())) {
+                if (rnd.nextInt(3) == 0) {
+                    NetLab.Vm vm = vms.get(rnd.nextInt(VMS));
+                    int ring = rnd.nextBoolean() ? VirtioNet.RX : VirtioNet.TX;
+                    vm.net().setBackend(vmm.mainTask(), ring, null);
+                    LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(100 + rnd.nextInt(3000)));
+                    vm.net().setBackend(vmm.mainTask(), ring, vm.port());
+                    detaches++;
+                    continue;
+                }
                 int k = 1 + rnd.nextInt(VMS - 2); // the sender k-1 is not the oversize one
                 NetLab.Vm slow = vms.get(k);
                 NetLab.Vm sender = vms.get(k - 1);
@@ -155,8 +172,8 @@ class ExactAccountingTest {
             long mismatches = vms.stream().mapToLong(v -> v.guest().badChecksums()).sum() - bad0;
             long duplicates = vms.stream().mapToLong(v -> v.guest().reordered()).sum() - dup0;
             String figures = String.format("frames=%d delivered=%d dropped=%d %s mismatches=%d duplicates=%d"
-                    + " pauses=%d seed=%d %.1fs (%.2f Mframes/s)", all.sent(), all.delivered(),
-                    all.dropped(), all.reasons(), mismatches, duplicates, pauses, seed,
+                    + " pauses=%d detaches=%d %s seed=%d %.1fs (%.2f Mframes/s)", all.sent(), all.delivered(),
+                    all.dropped(), all.reasons(), mismatches, duplicates, pauses, detaches, setup, seed,
                     elapsed / 1e9, all.sent() * 1e3 / elapsed);
             Soak.report("accounting.16vms." + model.modelName() + (mrgRxbuf ? ".mrg" : ""), figures);
 
