@@ -7,11 +7,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.loomvisor.bench.CliRun;
 import dev.loomvisor.core.testing.Soak;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -31,7 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Every run a child saw completed is there, complete, with every record as written and an end record
  * that matches them; no run is shown complete without all of its records; an incomplete run shows a
  * readable prefix of its records and is listed as incomplete by {@code report}; the next child appends to
- * the same journal after the crash. CI: 10 kills; {@code -Dloomvisor.soak=full}: 50. Kill points come
+ * the same journal after the crash. Sometimes two children write at once and are killed one after the
+ * other: the survivor goes on appending. CI: 10 kills; {@code -Dloomvisor.soak=full}: 50. Kill points come
  * from {@link Soak#seed()} (replay with {@code -Dloomvisor.seed=N}).
  */
 class JournalCrashTest {
@@ -40,7 +38,6 @@ class JournalCrashTest {
     Path dir;
     @TempDir
     Path logs;
-    private Path stderr;
 
     /** What the children reported, over all kills: facts, each printed after its append returned. */
     private final Map<String, Integer> completed = new LinkedHashMap<>();
@@ -57,33 +54,46 @@ class JournalCrashTest {
         int incompleteNow = 0;
         int runsNow = 0;
         long recordsNow = 0;
-        for (int k = 0; k < kills; k++) {
-            // Kill after a random number of reported appends plus a random delay, so that the kill lands
-            // anywhere: between documents, inside one, inside a run, between an end record and the next start.
-            int killAfterLines = rnd.nextInt(1, 300);
-            long extraMicros = rnd.nextLong(0, 3000);
-            stderr = logs.resolve("child-" + k + ".err");
-            Process child = startChild(rnd.nextLong());
-            try (var in = new BufferedReader(new InputStreamReader(child.getInputStream()))) {
-                int lines = 0;
-                String line;
-                while (lines < killAfterLines && (line = in.readLine()) != null) {
-                    note(line);
-                    lines++;
+        int killed = 0;
+        int together = 0;
+        long slowestFirstAppend = 0;
+        long slowestAfterPeerKill = 0;
+        for (int cycle = 0; killed < kills; cycle++) {
+            // Mostly one writer; sometimes two at once into the same journal (parallel benchmarks), killed one
+            // after the other: the survivor must go on appending past the other's death.
+            int writers = rnd.nextInt(4) == 0 ? 2 : 1;
+            together += writers - 1;
+            List<CrashingWriter> children = new ArrayList<>();
+            StringBuilder plan = new StringBuilder();
+            for (int w = 0; w < writers; w++) {
+                children.add(new CrashingWriter(dir, rnd.nextLong(), logs.resolve("child-" + cycle + "-" + w + ".err")));
+            }
+            for (CrashingWriter child : children) {
+                // Kill after a random number of appends plus a random delay, so that the kill lands anywhere:
+                // between documents, inside one, inside a run, between an end record and the next start.
+                int target = child.lines().size() + rnd.nextInt(1, 300);
+                long extraMicros = rnd.nextLong(0, 3000);
+                plan.append(' ').append(target).append(" lines + ").append(extraMicros).append(" us;");
+                long waitFrom = System.nanoTime();
+                assertTrue(child.awaitLines(target, Duration.ofSeconds(60)), "a writer stalled or ended at "
+                        + child.lines().size() + " of " + target + " lines (alive " + child.alive() + ")" + where
+                        + "; stderr: " + child.stderr());
+                if (child != children.getFirst()) {
+                    slowestAfterPeerKill = Math.max(slowestAfterPeerKill,
+                            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - waitFrom));
                 }
                 LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(extraMicros));
-                // SIGKILL (through the handle: Process.destroyForcibly would also close the pipe, losing
-                // the lines the child printed before it died): no shutdown hook, no close, maybe mid-document.
-                child.toHandle().destroyForcibly();
-                assertTrue(child.waitFor(30, TimeUnit.SECONDS), "child did not die" + where);
-                assertTrue(lines == killAfterLines, "child ended by itself after " + lines + " lines" + where
-                        + ": " + drain(in));
-                while ((line = in.readLine()) != null) {
-                    note(line); // printed before the kill: also facts
-                }
+                child.kill();
+                killed++;
+                slowestFirstAppend = Math.max(slowestFirstAppend, child.firstAppendMillis());
             }
-            String at = " after kill " + (k + 1) + " (" + killAfterLines + " lines + " + extraMicros + " us)" + where
-                    + "; child stderr: " + java.nio.file.Files.readString(stderr);
+            StringBuilder errs = new StringBuilder();
+            for (CrashingWriter child : children) {
+                child.lines().forEach(this::note);
+                errs.append(child.stderr());
+            }
+            String at = " after kill " + killed + " (" + writers + " writer(s):" + plan + ")" + where
+                    + "; children's stderr: " + errs;
             List<RunRecord> runs;
             try (var j = Journal.open(dir)) {
                 runs = j.runs();
@@ -105,9 +115,10 @@ class JournalCrashTest {
             assertTrue(last.complete(), where);
         }
         long elapsed = System.nanoTime() - t0;
-        Soak.report("journal.crash", String.format("kills=%d runs=%d complete-seen-by-child=%d incomplete=%d"
-                + " results=%d lost=0 half-shown=0 seed=%d %.1fs", kills, runsNow, completed.size(), incompleteNow,
-                recordsNow, seed, elapsed / 1e9));
+        Soak.report("journal.crash", String.format("kills=%d (%d beside a live writer) runs=%d complete-seen-by-child=%d"
+                + " incomplete=%d results=%d lost=0 half-shown=0 slowest-first-append=%dms"
+                + " slowest-survivor-progress=%dms seed=%d %.1fs", killed, together, runsNow, completed.size(),
+                incompleteNow, recordsNow, slowestFirstAppend, slowestAfterPeerKill, seed, elapsed / 1e9));
     }
 
     /** Checks every run read back; returns how many are incomplete. */
@@ -179,34 +190,5 @@ class JournalCrashTest {
             case "complete" -> completed.put(f[1], Integer.parseInt(f[2]));
             default -> fail("child said: " + line);
         }
-    }
-
-    private static String drain(BufferedReader in) throws IOException {
-        var sb = new StringBuilder();
-        String l;
-        while ((l = in.readLine()) != null) {
-            sb.append(l).append('\n');
-        }
-        return sb.toString();
-    }
-
-    private Process startChild(long childSeed) throws IOException {
-        String javaBin = ProcessHandle.current().info().command().orElseThrow();
-        List<String> cmd = new ArrayList<>();
-        cmd.add(javaBin);
-        // The same JVM flags as this test JVM (Chronicle's exports and opens), minus debugger agents.
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (!a.startsWith("-agentlib") && !a.startsWith("-javaagent")) {
-                cmd.add(a);
-            }
-        }
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(JournalCrashChild.class.getName());
-        cmd.add(dir.toString());
-        cmd.add(Long.toString(childSeed));
-        // Chronicle's warnings (e.g. about recovering a lock the killed child held) go to a file, apart
-        // from the protocol on standard output.
-        return new ProcessBuilder(cmd).redirectError(stderr.toFile()).start();
     }
 }
