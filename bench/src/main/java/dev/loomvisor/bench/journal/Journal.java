@@ -38,11 +38,19 @@ public final class Journal implements AutoCloseable {
     private static final DateTimeFormatter RUN_ID_TIME =
             DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC);
 
+    /**
+     * How long a writer waits for the queue's write lock, or for a half-written document at the end of the
+     * queue, before it recovers them (if their writer is dead). Chronicle's default, 10 s (15 s for the lock),
+     * stalled every writer of a journal that long after another was killed mid-append; an append holds the
+     * lock for microseconds, so a live holder never comes near this.
+     */
+    static final long LOCK_TIMEOUT_MS = 1_000;
+
     private final ChronicleQueue queue;
     private final ExcerptAppender appender;
 
     private Journal(Path dir) {
-        this.queue = ChronicleQueue.singleBuilder(dir).build();
+        this.queue = ChronicleQueue.singleBuilder(dir).timeoutMS(LOCK_TIMEOUT_MS).build();
         this.appender = queue.createAppender();
     }
 

@@ -28,7 +28,8 @@ final class CrashingWriter {
     private final Condition more = lock.newCondition();
     private final List<String> lines = new ArrayList<>();
     private final long startNanos = System.nanoTime();
-    private long firstLineNanos = -1;
+    private long openNanos = -1;
+    private long firstAppendNanos = -1;
     private boolean eof;
 
     CrashingWriter(Path journal, long seed, Path stderr) throws IOException {
@@ -62,8 +63,12 @@ final class CrashingWriter {
             while ((l = in.readLine()) != null) {
                 lock.lock();
                 try {
-                    if (firstLineNanos < 0) {
-                        firstLineNanos = System.nanoTime();
+                    if (l.equals("open")) {
+                        openNanos = System.nanoTime();
+                        continue;
+                    }
+                    if (firstAppendNanos < 0) {
+                        firstAppendNanos = System.nanoTime();
                     }
                     lines.add(l);
                     more.signalAll();
@@ -124,11 +129,25 @@ final class CrashingWriter {
         }
     }
 
-    /** Milliseconds from the start of the JVM to its first append (JVM start plus journal open and recovery). */
+    /** Milliseconds from the start of the JVM to its journal being open, or -1. */
+    long openMillis() {
+        lock.lock();
+        try {
+            return openNanos < 0 ? -1 : TimeUnit.NANOSECONDS.toMillis(openNanos - startNanos);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Milliseconds from the journal being open to the first append returning (a lock or a half-written
+     * document left by a killed writer is what can make it wait), or -1.
+     */
     long firstAppendMillis() {
         lock.lock();
         try {
-            return firstLineNanos < 0 ? -1 : TimeUnit.NANOSECONDS.toMillis(firstLineNanos - startNanos);
+            return firstAppendNanos < 0 || openNanos < 0 ? -1
+                    : TimeUnit.NANOSECONDS.toMillis(firstAppendNanos - openNanos);
         } finally {
             lock.unlock();
         }

@@ -11,8 +11,9 @@ import org.HdrHistogram.Histogram;
  * killed. Each run has a random number of interval and result records whose content follows from the run
  * id and the record's number ({@link #result}), and an end record naming how many results it had and a
  * digest of them, so the parent can check every record of a run it reads back. On standard output: one
- * line per record appended ({@code start ID}, {@code record ID N}, {@code complete ID N}), each printed
- * after the append returned, so the parent knows at least how far the child got.
+ * line once the journal is open ({@code open}), then one per record appended ({@code start ID},
+ * {@code record ID N}, {@code complete ID N}), each printed after the append returned, so the parent knows
+ * at least how far the child got, and how long the first append after a crash waited.
  */
 public final class JournalCrashChild {
 
@@ -20,6 +21,7 @@ public final class JournalCrashChild {
         var rnd = new SplittableRandom(Long.parseLong(args[1]));
         var h = new Histogram(3);
         try (var j = Journal.open(Path.of(args[0]))) {
+            System.out.println("open");
             while (true) {
                 String run = j.startRun("crash", Map.of("child", args[1]), Map.of());
                 System.out.println("start " + run);

@@ -56,6 +56,7 @@ class JournalCrashTest {
         long recordsNow = 0;
         int killed = 0;
         int together = 0;
+        long slowestOpen = 0;
         long slowestFirstAppend = 0;
         long slowestAfterPeerKill = 0;
         for (int cycle = 0; killed < kills; cycle++) {
@@ -85,6 +86,7 @@ class JournalCrashTest {
                 LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(extraMicros));
                 child.kill();
                 killed++;
+                slowestOpen = Math.max(slowestOpen, child.openMillis());
                 slowestFirstAppend = Math.max(slowestFirstAppend, child.firstAppendMillis());
             }
             StringBuilder errs = new StringBuilder();
@@ -116,9 +118,10 @@ class JournalCrashTest {
         }
         long elapsed = System.nanoTime() - t0;
         Soak.report("journal.crash", String.format("kills=%d (%d beside a live writer) runs=%d complete-seen-by-child=%d"
-                + " incomplete=%d results=%d lost=0 half-shown=0 slowest-first-append=%dms"
-                + " slowest-survivor-progress=%dms seed=%d %.1fs", killed, together, runsNow, completed.size(),
-                incompleteNow, recordsNow, slowestFirstAppend, slowestAfterPeerKill, seed, elapsed / 1e9));
+                + " incomplete=%d results=%d lost=0 half-shown=0 slowest-jvm-to-open=%dms"
+                + " slowest-open-to-first-append=%dms slowest-survivor-progress=%dms seed=%d %.1fs", killed, together,
+                runsNow, completed.size(), incompleteNow, recordsNow, slowestOpen, slowestFirstAppend,
+                slowestAfterPeerKill, seed, elapsed / 1e9));
     }
 
     /** Checks every run read back; returns how many are incomplete. */
