@@ -34,11 +34,11 @@ class CoordinatedOmissionTest {
         Kernel kernel = new Kernel();
         var vmm = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
         var latency = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        long frames = 6_000;
         try (WorkerFactory f = WorkerModel.USER_WORKER_PLATFORM.factory(kernel);
              NetPair pair = NetPair.open(vmm.mainTask(), f, NetPair.Options.defaults())) {
             var tx = pair.guest(0);
             var rx = pair.guest(1);
-            long frames = 6_000;
             tx.plan(rx.mac(), 64, frames, 1_000_000_000L / RATE);
             tx.stampIntendedSendTime(true);
             rx.plan(tx.mac(), 64, 0, 0);
@@ -67,9 +67,10 @@ class CoordinatedOmissionTest {
             vmm.exit();
         }
         long delayed = latency.getCountBetweenValues(TimeUnit.MILLISECONDS.toNanos(10), Long.MAX_VALUE / 4);
-        // ~1,000 frames were due during the 100 ms; the bounds leave room for a slow shared machine (a longer
-        // effective stall), not for a missing correction (a handful, or at most a ring's worth of 256).
-        assertTrue(delayed >= 700 && delayed <= 2_000, "delayed samples: " + delayed);
+        // ~1,000 frames were due during the 100 ms. The lower bound is the check: without the correction only a
+        // ring's worth (256) or fewer show. The upper bound only catches stamps that make every frame late: an
+        // overloaded machine adds stalls of its own (2,250 and 4,010 seen at load average 13 on 2 cores).
+        assertTrue(delayed >= 700 && delayed <= frames - 1_000, "delayed samples: " + delayed);
         assertTrue(latency.getMaxValue() >= TimeUnit.MILLISECONDS.toNanos(80), "max " + latency.getMaxValue());
     }
 }
