@@ -1,11 +1,13 @@
 package dev.loomvisor.vmm.fuzz;
 
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.loomvisor.core.testing.Soak;
 import dev.loomvisor.vmm.virtio.RingError;
+import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -70,7 +72,16 @@ class SplitRingFuzzTest {
         drive(Soak.seed());
     }
 
+    /**
+     * A hang guard for a whole run (a chain walk that never ends would otherwise stall the build): the run
+     * goes on another thread and fails if it is not done in a generous bound, far above its measured time.
+     */
     private static void drive(long seed) {
+        Duration bound = Duration.ofMinutes(Soak.full() ? 60 : 5);
+        assertTimeoutPreemptively(bound, () -> run(seed), () -> "no end after " + bound + " (seed " + seed + ")");
+    }
+
+    private static void run(long seed) {
         long inputs = Soak.size(CI_INPUTS, SOAK_INPUTS);
         List<byte[]> corpus = Corpus.all();
         Mutator mutator = new Mutator(new SplittableRandom(seed), corpus);
