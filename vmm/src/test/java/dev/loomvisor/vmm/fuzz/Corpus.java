@@ -107,6 +107,29 @@ final class Corpus {
         return s;
     }
 
+    /**
+     * The whole corpus: {@link #seeds()} and the coverage corpus a coverage-guided Jazzer run kept
+     * ({@code corpus/split-ring/cov-*}, copied from {@code vmm/.cifuzz-corpus} after a {@code JAZZER_FUZZ=1}
+     * run, see SplitRingFuzzTest). It lives outside Jazzer's regression directory: replaying it there costs
+     * Jazzer's per-input JUnit overhead, while the CI driver mutates it at full speed.
+     */
+    static List<byte[]> all() {
+        List<byte[]> s = seeds();
+        try {
+            var url = Corpus.class.getResource("corpus/split-ring");
+            if (url != null) {
+                try (var files = Files.list(Path.of(url.toURI()))) {
+                    for (Path p : files.filter(p -> p.getFileName().toString().startsWith("cov-")).sorted().toList()) {
+                        s.add(Files.readAllBytes(p));
+                    }
+                }
+            }
+        } catch (IOException | java.net.URISyntaxException e) {
+            throw new IllegalStateException("reading the fuzz corpus", e);
+        }
+        return s;
+    }
+
     /** Writes the seeds as corpus files: {@code Corpus <dir>}. */
     public static void main(String[] args) throws IOException {
         Path dir = Path.of(args[0]);

@@ -9,6 +9,10 @@ import static dev.loomvisor.vmm.fuzz.GuardedGuest.C_SIZE;
 import static dev.loomvisor.vmm.virtio.SplitRing.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.loomvisor.vmm.net.DeviceStatus;
+import dev.loomvisor.vmm.net.MmioTransport;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetDevice;
 import dev.loomvisor.vmm.testing.TestRings;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
@@ -23,9 +27,10 @@ import org.junit.jupiter.api.Test;
 /**
  * Crafted hostile rings, one per attack of issue 8, in the fuzz target's guarded memory (regions A and B
  * with an unmapped gap, a sparse 2 GiB region C, guard bands around each). Each asserts the exact declared
- * {@link RingError}, that the queue is broken and told its listener once (the hook with which the device
- * sets NEEDS_RESET and raises a config interrupt, virtio 1.2 section 2.1.2), that a broken queue does
- * nothing more, that no guard byte changed, and that a reset queue serves a repaired ring again.
+ * {@link RingError}, that the queue is broken and told its listener once, that a broken queue does nothing
+ * more, that no guard byte changed, and that a reset queue serves a repaired ring again; then, as a queue of
+ * a virtio-net device, that the device sets NEEDS_RESET and raises a config interrupt (virtio 1.2 section
+ * 2.1.2) while its other queue goes on.
  */
 class HostileRingTest {
 
@@ -62,12 +67,66 @@ class HostileRingTest {
         return q;
     }
 
-    /** Pops with a fresh queue (RX unless {@code tx}) and asserts that the ring breaks with exactly {@code expected}. */
+    /**
+     * Pops with a fresh queue (RX unless {@code tx}) and asserts that the ring breaks with exactly
+     * {@code expected}; then the same ring as queue 0 (RX) or 1 (TX) of a virtio-net device.
+     */
     void assertRejected(RingError expected, boolean tx) {
         DeviceQueue q = queue(tx);
         DescriptorChain c = q.newChain();
         assertFalse(q.nextAvail(c), "popped a hostile chain");
         assertBroken(q, expected);
+        assertDeviceNeedsReset(expected, tx);
+    }
+
+    /**
+     * Through a virtio-net device brought up over mmio: the hostile ring is the RX or TX queue, a good ring
+     * the other. The break sets NEEDS_RESET and raises a config interrupt (virtio 1.2 section 2.1.2), the
+     * other queue goes on, and a device reset clears it all.
+     */
+    void assertDeviceNeedsReset(RingError expected, boolean tx) {
+        TestRings other = new TestRings(g.memory, N, A + 0x8000);
+        other.desc(0, other.dataAddr(), 64, tx ? DESC_F_WRITE : 0, 0);
+        other.pushAvail(0);
+        VirtioNetDevice dev = new VirtioNetDevice(g.memory, new byte[] {0x52, 0x54, 0, 1, 2, 3}, 1, 256,
+                NetFeatures.VERSION_1 | NetFeatures.INDIRECT_DESC);
+        MmioTransport mmio = new MmioTransport(dev);
+        mmio.write(MmioTransport.STATUS, DeviceStatus.ACKNOWLEDGE);
+        mmio.write(MmioTransport.STATUS, DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+        long features = NetFeatures.VERSION_1 | NetFeatures.INDIRECT_DESC;
+        mmio.write(MmioTransport.DRIVER_FEATURES_SEL, 0);
+        mmio.write(MmioTransport.DRIVER_FEATURES, (int) features);
+        mmio.write(MmioTransport.DRIVER_FEATURES_SEL, 1);
+        mmio.write(MmioTransport.DRIVER_FEATURES, (int) (features >>> 32));
+        int ok = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
+        mmio.write(MmioTransport.STATUS, ok);
+        int bad = tx ? 1 : 0;
+        setUpQueue(mmio, bad, rings);
+        setUpQueue(mmio, 1 - bad, other);
+        mmio.write(MmioTransport.STATUS, ok | DeviceStatus.DRIVER_OK);
+        assertTrue(dev.isRunning());
+        assertFalse(dev.queue(bad).nextAvail(dev.queue(bad).newChain()));
+        assertEquals(expected, dev.queue(bad).error());
+        assertTrue((dev.status() & DeviceStatus.NEEDS_RESET) != 0, "NEEDS_RESET");
+        assertTrue((mmio.read(MmioTransport.INTERRUPT_STATUS) & VirtioNetDevice.INT_CONFIG) != 0, "config interrupt");
+        assertEquals(1, dev.brokenQueueCount());
+        assertTrue(dev.queue(1 - bad).nextAvail(dev.queue(1 - bad).newChain()), "the other queue goes on");
+        assertTrue(g.guardsIntact());
+        mmio.write(MmioTransport.STATUS, 0);
+        assertEquals(0, dev.status());
+        assertFalse(dev.queue(bad).isBroken());
+    }
+
+    static void setUpQueue(MmioTransport mmio, int q, TestRings r) {
+        mmio.write(MmioTransport.QUEUE_SEL, q);
+        mmio.write(MmioTransport.QUEUE_NUM, r.size());
+        mmio.write(MmioTransport.QUEUE_DESC_LOW, (int) r.descAddr());
+        mmio.write(MmioTransport.QUEUE_DESC_HIGH, (int) (r.descAddr() >>> 32));
+        mmio.write(MmioTransport.QUEUE_DRIVER_LOW, (int) r.availAddr());
+        mmio.write(MmioTransport.QUEUE_DRIVER_HIGH, (int) (r.availAddr() >>> 32));
+        mmio.write(MmioTransport.QUEUE_DEVICE_LOW, (int) r.usedAddr());
+        mmio.write(MmioTransport.QUEUE_DEVICE_HIGH, (int) (r.usedAddr() >>> 32));
+        mmio.write(MmioTransport.QUEUE_READY, 1);
     }
 
     void assertRejected(RingError expected) {
