@@ -124,12 +124,21 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
 
     /** The drops as {@code (queue-full=12, rx-too-big=3, ...)}, every reason listed. */
     String reasons() {
+        return format(drops);
+    }
+
+    /** Counts by reason as {@code (runt=12, same-port=3, ...)}, in the enum's order. */
+    static String format(Map<Drop, Long> byReason) {
         var sb = new StringBuilder("(");
         for (Drop r : Drop.values()) {
+            Long v = byReason.get(r);
+            if (v == null) {
+                continue;
+            }
             if (sb.length() > 1) {
                 sb.append(", ");
             }
-            sb.append(r.label).append('=').append(drops.get(r));
+            sb.append(r.label).append('=').append(v);
         }
         return sb.append(')').toString();
     }
