@@ -30,6 +30,8 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
         SWITCH_TOO_LONG("switch-too-long"),
         /** Switch: destination learned on the sending port. */
         SWITCH_SAME_PORT("same-port"),
+        /** Switch: a frame to flood with no other port to flood it to. */
+        SWITCH_NO_PORT("no-port"),
         /**
          * Switch: the destination port's queue was full. The receiver's RX ring overflowing ends here: with
          * no guest buffers the frames wait in the port queue (as in a tap socket), and the queue overflows.
@@ -57,6 +59,7 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
         d.put(Drop.SWITCH_RUNT, port.get(PortCounter.TX_DROP_RUNT));
         d.put(Drop.SWITCH_TOO_LONG, port.get(PortCounter.TX_DROP_TOO_LONG));
         d.put(Drop.SWITCH_SAME_PORT, port.get(PortCounter.TX_DROP_SAME_PORT));
+        d.put(Drop.SWITCH_NO_PORT, port.get(PortCounter.TX_DROP_NO_PORT));
         d.put(Drop.QUEUE_FULL, port.get(PortCounter.TX_DROP_QUEUE_FULL));
         d.put(Drop.RX_TOO_BIG, rx.get(RingCounter.DROP_TOO_BIG));
         d.put(Drop.RX_BAD_CHAIN, rx.get(RingCounter.DROP_BAD_RX_CHAIN));
@@ -94,7 +97,7 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
     /** Drops at the switch (the frames the TX ring saw the backend refuse). */
     long switchDrops() {
         return drops.get(Drop.SWITCH_RUNT) + drops.get(Drop.SWITCH_TOO_LONG) + drops.get(Drop.SWITCH_SAME_PORT)
-                + drops.get(Drop.QUEUE_FULL);
+                + drops.get(Drop.SWITCH_NO_PORT) + drops.get(Drop.QUEUE_FULL);
     }
 
     /** Drops by the receiving RX ring. */
