@@ -237,6 +237,9 @@ class ExactAccountingTest {
     private static boolean agrees(Ledger l) {
         return l.balanced()
                 && l.txBackendRefused() == l.switchDrops()
+                && l.switchTxFrames() == l.switchAccepted()
+                && l.sent() - l.drops().get(Drop.TX_BAD_HEADER) - l.drops().get(Drop.TX_TOO_BIG)
+                        - l.drops().get(Drop.SWITCH_RUNT) - l.drops().get(Drop.SWITCH_TOO_LONG) == l.switchTxFrames()
                 && l.queuedIn() == l.queuedOut()
                 && l.queuedOut() == l.rxRingFrames() + l.rxDrops()
                 && l.rxRingFrames() == l.guestReceived()
