@@ -34,6 +34,8 @@ public final class L2Switch {
         TX_DROP_SAME_PORT,
         /** Frames longer than a queue record can hold. */
         TX_DROP_TOO_LONG,
+        /** Frames to flood (group or unknown destination) on a switch with no port but the sender's. */
+        TX_DROP_NO_PORT,
         /** Frames sent to more than one port (group or unknown destination). */
         TX_FLOODED,
         /** Copies of this port's frames that entered a destination queue (more than TX_FRAMES when flooding). */
@@ -101,6 +103,11 @@ public final class L2Switch {
         }
         if (to != ForwardingTable.NO_PORT) {
             return deliver(from, all[to], frame, offset, length) ? 1 : 0;
+        }
+        if (all.length < 2) {
+            // Nowhere to flood to: dropped, and counted, so that every refused frame has a reason.
+            from.counters.addOrdered(PortCounter.TX_DROP_NO_PORT, 1);
+            return 0;
         }
         from.counters.addOrdered(PortCounter.TX_FLOODED, 1);
         int copies = 0;

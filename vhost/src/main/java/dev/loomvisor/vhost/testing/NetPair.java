@@ -233,6 +233,7 @@ public final class NetPair implements AutoCloseable {
         var rx = nets[to].rx().counters();
         return ptx.get(PortCounter.TX_DROP_QUEUE_FULL) + ptx.get(PortCounter.TX_DROP_RUNT)
                 + ptx.get(PortCounter.TX_DROP_SAME_PORT) + ptx.get(PortCounter.TX_DROP_TOO_LONG)
+                + ptx.get(PortCounter.TX_DROP_NO_PORT)
                 + tx.get(RingCounter.DROP_BAD_HEADER) + tx.get(RingCounter.DROP_TOO_BIG)
                 + rx.get(RingCounter.DROP_TOO_BIG) + rx.get(RingCounter.DROP_BAD_RX_CHAIN);
     }

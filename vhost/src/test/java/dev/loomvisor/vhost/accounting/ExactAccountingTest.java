@@ -38,7 +38,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * ring must drop. Afterwards, per flow and in total, every frame sent is delivered or dropped with a
  * counted reason (sent = delivered + dropped), every delivered frame's checksum matches, no frame arrives
  * twice or out of order, and the counting sites agree with each other (TX ring vs switch, switch queue in
- * vs out, RX ring vs guest). Meanwhile rings lose their backend for a moment and get it back.
+ * vs out, RX ring vs guest). Meanwhile rings lose their backend for a moment and get it back, and a 17th
+ * guest on the switch sends only malformed frames ({@link MalformedSender}), each of which must be dropped
+ * under its own reason.
  *
  * <p>Run under every worker model, with MRG_RXBUF off (RX buffers of 1 KiB) and on (buffers of 256 bytes
  * that a frame spans several of). Each case: 500,000 frames in CI, 10,000,000 with
@@ -80,6 +82,7 @@ class ExactAccountingTest {
                 busyPollMicros, 1 << 14, true, null);
         Kernel kernel = new Kernel();
         Process vmm = Owners.vmm(kernel);
+        MalformedSender[] opened = new MalformedSender[1];
         try (WorkerFactory factory = model.factory(kernel);
              NetLab lab = new NetLab(vmm.mainTask(), factory, options)) {
             for (int i = 0; i < VMS; i++) {
@@ -116,9 +119,13 @@ class ExactAccountingTest {
                 g.plan(vms.get((i + 1) % VMS).guest().mac(), lengths[i], g.sent() + perVm, 0);
             }
             long t0 = System.nanoTime();
+            MalformedSender malformed = new MalformedSender(lab.switchboard(), Soak.size(20_000L, 400_000L),
+                    rnd.nextLong());
+            opened[0] = malformed;
             for (NetLab.Vm vm : vms) {
                 vm.guest().start(options.virtualVcpus());
             }
+            malformed.start();
 
             // Slow RX consumers: pause one receiver at a time while its sender keeps sending, until the
             // sender's frames overflow the switch queue behind the full RX ring, then resume it. In between,
@@ -162,7 +169,8 @@ class ExactAccountingTest {
                 for (int i = 0; i < VMS; i++) {
                     after.add(now.get(i).since(before.get(i)));
                 }
-                return after.stream().allMatch(ExactAccountingTest::agrees);
+                return after.stream().allMatch(ExactAccountingTest::agrees) && malformed.done()
+                        && malformed.counted().equals(malformed.sent());
             });
             long elapsed = System.nanoTime() - t0;
             for (NetLab.Vm vm : vms) {
@@ -172,8 +180,9 @@ class ExactAccountingTest {
             long mismatches = vms.stream().mapToLong(v -> v.guest().badChecksums()).sum() - bad0;
             long duplicates = vms.stream().mapToLong(v -> v.guest().reordered()).sum() - dup0;
             String figures = String.format("frames=%d delivered=%d dropped=%d %s mismatches=%d duplicates=%d"
-                    + " pauses=%d detaches=%d %s seed=%d %.1fs (%.2f Mframes/s)", all.sent(), all.delivered(),
-                    all.dropped(), all.reasons(), mismatches, duplicates, pauses, detaches, setup, seed,
+                    + " malformed=%d %s pauses=%d detaches=%d %s seed=%d %.1fs (%.2f Mframes/s)", all.sent(),
+                    all.delivered(), all.dropped(), all.reasons(), mismatches, duplicates, malformed.total(),
+                    Ledger.format(malformed.counted()), pauses, detaches, setup, seed,
                     elapsed / 1e9, all.sent() * 1e3 / elapsed);
             Soak.report("accounting.16vms." + model.modelName() + (mrgRxbuf ? ".mrg" : ""), figures);
 
@@ -187,6 +196,14 @@ class ExactAccountingTest {
             assertEquals(all.sent(), all.delivered() + all.dropped(), all + where);
             assertEquals(0, mismatches, "checksum mismatches" + where);
             assertEquals(0, duplicates, "frames twice or out of order" + where);
+            // Every malformed frame was dropped, each under its own reason, and none went anywhere.
+            assertEquals(null, malformed.failure(), where);
+            assertTrue(malformed.done(), "malformed frames left in the TX ring" + where);
+            assertEquals(malformed.sent(), malformed.counted(), "malformed frames by reason" + where);
+            assertEquals(malformed.total(), malformed.sent().values().stream().mapToLong(Long::longValue).sum(), where);
+            assertEquals(0, malformed.delivered(), where);
+            assertEquals(malformed.counted().get(Drop.SWITCH_RUNT) + malformed.counted().get(Drop.SWITCH_SAME_PORT),
+                    malformed.refusedByBackend(), where);
             // The overflow happened and was counted as such; without MRG_RXBUF the oversize flow died at
             // the RX ring, with it the oversize frames were merged over several buffers.
             assertTrue(all.drops().get(Drop.QUEUE_FULL) > 0, "no RX overflow: " + all + where);
@@ -200,6 +217,10 @@ class ExactAccountingTest {
             assertEquals(oversize.sent(), oversize.drops().get(Drop.RX_TOO_BIG) + oversize.drops().get(Drop.QUEUE_FULL),
                     oversize + where);
             assertTrue(oversize.drops().get(Drop.RX_TOO_BIG) > 0, oversize + where);
+        } finally {
+            if (opened[0] != null) {
+                opened[0].close();
+            }
         }
     }
 
@@ -216,6 +237,9 @@ class ExactAccountingTest {
     private static boolean agrees(Ledger l) {
         return l.balanced()
                 && l.txBackendRefused() == l.switchDrops()
+                && l.switchTxFrames() == l.switchAccepted()
+                && l.sent() - l.drops().get(Drop.TX_BAD_HEADER) - l.drops().get(Drop.TX_TOO_BIG)
+                        - l.drops().get(Drop.SWITCH_RUNT) - l.drops().get(Drop.SWITCH_TOO_LONG) == l.switchTxFrames()
                 && l.queuedIn() == l.queuedOut()
                 && l.queuedOut() == l.rxRingFrames() + l.rxDrops()
                 && l.rxRingFrames() == l.guestReceived()

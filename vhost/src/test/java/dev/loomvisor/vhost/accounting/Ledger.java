@@ -12,11 +12,12 @@ import java.util.Map;
  * what the receiver's guest got from it, and every loss by its counted reason, read from the counters the
  * data path keeps where it drops (TX ring, switch port, RX ring). Each receiver has exactly one sender, so
  * an RX-side drop belongs to that flow. Also the second opinions the data path keeps about the same frames
- * (the TX ring's backend-refused count, the switch queue's in and out counts, the RX ring's frame count),
+ * (the TX ring's backend-refused count, the switch port's frame count, the switch queue's in and out
+ * counts, the RX ring's frame count),
  * so that one counting site that forgets a frame disagrees with another.
  */
-record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRefused, long queuedIn,
-              long queuedOut, long rxRingFrames, long guestReceived, long txCompleted) {
+record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRefused, long switchTxFrames,
+              long queuedIn, long queuedOut, long rxRingFrames, long guestReceived, long txCompleted) {
 
     /** Where a frame of a flow can be lost, each read from the one counter that counts it. */
     enum Drop {
@@ -30,6 +31,8 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
         SWITCH_TOO_LONG("switch-too-long"),
         /** Switch: destination learned on the sending port. */
         SWITCH_SAME_PORT("same-port"),
+        /** Switch: a frame to flood with no other port to flood it to. */
+        SWITCH_NO_PORT("no-port"),
         /**
          * Switch: the destination port's queue was full. The receiver's RX ring overflowing ends here: with
          * no guest buffers the frames wait in the port queue (as in a tap socket), and the queue overflows.
@@ -57,11 +60,12 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
         d.put(Drop.SWITCH_RUNT, port.get(PortCounter.TX_DROP_RUNT));
         d.put(Drop.SWITCH_TOO_LONG, port.get(PortCounter.TX_DROP_TOO_LONG));
         d.put(Drop.SWITCH_SAME_PORT, port.get(PortCounter.TX_DROP_SAME_PORT));
+        d.put(Drop.SWITCH_NO_PORT, port.get(PortCounter.TX_DROP_NO_PORT));
         d.put(Drop.QUEUE_FULL, port.get(PortCounter.TX_DROP_QUEUE_FULL));
         d.put(Drop.RX_TOO_BIG, rx.get(RingCounter.DROP_TOO_BIG));
         d.put(Drop.RX_BAD_CHAIN, rx.get(RingCounter.DROP_BAD_RX_CHAIN));
         return new Ledger(from.guest().sent(), to.guest().receivedFrom(from.guest().mac()), d,
-                tx.get(RingCounter.DROP_BACKEND), port.get(PortCounter.TX_DELIVERED),
+                tx.get(RingCounter.DROP_BACKEND), port.get(PortCounter.TX_FRAMES), port.get(PortCounter.TX_DELIVERED),
                 to.port().counters().get(PortCounter.RX_FRAMES), rx.get(RingCounter.FRAMES),
                 to.guest().received(), from.guest().txCompleted());
     }
@@ -73,7 +77,8 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
             d.put(r, drops.get(r) - before.drops.get(r));
         }
         return new Ledger(sent - before.sent, delivered - before.delivered, d,
-                txBackendRefused - before.txBackendRefused, queuedIn - before.queuedIn,
+                txBackendRefused - before.txBackendRefused, switchTxFrames - before.switchTxFrames,
+                queuedIn - before.queuedIn,
                 queuedOut - before.queuedOut, rxRingFrames - before.rxRingFrames,
                 guestReceived - before.guestReceived, txCompleted - before.txCompleted);
     }
@@ -94,6 +99,15 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
     /** Drops at the switch (the frames the TX ring saw the backend refuse). */
     long switchDrops() {
         return drops.get(Drop.SWITCH_RUNT) + drops.get(Drop.SWITCH_TOO_LONG) + drops.get(Drop.SWITCH_SAME_PORT)
+                + drops.get(Drop.SWITCH_NO_PORT) + drops.get(Drop.QUEUE_FULL);
+    }
+
+    /**
+     * Frames the switch counted in from this sender: all that passed its length checks (runts and
+     * over-long frames are refused before), each then forwarded unicast or dropped (no flooding here).
+     */
+    long switchAccepted() {
+        return queuedIn + drops.get(Drop.SWITCH_SAME_PORT) + drops.get(Drop.SWITCH_NO_PORT)
                 + drops.get(Drop.QUEUE_FULL);
     }
 
@@ -107,11 +121,12 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
         for (Drop r : Drop.values()) {
             d.put(r, 0L);
         }
-        long s = 0, del = 0, refused = 0, in = 0, out = 0, ring = 0, recv = 0, done = 0;
+        long s = 0, del = 0, refused = 0, swTx = 0, in = 0, out = 0, ring = 0, recv = 0, done = 0;
         for (Ledger l : all) {
             s += l.sent;
             del += l.delivered;
             refused += l.txBackendRefused;
+            swTx += l.switchTxFrames;
             in += l.queuedIn;
             out += l.queuedOut;
             ring += l.rxRingFrames;
@@ -119,17 +134,26 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
             done += l.txCompleted;
             l.drops.forEach((r, v) -> d.merge(r, v, Long::sum));
         }
-        return new Ledger(s, del, d, refused, in, out, ring, recv, done);
+        return new Ledger(s, del, d, refused, swTx, in, out, ring, recv, done);
     }
 
     /** The drops as {@code (queue-full=12, rx-too-big=3, ...)}, every reason listed. */
     String reasons() {
+        return format(drops);
+    }
+
+    /** Counts by reason as {@code (runt=12, same-port=3, ...)}, in the enum's order. */
+    static String format(Map<Drop, Long> byReason) {
         var sb = new StringBuilder("(");
         for (Drop r : Drop.values()) {
+            Long v = byReason.get(r);
+            if (v == null) {
+                continue;
+            }
             if (sb.length() > 1) {
                 sb.append(", ");
             }
-            sb.append(r.label).append('=').append(drops.get(r));
+            sb.append(r.label).append('=').append(v);
         }
         return sb.append(')').toString();
     }
@@ -138,6 +162,7 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
     public String toString() {
         return "sent=" + sent + " delivered=" + delivered + " dropped=" + dropped() + " " + reasons()
                 + " tx-completed=" + txCompleted + " tx-backend-refused=" + txBackendRefused
+                + " switch-tx-frames=" + switchTxFrames
                 + " queued-in=" + queuedIn + " queued-out=" + queuedOut + " rx-ring-frames=" + rxRingFrames
                 + " guest-received=" + guestReceived;
     }
