@@ -93,12 +93,21 @@ class OwnerSigkillChurnTest {
         assertEquals(baseline.txScratchBytes(), settled.txScratchBytes(), "seed=" + seed + " TX buffers left");
         assertEquals(baseline.ucount(), settled.ucount(), "seed=" + seed);
         assertEquals(0, settled.pidsCurrent(), "seed=" + seed);
+        // Before the collection: what the releases left to the GC (the switch's port queues are direct
+        // buffers, the switch being the test's and not the device's); after it, nothing may remain.
+        String nmtBeforeGc = Nmt.diff();
+        long otherAfterGc = Nmt.awaitOtherBelow(32 * 1024, BOUND);
+        if (otherAfterGc != Long.MIN_VALUE) {
+            assertTrue(otherAfterGc < 32 * 1024, "seed=" + seed + " native memory (NMT Other) still up "
+                    + otherAfterGc + " KiB after GC");
+        }
         Soak.report("churn.owner-sigkill", "kills=" + kills + " models=" + models.length + " seed=" + seed
                 + " elapsed-ms=" + elapsedMs + " frames-before-kill=" + framesBeforeKill
                 + " workers-took-kill-path=" + killedWorkers + " live-tasks-after=" + (settled.nrThreads() - 2)
                 + " live-task-threads-after=" + (settled.liveVirtual() + settled.livePlatform())
                 + " mapped-bytes-after=" + (settled.guestBytes() - baseline.guestBytes())
-                + " threads-delta=" + (settled.jvmThreads() - baseline.jvmThreads()) + " " + Nmt.diff());
+                + " threads-delta=" + (settled.jvmThreads() - baseline.jvmThreads()) + " before-gc: " + nmtBeforeGc
+                + " after-gc: nmt.Other=" + (otherAfterGc == Long.MIN_VALUE ? "n/a" : String.valueOf(otherAfterGc)));
     }
 
     private static Residue awaitNoTaskThreads(Kernel kernel, int uid, Cgroup vms) {
