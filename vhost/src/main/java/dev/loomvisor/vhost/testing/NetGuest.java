@@ -173,6 +173,16 @@ public final class NetGuest implements AutoCloseable {
         return memory;
     }
 
+    /** Guest-physical address of the TX descriptor table (hostile-guest tests write garbage there). */
+    public long txDescAddr() {
+        return txDesc;
+    }
+
+    /** Guest-physical address of the TX avail ring. */
+    public long txAvailAddr() {
+        return txAvail;
+    }
+
     /** The features this guest acks: VERSION_1, and EVENT_IDX / MRG_RXBUF as configured. */
     public long features() {
         long f = VirtioNet.bit(VirtioNet.F_VERSION_1);
