@@ -46,6 +46,42 @@ final class Nmt {
         return m.find() ? Long.parseLong(m.group(2)) : -1;
     }
 
+    /**
+     * The change since {@link #baseline()} of one category's committed memory in KiB (e.g. "Other", where
+     * Unsafe and FFM allocations go), 0 if it did not move, or {@link Long#MIN_VALUE} with NMT off.
+     */
+    static long categoryDeltaKib(String category) {
+        if (!enabled()) {
+            return Long.MIN_VALUE;
+        }
+        Matcher m = CATEGORY_DIFF.matcher(command("summary.diff"));
+        while (m.find()) {
+            if (m.group(1).trim().equals(category)) {
+                return m.group(3) == null ? 0 : Long.parseLong(m.group(3));
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * Collects garbage (a direct buffer's memory goes back only after a GC ran its cleaner) until NMT's
+     * "Other" delta is under {@code kib} or {@code timeout} passed; returns the last delta (MIN_VALUE with
+     * NMT off). What stays above the bound is reachable: a leak.
+     */
+    static long awaitOtherBelow(long kib, java.time.Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long d;
+        do {
+            System.gc();
+            d = categoryDeltaKib("Other");
+            if (d < kib) {
+                return d;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(50_000_000);
+        } while (System.nanoTime() - deadline < 0);
+        return d;
+    }
+
     /** The categories whose committed memory moved since {@link #baseline()}, e.g. "Thread=+12 Other=-4". */
     static String diff() {
         if (!enabled()) {

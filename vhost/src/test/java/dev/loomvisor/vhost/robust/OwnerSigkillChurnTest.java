@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loomvisor.core.Cgroup;
 import dev.loomvisor.core.Credentials;
+import dev.loomvisor.core.Errno;
+import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
@@ -31,8 +33,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Owner SIGKILL under traffic (issue 8), many times: a VMM process owns two vhost-net devices joined by a
- * switch, both guests stream frames, and the process is SIGKILLed at a random moment (right after the start,
- * after a random number of frames, after a random pause, during a flush storm, or while SIGSTOPped). Then the
+ * switch, both guests stream frames, and the process is SIGKILLed at a random moment (while it still sets
+ * the devices up, right after the start, after a random number of frames, after a random pause, during a
+ * flush storm, or while SIGSTOPped). Then the
  * process exits with its guests still kicking: its file table releases both devices. Each time the devices
  * must be released in bounded time and the process leave no task, ucount or pids charge; at the end no Java
  * thread and no guest memory is left. Worker models rotate; user workers take the SIGKILL path (detach,
@@ -54,6 +57,8 @@ class OwnerSigkillChurnTest {
         Map<WorkerModel, WorkerFactory> factories = new EnumMap<>(WorkerModel.class);
         long framesBeforeKill = 0;
         int killedWorkers = 0;
+        int killsDuringSetup = 0;
+        int setupsFailed = 0;
         long start = System.nanoTime();
         Residue baseline;
         try {
@@ -73,6 +78,8 @@ class OwnerSigkillChurnTest {
                 }
                 framesBeforeKill += outcome[0];
                 killedWorkers += (int) outcome[1];
+                killsDuringSetup += outcome[2] > 0 ? 1 : 0;
+                setupsFailed += outcome[2] == 2 ? 1 : 0;
                 assertEquals(baseline.nrThreads(), kernel.nrThreads(), where + ": a task outlived its process");
                 assertEquals(baseline.pidsCurrent(), vms.pidsCurrent(), where + ": pids charge left");
                 assertEquals(baseline.ucount(), kernel.ucounts().count(uid), where + ": ucount left");
@@ -93,12 +100,51 @@ class OwnerSigkillChurnTest {
         assertEquals(baseline.txScratchBytes(), settled.txScratchBytes(), "seed=" + seed + " TX buffers left");
         assertEquals(baseline.ucount(), settled.ucount(), "seed=" + seed);
         assertEquals(0, settled.pidsCurrent(), "seed=" + seed);
+        // Before the collection: what the releases left to the GC (the switch's port queues are direct
+        // buffers, the switch being the test's and not the device's); after it, nothing may remain.
+        String nmtBeforeGc = Nmt.diff();
+        long otherAfterGc = Nmt.awaitOtherBelow(32 * 1024, BOUND);
+        if (otherAfterGc != Long.MIN_VALUE) {
+            assertTrue(otherAfterGc < 32 * 1024, "seed=" + seed + " native memory (NMT Other) still up "
+                    + otherAfterGc + " KiB after GC");
+        }
         Soak.report("churn.owner-sigkill", "kills=" + kills + " models=" + models.length + " seed=" + seed
                 + " elapsed-ms=" + elapsedMs + " frames-before-kill=" + framesBeforeKill
-                + " workers-took-kill-path=" + killedWorkers + " live-tasks-after=" + (settled.nrThreads() - 2)
+                + " workers-took-kill-path=" + killedWorkers + " kills-during-setup=" + killsDuringSetup
+                + " setups-failed-enomem=" + setupsFailed + " live-tasks-after=" + (settled.nrThreads() - 2)
                 + " live-task-threads-after=" + (settled.liveVirtual() + settled.livePlatform())
                 + " mapped-bytes-after=" + (settled.guestBytes() - baseline.guestBytes())
-                + " threads-delta=" + (settled.jvmThreads() - baseline.jvmThreads()) + " " + Nmt.diff());
+                + " threads-delta=" + (settled.jvmThreads() - baseline.jvmThreads()) + " before-gc: " + nmtBeforeGc
+                + " after-gc: nmt.Other=" + (otherAfterGc == Long.MIN_VALUE ? "n/a" : String.valueOf(otherAfterGc)));
+    }
+
+    /**
+     * The SIGKILL lands while the VMM is still opening and owning its devices: a SET_OWNER then fails
+     * (its clone sees the pending signal: ERESTARTNOINTR or EINTR, reported as ENOMEM) and the pair closes
+     * what it had opened, or the open finished first and the exit releases everything.
+     */
+    private static long[] killDuringSetup(Process vmm, WorkerFactory f, NetPair.Options o, long delayNanos,
+                                          String where) throws Exception {
+        CompletableFuture<Void> killer = CompletableFuture.runAsync(() -> {
+            LockSupport.parkNanos(delayNanos);
+            vmm.kill(Signal.SIGKILL);
+        });
+        NetPair pair = null;
+        boolean failed = false;
+        try {
+            pair = NetPair.open(vmm.mainTask(), f, o);
+        } catch (ErrnoException e) {
+            assertEquals(Errno.ENOMEM, e.errno(), where + ": a SET_OWNER failed by the kill reports ENOMEM");
+            failed = true;
+        }
+        killer.get(BOUND.toSeconds(), TimeUnit.SECONDS);
+        CompletableFuture.runAsync(vmm::exit).get(BOUND.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(vmm.isDead(), where + ": the process is gone");
+        if (pair != null) {
+            assertTrue(pair.net(0).device().isReleased() && pair.net(1).device().isReleased(), where + ": released");
+            pair.close();
+        }
+        return new long[] {0, 0, failed ? 2 : 1};
     }
 
     private static Residue awaitNoTaskThreads(Kernel kernel, int uid, Cgroup vms) {
@@ -107,11 +153,17 @@ class OwnerSigkillChurnTest {
         return Residue.of(kernel, uid, vms, null);
     }
 
-    /** One VMM, two devices, traffic, a SIGKILL; returns {frames delivered before the kill, workers killed}. */
+    /**
+     * One VMM, two devices, traffic, a SIGKILL; returns {frames delivered before the kill, workers killed,
+     * 0 (or 1 for a kill during the set-up, 2 if the set-up failed by it)}.
+     */
     private static long[] killOnce(Kernel kernel, Cgroup vms, int uid, WorkerFactory f, WorkerModel m,
                                    SplittableRandom rnd, String where) throws Exception {
         Process vmm = kernel.spawn("qemu", Credentials.user(uid, uid), Rlimits.nproc(Rlimits.INFINITY), vms);
         NetPair.Options o = new NetPair.Options(64, rnd.nextBoolean(), rnd.nextBoolean(), 2048, 0, 1 << 16, true, null);
+        if (rnd.nextInt(6) == 0) {
+            return killDuringSetup(vmm, f, o, rnd.nextLong(300_000), where);
+        }
         NetPair pair = NetPair.open(vmm.mainTask(), f, o);
         AtomicBoolean storm = new AtomicBoolean();
         CompletableFuture<Void> flusher = null;
@@ -172,6 +224,6 @@ class OwnerSigkillChurnTest {
             }
         }
         pair.close();
-        return new long[] {delivered, killed};
+        return new long[] {delivered, killed, 0};
     }
 }

@@ -34,6 +34,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -141,10 +142,11 @@ class WorkQueueStressTest {
         AtomicBoolean flushing = new AtomicBoolean(true);
         AtomicLong flushes = new AtomicLong();
         boolean checkFlush = ending != Ending.SIGKILL;
+        SplittableRandom flushPause = rnd.split();
         CompletableFuture<Void> flusher = CompletableFuture.runAsync(() -> {
             awaitQuietly(go);
             while (flushing.get() && !dev.isReleased()) {
-                Thread.yield(); // let producers and the worker run between flushes on 2 cores
+                LockSupport.parkNanos(1 + flushPause.nextLong(20_000)); // let producers and workers run
                 int[] before = new int[producers];
                 for (int p = 0; p < producers; p++) {
                     before[p] = done.get(p);
