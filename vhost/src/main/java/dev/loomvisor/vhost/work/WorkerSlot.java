@@ -2,6 +2,7 @@ package dev.loomvisor.vhost.work;
 
 import dev.loomvisor.core.testing.Delays;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -16,6 +17,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * steady stream of new readers cannot starve it. Writers run on control paths only, one at a time.
  */
 public final class WorkerSlot implements WorkTarget {
+
+    /** The longest a writer sleeps between looks at a phase's reader count (read sections are short). */
+    private static final long MAX_BACKOFF_NANOS = 100_000;
 
     private final AtomicIntegerArray readers = new AtomicIntegerArray(2);
     private final ReentrantLock writer = new ReentrantLock();
@@ -90,11 +94,17 @@ public final class WorkerSlot implements WorkTarget {
             int old = phase;
             phase = old ^ 1;
             int spins = 0;
+            long backoff = 1_000;
             while (readers.get(old) != 0) {
                 if (++spins < 100) {
                     Thread.onSpinWait();
                 } else {
-                    Thread.yield();
+                    // A timed park, not Thread.yield: the reader we wait for may be a virtual thread that is
+                    // itself parked; yielding writers (a killed worker detaching from several rings) can hand
+                    // both carriers back and forth forever and never let it run again (see Carriers). Seen as a
+                    // SIGKILL that never finished in WorkQueueStressTest, with the next test's flush hanging.
+                    LockSupport.parkNanos(backoff);
+                    backoff = Math.min(backoff * 2, MAX_BACKOFF_NANOS);
                 }
             }
         }

@@ -25,8 +25,16 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Future;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Faults the churn and wake-up checks found, one test each, named after the fault. */
 class ChurnRegressionTest {
@@ -151,5 +159,68 @@ class ChurnRegressionTest {
         assertTrue(detach.get(10, TimeUnit.SECONDS), "set(null) returned while a reader was still inside");
         reader.join(10_000);
         assertTrue(second.hasPendingWork(), "the reader queued on the worker it read");
+    }
+
+    /**
+     * A writer waiting for a slot's readers spun with Thread.yield. With as many waiting writers as carriers
+     * (a killed worker detaching from its rings, one slot each), the virtual-thread readers they waited
+     * for, parked inside their read sections, never got a carrier back: the SIGKILL never finished
+     * (WorkQueueStressTest, seed -3921826550955838875, user-worker) and the next test's flush hung behind
+     * it. The writers now back off with a timed park. Repeated: whether the old spin starves depends on
+     * which carrier each thread lands on.
+     */
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // the old spin hung here, not failed
+    void slotWritersYieldingStarvedTheParkedReadersTheyWaitedFor() throws Exception {
+        int n = Runtime.getRuntime().availableProcessors() + 1;
+        for (int round = 0; round < 20; round++) {
+            WorkerSlot[] slots = new WorkerSlot[n];
+            for (int i = 0; i < n; i++) {
+                slots[i] = new WorkerSlot();
+                slots[i].set(new VhostWorker(i));
+            }
+            Set<Thread> readers = ConcurrentHashMap.newKeySet();
+            CountDownLatch inside = new CountDownLatch(n);
+            CountDownLatch writersStarted = new CountDownLatch(n);
+            Delays.install(p -> {
+                if (p == Delays.Point.SLOT_AFTER_ENTER && readers.contains(Thread.currentThread())) {
+                    inside.countDown();
+                    try {
+                        writersStarted.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    // Leave the section only after the writers have started waiting: the reader needs a
+                    // carrier again, from behind whatever the writers do with theirs.
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+                }
+            });
+            VhostWork work = new VhostWork(w -> { });
+            try (var vthreads = Executors.newVirtualThreadPerTaskExecutor()) {
+                for (int i = 0; i < n; i++) {
+                    WorkerSlot slot = slots[i];
+                    Thread t = Thread.ofVirtual().unstarted(() -> slot.queueWork(work));
+                    readers.add(t);
+                    t.start();
+                }
+                assertTrue(inside.await(10, TimeUnit.SECONDS), "round " + round + ": readers inside");
+                List<Future<?>> writers = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    WorkerSlot slot = slots[i];
+                    writers.add(vthreads.submit(() -> {
+                        writersStarted.countDown();
+                        slot.set(null);
+                    }));
+                }
+                for (Future<?> w : writers) {
+                    w.get(10, TimeUnit.SECONDS);
+                }
+                for (Thread t : readers) {
+                    assertTrue(t.join(Duration.ofSeconds(10)), "round " + round + ": reader left");
+                }
+            } finally {
+                Delays.install(null);
+            }
+        }
     }
 }

@@ -459,7 +459,19 @@ public final class DeviceQueue {
         // driver's bump and our re-read can cross, it skips the kick and we sleep with work pending.
         VarHandle.fullFence();
         int idx = avail.getShort(AVAIL_IDX) & 0xffff;
-        return idx != availShadow;
+        if (idx == availShadow) {
+            return false;
+        }
+        // Keep what we saw (Linux 6.10 vhost_get_avail_idx stores it too): the caller's next nextAvail then pops
+        // from this index instead of re-reading one the guest may have moved back, so a guest flipping avail.idx
+        // cannot keep the worker looping between this re-check and an empty pop.
+        if (((idx - lastAvail) & 0xffff) > size) {
+            fail(RingError.AVAIL_IDX_TOO_FAR_AHEAD); // reference/virtio.md line 28
+            return false;
+        }
+        VarHandle.acquireFence();
+        availShadow = idx;
+        return true;
     }
 
     /** True if avail.idx shows chains not yet popped (an acquire read, no side effects besides the shadow). */

@@ -171,4 +171,35 @@ class NotificationTest {
         assertEquals(7, u.cookie());
         assertFalse(d.enableInterrupts());
     }
+
+    /**
+     * A guest that bumps avail.idx, lets the device's re-check in enableNotifications see it, then moves it back
+     * used to make the device pop nothing and loop again (the re-check did not keep the index it read). The index
+     * the device saw is now the one it pops from.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void availIdxFlippedBackAfterTheReCheckStillPopsWhatTheReCheckSaw(boolean eventIdx) {
+        DeviceQueue q = rings.device(eventIdx, false);
+        DescriptorChain c = q.newChain();
+        rings.desc(0, rings.dataAddr(), 64, 0, 0);
+        rings.availRing(0, 0);
+        q.disableNotifications();
+        assertFalse(q.nextAvail(c));
+        rings.availIdx(1);
+        assertTrue(q.enableNotifications(), "the re-check sees the bump");
+        rings.availIdx(0); // ... and the guest takes it back
+        q.disableNotifications();
+        assertTrue(q.nextAvail(c), "the device pops the chain it was shown");
+        assertEquals(0, c.head());
+        assertFalse(q.isBroken());
+    }
+
+    @Test
+    void availIdxTooFarAheadAtTheReCheckBreaksTheRing() {
+        DeviceQueue q = rings.device(true, false);
+        rings.availIdx(N + 1);
+        assertFalse(q.enableNotifications());
+        assertTrue(q.isBroken());
+    }
 }
