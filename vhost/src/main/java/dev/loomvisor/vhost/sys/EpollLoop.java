@@ -1,0 +1,199 @@
+package dev.loomvisor.vhost.sys;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+
+import dev.loomvisor.core.Notifier;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One platform thread waiting in epoll_wait on the kick eventfds of every vhost-user ring, turning each
+ * kick into a signal of the ring's emulated eventfd ({@link Notifier}), whose listener (vhost_poll) queues
+ * the ring's work on its worker.
+ *
+ * <p>Why a poller thread: a vhost worker may run on a virtual thread, and a virtual thread that blocks
+ * under a native frame (read on an eventfd, epoll_wait) pins its carrier. Only this platform thread ever
+ * blocks natively; workers see plain j.u.c wake-ups, as with an emulated guest.
+ *
+ * <p>An fd is removed (and closed) under its registration's lock, and the loop drains a ready fd only under
+ * that lock after checking the registration is live, so the loop never reads an fd number that was closed
+ * and reused meanwhile.
+ */
+public final class EpollLoop implements AutoCloseable {
+
+    /** Registrations at once (kick fds of all sessions). */
+    public static final int MAX_REGISTRATIONS = 4096;
+    private static final int MAX_EVENTS = 64;
+    private static final long WAKE_TOKEN = -1L;
+
+    /** A kick fd and the emulated eventfd it signals. */
+    public static final class Registration implements AutoCloseable {
+        private final EpollLoop loop;
+        private final long token;
+        private final EventFd fd;
+        private final Notifier target;
+        private final ReentrantLock lock = new ReentrantLock();
+        private boolean closed;
+        private long wakeups;
+
+        private Registration(EpollLoop loop, long token, EventFd fd, Notifier target) {
+            this.loop = loop;
+            this.token = token;
+            this.fd = fd;
+            this.target = target;
+        }
+
+        /** Times the fd was found readable with a non-zero count. */
+        public long wakeups() {
+            return wakeups;
+        }
+
+        /** Stops watching and closes the fd; after this returns the loop no longer touches it. Idempotent. */
+        @Override
+        public void close() {
+            lock.lock();
+            try {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+                try {
+                    Libc.epollCtl(loop.epfd, Libc.EPOLL_CTL_DEL, fd.fd(), MemorySegment.NULL);
+                } catch (NativeException ignored) {
+                    // The fd left the set already (closed by the peer's side is not possible: it is ours).
+                }
+                fd.close();
+            } finally {
+                lock.unlock();
+            }
+            loop.slots.compareAndSet((int) (token & (MAX_REGISTRATIONS - 1)), this, null);
+        }
+
+        private void fire() {
+            long n;
+            lock.lock();
+            try {
+                if (closed) {
+                    return;
+                }
+                n = fd.drain();
+            } finally {
+                lock.unlock();
+            }
+            if (n != 0) {
+                wakeups++;
+                target.signal();
+            }
+        }
+    }
+
+    private final int epfd;
+    private final EventFd wake;
+    private final AtomicReferenceArray<Registration> slots = new AtomicReferenceArray<>(MAX_REGISTRATIONS);
+    private final ReentrantLock registerLock = new ReentrantLock();
+    private final Thread thread;
+    private final MemorySegment events;
+    private long nextToken;
+    private volatile boolean stopping;
+    private volatile Throwable failure;
+
+    public EpollLoop(String name) throws NativeException {
+        this.epfd = Libc.epollCreate1(Libc.EPOLL_CLOEXEC);
+        try {
+            this.wake = EventFd.create();
+            add(wake.fd(), WAKE_TOKEN);
+        } catch (NativeException e) {
+            Libc.closeQuietly(epfd);
+            throw e;
+        }
+        this.events = Arena.ofAuto().allocate((long) MAX_EVENTS * Libc.EPOLL_EVENT_SIZE, 8);
+        this.thread = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
+        thread.start();
+    }
+
+    private void add(int fd, long token) throws NativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ev = a.allocate(Libc.EPOLL_EVENT_SIZE, 4);
+            ev.set(JAVA_INT, Libc.EPOLL_EVENTS, Libc.EPOLLIN);
+            ev.set(JAVA_LONG_UNALIGNED, Libc.EPOLL_DATA, token);
+            Libc.epollCtl(epfd, Libc.EPOLL_CTL_ADD, fd, ev);
+        }
+    }
+
+    /**
+     * Watches {@code fd} (taken over: closed by {@link Registration#close}) and signals {@code target} each
+     * time it becomes readable. A count already pending signals at once.
+     */
+    public Registration register(EventFd fd, Notifier target) throws NativeException {
+        registerLock.lock();
+        try {
+            for (int i = 0; i < MAX_REGISTRATIONS; i++) {
+                long token = nextToken++;
+                int slot = (int) (token & (MAX_REGISTRATIONS - 1));
+                if (slots.get(slot) == null) {
+                    Registration r = new Registration(this, token, fd, target);
+                    slots.set(slot, r);
+                    try {
+                        add(fd.fd(), token); // level-triggered: a pending count wakes the loop at once
+                    } catch (NativeException e) {
+                        slots.set(slot, null);
+                        throw e;
+                    }
+                    return r;
+                }
+            }
+            throw new IllegalStateException("more than " + MAX_REGISTRATIONS + " kick fds");
+        } finally {
+            registerLock.unlock();
+        }
+    }
+
+    /** The loop's failure, if epoll_wait failed and the loop ended (null while it runs). */
+    public Throwable failure() {
+        return failure;
+    }
+
+    private void run() {
+        try {
+            while (!stopping) {
+                int n = Libc.epollWait(epfd, events, MAX_EVENTS, -1);
+                for (int i = 0; i < n; i++) {
+                    long token = events.get(JAVA_LONG_UNALIGNED, (long) i * Libc.EPOLL_EVENT_SIZE + Libc.EPOLL_DATA);
+                    if (token == WAKE_TOKEN) {
+                        wake.drain();
+                        continue;
+                    }
+                    Registration r = slots.get((int) (token & (MAX_REGISTRATIONS - 1)));
+                    if (r != null && r.token == token) {
+                        r.fire();
+                    }
+                }
+            }
+        } catch (Throwable t) {
+            failure = t;
+        }
+    }
+
+    /** Stops the thread and closes the epoll fd; registrations still open are closed too. */
+    @Override
+    public void close() {
+        stopping = true;
+        wake.signal();
+        try {
+            thread.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (int i = 0; i < MAX_REGISTRATIONS; i++) {
+            Registration r = slots.get(i);
+            if (r != null) {
+                r.close();
+            }
+        }
+        wake.close();
+        Libc.closeQuietly(epfd);
+    }
+}

@@ -1,0 +1,278 @@
+package dev.loomvisor.vhost.user;
+
+import dev.loomvisor.core.Credentials;
+import dev.loomvisor.core.ErrnoException;
+import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Process;
+import dev.loomvisor.core.Rlimits;
+import dev.loomvisor.core.worker.WorkerFactory;
+import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.backend.SinkBackend;
+import dev.loomvisor.vhost.sys.EpollLoop;
+import dev.loomvisor.vhost.sys.NativeException;
+import dev.loomvisor.vhost.sys.UnixSocket;
+import dev.loomvisor.vmm.virtio.SplitRing;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A vhost-user backend server on a UNIX socket: each connection is a {@link VhostUserSession} (an emulated
+ * process owning its vhost-net devices, with workers from the configured {@link WorkerModel}); one
+ * {@link EpollLoop} platform thread turns every session's kick eventfds into work on the workers.
+ *
+ * <p>Nothing here prints: sessions' openings and closings (with their one reason) go to the
+ * {@link Listener}, and {@link #closeCounts()} keeps a tally by cause.
+ */
+public final class VhostUserServer implements AutoCloseable {
+
+    /**
+     * @param model the worker model of every session's devices
+     * @param backends the backend of each queue pair of each session
+     * @param maxQueuePairs queue pairs a session may use (GET_QUEUE_NUM; max_virtqueue_pairs)
+     * @param mac the MAC address GET_CONFIG shows (6 bytes)
+     * @param mtu the MTU GET_CONFIG shows
+     * @param maxQueueSize the largest SET_VRING_NUM accepted (a power of two, at most 32768)
+     * @param kernel the emulated kernel sessions' processes live in (null: a new one)
+     */
+    public record Config(WorkerModel model, BackendFactory backends, int maxQueuePairs, byte[] mac, int mtu,
+                         int maxQueueSize, Kernel kernel) {
+
+        public Config {
+            if (maxQueuePairs < 1 || maxQueuePairs > 128) {
+                throw new IllegalArgumentException("queue pairs " + maxQueuePairs);
+            }
+            if (mac.length != 6) {
+                throw new IllegalArgumentException("mac of " + mac.length + " bytes");
+            }
+            if (maxQueueSize < 1 || maxQueueSize > SplitRing.MAX_QUEUE_SIZE || (maxQueueSize & (maxQueueSize - 1)) != 0) {
+                throw new IllegalArgumentException("max queue size " + maxQueueSize);
+            }
+            mac = mac.clone();
+        }
+
+        /** user-worker, a sink per queue pair, one pair, MAC 52:54:00:12:34:56, MTU 1500, rings up to 32768. */
+        public static Config defaults() {
+            return new Config(WorkerModel.DEFAULT, (s, k) -> new SinkBackend(), 1,
+                    new byte[] {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, 1500, SplitRing.MAX_QUEUE_SIZE, null);
+        }
+
+        public Config withModel(WorkerModel m) {
+            return new Config(m, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel);
+        }
+
+        public Config withBackends(BackendFactory b) {
+            return new Config(model, b, maxQueuePairs, mac, mtu, maxQueueSize, kernel);
+        }
+
+        public Config withMaxQueuePairs(int n) {
+            return new Config(model, backends, n, mac, mtu, maxQueueSize, kernel);
+        }
+
+        public Config withMac(byte[] m) {
+            return new Config(model, backends, maxQueuePairs, m, mtu, maxQueueSize, kernel);
+        }
+
+        public Config withMtu(int m) {
+            return new Config(model, backends, maxQueuePairs, mac, m, maxQueueSize, kernel);
+        }
+
+        public Config withMaxQueueSize(int n) {
+            return new Config(model, backends, maxQueuePairs, mac, mtu, n, kernel);
+        }
+
+        public Config withKernel(Kernel k) {
+            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, k);
+        }
+
+        @Override
+        public byte[] mac() {
+            return mac.clone();
+        }
+    }
+
+    /** Told of sessions coming and going; called on the session's own thread, must not block long. */
+    public interface Listener {
+        default void opened(VhostUserSession session) {
+        }
+
+        /** The session ended for {@code reason} and has released everything. */
+        default void closed(VhostUserSession session, CloseReason reason) {
+        }
+    }
+
+    private final Path path;
+    private final Config config;
+    private final Listener listener;
+    private final Kernel kernel;
+    private final WorkerFactory workerFactory;
+    private final UnixSocket listenSocket;
+    private final EpollLoop loop;
+    private final Thread acceptThread;
+    private final List<VhostUserSession> sessions = new CopyOnWriteArrayList<>();
+    private final AtomicInteger nextId = new AtomicInteger(1);
+    private final ReentrantLock countsLock = new ReentrantLock();
+    private final Map<CloseCause, Long> closeCounts = new EnumMap<>(CloseCause.class);
+    private volatile boolean closing;
+    private volatile Throwable acceptFailure;
+
+    private VhostUserServer(Path path, Config config, Listener listener) throws IOException {
+        this.path = path;
+        this.config = config;
+        this.listener = listener == null ? new Listener() { } : listener;
+        this.kernel = config.kernel() == null ? new Kernel() : config.kernel();
+        try {
+            this.workerFactory = config.model().factory(kernel);
+        } catch (ErrnoException e) {
+            throw new IOException("worker model " + config.model().modelName() + ": " + e.getMessage(), e);
+        }
+        Files.deleteIfExists(path); // a stale socket from an earlier run would make bind fail
+        try {
+            this.listenSocket = UnixSocket.listen(path, 16);
+        } catch (NativeException e) {
+            workerFactory.close();
+            throw e;
+        }
+        try {
+            this.loop = new EpollLoop("vhost-user-epoll");
+        } catch (NativeException e) {
+            listenSocket.close();
+            workerFactory.close();
+            throw e;
+        }
+        this.acceptThread = Thread.ofPlatform().name("vhost-user-accept").daemon().unstarted(this::acceptLoop);
+    }
+
+    /** Listens on {@code socket} (replacing a stale socket file) and serves front-ends until {@link #close}. */
+    public static VhostUserServer start(Path socket, Config config, Listener listener) throws IOException {
+        VhostUserServer s = new VhostUserServer(socket, config, listener);
+        s.acceptThread.start();
+        return s;
+    }
+
+    public Path socket() {
+        return path;
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    public Kernel kernel() {
+        return kernel;
+    }
+
+    WorkerFactory workerFactory() {
+        return workerFactory;
+    }
+
+    EpollLoop loop() {
+        return loop;
+    }
+
+    /** Sessions now open. */
+    public List<VhostUserSession> sessions() {
+        return List.copyOf(sessions);
+    }
+
+    /** Sessions ended so far, by cause. */
+    public Map<CloseCause, Long> closeCounts() {
+        countsLock.lock();
+        try {
+            return new EnumMap<>(closeCounts.isEmpty() ? Map.of() : closeCounts);
+        } finally {
+            countsLock.unlock();
+        }
+    }
+
+    /** The accept loop's failure, if it ended other than by {@link #close} (null otherwise). */
+    public Throwable acceptFailure() {
+        return acceptFailure;
+    }
+
+    private void acceptLoop() {
+        while (!closing) {
+            UnixSocket conn;
+            try {
+                conn = listenSocket.accept();
+            } catch (NativeException e) {
+                if (closing) {
+                    return;
+                }
+                if (e.errno() == NativeException.EINTR || e.errno() == 103 /* ECONNABORTED */) {
+                    continue;
+                }
+                if (e.errno() == 24 || e.errno() == 23 /* EMFILE, ENFILE: wait for fds to come back */) {
+                    try {
+                        Thread.sleep(10);
+                    } catch (InterruptedException ie) {
+                        return;
+                    }
+                    continue;
+                }
+                acceptFailure = e;
+                return;
+            }
+            int id = nextId.getAndIncrement();
+            Process p;
+            try {
+                p = kernel.spawn("vhost-user-" + id, Credentials.root(), Rlimits.unlimited(), kernel.rootCgroup());
+            } catch (ErrnoException e) {
+                conn.close();
+                count(CloseCause.RESOURCE_ERROR);
+                continue;
+            }
+            VhostUserSession s = new VhostUserSession(this, id, conn, p);
+            sessions.add(s);
+            listener.opened(s);
+            s.start();
+        }
+    }
+
+    private void count(CloseCause c) {
+        countsLock.lock();
+        try {
+            closeCounts.merge(c, 1L, Long::sum);
+        } finally {
+            countsLock.unlock();
+        }
+    }
+
+    void sessionEnded(VhostUserSession s, CloseReason reason) {
+        sessions.remove(s);
+        count(reason.cause());
+        listener.closed(s, reason);
+    }
+
+    /** Stops accepting, ends every session (SERVER_CLOSED), stops the poller, removes the socket file. */
+    @Override
+    public void close() {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        listenSocket.shutdown();
+        try {
+            acceptThread.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (VhostUserSession s : List.copyOf(sessions)) {
+            s.close();
+        }
+        loop.close();
+        workerFactory.close();
+        listenSocket.close();
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException ignored) {
+            // Someone else's file now, or the directory is gone: not ours to report.
+        }
+    }
+}
