@@ -22,7 +22,11 @@ public final class UnixSocket implements AutoCloseable {
 
     /** At most this many fds per message (what well-known vhost-user backends accept). */
     public static final int MAX_FDS = 32;
+    /** Room to receive MAX_FDS fds: a peer sending more gets MSG_CTRUNC (and the excess closed). */
     private static final long CONTROL_SIZE = Libc.cmsgSpace(4L * MAX_FDS);
+    /** SCM_MAX_FD: the kernel's own limit, which {@link #send} allows so tests can exceed MAX_FDS. */
+    public static final int SCM_MAX_FD = 253;
+    private static final long SEND_CONTROL_SIZE = Libc.cmsgSpace(4L * SCM_MAX_FD);
 
     private final int fd;
     private final Arena arena = Arena.ofShared();
@@ -37,7 +41,7 @@ public final class UnixSocket implements AutoCloseable {
         this.fd = fd;
         this.msghdr = arena.allocate(Libc.MSGHDR_SIZE, 8);
         this.iov = arena.allocate(Libc.IOVEC_SIZE, 8);
-        this.control = arena.allocate(CONTROL_SIZE, 8);
+        this.control = arena.allocate(SEND_CONTROL_SIZE, 8);
     }
 
     /** A listening socket bound to {@code path} (which must not exist). */
@@ -159,9 +163,12 @@ public final class UnixSocket implements AutoCloseable {
         return lastFlags;
     }
 
-    /** Sends all {@code len} bytes of {@code src}, with {@code nfds} fds attached to the first byte. */
+    /**
+     * Sends all {@code len} bytes of {@code src}, with {@code nfds} fds (at most SCM_MAX_FD; a well-behaved
+     * sender keeps to MAX_FDS) attached to the first byte.
+     */
     public void send(MemorySegment src, int len, int[] fds, int nfds) throws NativeException {
-        if (nfds > MAX_FDS) {
+        if (nfds > SCM_MAX_FD) {
             throw new IllegalArgumentException(nfds + " fds");
         }
         int sent = 0;

@@ -203,13 +203,15 @@ public final class VhostUserFrontend implements AutoCloseable {
         return socket.recv(rxBuf, 1, noFds) == 0;
     }
 
-    private static byte[] u64(long v) {
+    /** A u64 payload. */
+    public static byte[] u64(long v) {
         byte[] b = new byte[8];
         MemorySegment.ofArray(b).set(JAVA_LONG_UNALIGNED, 0, v);
         return b;
     }
 
-    private static byte[] state(int index, int num) {
+    /** A vring state payload {index, num}. */
+    public static byte[] state(int index, int num) {
         byte[] b = new byte[8];
         MemorySegment s = MemorySegment.ofArray(b);
         s.set(JAVA_INT_UNALIGNED, 0, index);
