@@ -119,6 +119,8 @@ public final class VhostUserSession {
     private boolean ownerSet;
     private long features;
     private long protocolFeatures;
+    /** SET_PROTOCOL_FEATURES arrived (only possible once PROTOCOL_FEATURES was offered). */
+    private boolean protocolFeaturesSet;
     private MemoryTable table;
     private int mtu;
     private long messages;
@@ -372,13 +374,17 @@ public final class VhostUserSession {
                             "0x" + Long.toHexString(f & ~VhostUser.PROTOCOL_FEATURES));
                 }
                 protocolFeatures = f;
+                protocolFeaturesSet = true;
             }
             case GET_QUEUE_NUM -> {
                 replyU64(r, pairs.length);
                 return true;
             }
             case SET_VRING_ENABLE -> {
-                if (!protocolNegotiated()) {
+                // QEMU 7.2 enables rings when the device attaches, before SET_FEATURES, once the backend has
+                // offered PROTOCOL_FEATURES and protocol features were set (vhost_user_set_vring_enable tests
+                // the offered features); DPDK's and libvhost-user's backends accept it then too.
+                if (!protocolNegotiated() && !protocolFeaturesSet) {
                     throw new ProtocolException(CloseCause.PROTOCOL_FEATURES_NOT_NEGOTIATED, "SET_VRING_ENABLE");
                 }
                 Ring ring = ring(u32(VhostUser.STATE_INDEX));

@@ -10,8 +10,9 @@ import org.junit.jupiter.api.Assumptions;
 
 /**
  * Finds the real vhost-user peers (DPDK's testpmd, QEMU, a Debian kernel, busybox) that `.ci/run`
- * installs. A missing peer fails the test that needs it, naming the package; only an explicit
- * {@code -Dloomvisor.peers=off} (for a developer without DPDK or QEMU) turns the failure into a skip.
+ * installs. A missing peer fails the test that needs it, naming the packages. Only an explicit
+ * {@code -Dloomvisor.peers=off} (for a developer without DPDK or QEMU; CI never sets it) skips the
+ * real-peer tests, all of them, whether the peers are there or not.
  */
 public final class Peers {
 
@@ -29,10 +30,11 @@ public final class Peers {
     }
 
     /**
-     * The executable {@code name} on PATH. Missing: the test fails naming {@code debianPackages}, or is
-     * skipped under the opt-out.
+     * The executable {@code name} on PATH. Missing: the test fails naming {@code debianPackages}. Under the
+     * opt-out the test is skipped before anything is looked up.
      */
     public static Path require(String name, String debianPackages) {
+        Assumptions.assumeFalse(optedOut(), "real-peer tests are off (-D" + OPT_OUT + "=off)");
         Path found = which(name);
         if (found == null) {
             missing(name, debianPackages);
@@ -40,12 +42,11 @@ public final class Peers {
         return found;
     }
 
-    /** Fails (or, opted out, skips) because {@code what} is missing. Never returns normally. */
+    /** Fails because {@code what} is missing (skips under the opt-out). Never returns normally. */
     static void missing(String what, String debianPackages) {
-        String message = what + " not found: install the Debian packages " + debianPackages
-                + " (.ci/run does), or run with -D" + OPT_OUT + "=off to skip the real-peer tests";
-        Assumptions.assumeFalse(optedOut(), message);
-        fail(message);
+        Assumptions.assumeFalse(optedOut(), "real-peer tests are off (-D" + OPT_OUT + "=off)");
+        fail(what + " not found: install the Debian packages " + debianPackages
+                + " (.ci/run does), or run with -D" + OPT_OUT + "=off to skip the real-peer tests");
     }
 
     static Path which(String name) {
