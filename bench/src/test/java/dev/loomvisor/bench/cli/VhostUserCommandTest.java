@@ -145,4 +145,32 @@ class VhostUserCommandTest {
         assertFalse(r.err().contains("vhost-user: t="), "--quiet: no stats lines");
         assertTrue(r.out().contains("echo: tx_frames=1 tx_bytes=60 echoed=1"), r.out());
     }
+
+    @Test
+    void switchModeFloodsToTheEmulatedVmsWhichEchoBack() throws Exception {
+        Path sock = dir.resolve("switch.sock");
+        var run = serve("vhost-user", "--socket", sock.toString(), "--mode", "switch", "--vms", "3",
+                "--duration", "3s", "--quiet");
+        awaitSocket(sock);
+        List<byte[]> got = new ArrayList<>();
+        try (VhostUserFrontend fe = VhostUserFrontend.connect(sock, 4 << 20)) {
+            fe.handshake(WANTED);
+            fe.setupVring(0, 256, true);
+            fe.setupVring(1, 256, true);
+            // Broadcast: flooded to every VM, and each returns it to the sender's learned port.
+            assertTrue(fe.transmit(1, frame(64, 0xFFFF_FFFF_FFFFL, 0x5254_0012_3456L)));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (got.size() < 3 && System.nanoTime() < deadline) {
+                fe.awaitUsed(0, 100, TimeUnit.MILLISECONDS);
+                fe.receive(0, (f, n) -> got.add(f));
+            }
+        }
+        CliRun r = run.get(30, TimeUnit.SECONDS);
+        assertEquals(0, r.status(), r.err());
+        assertEquals(3, got.size(), "one echo from each VM");
+        for (byte[] f : got) {
+            assertEquals(0x56, f[5] & 0xFF, "addressed to the frontend");
+        }
+        assertTrue(r.out().contains("vms_echoed=3"), r.out());
+    }
 }

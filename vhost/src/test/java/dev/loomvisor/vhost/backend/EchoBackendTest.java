@@ -262,4 +262,36 @@ class EchoBackendTest {
         assertEquals(1, late.get(), "frames already wait: called once at once");
         assertEquals(5, drain().size());
     }
+
+    @Test
+    void answeringAllocatesNothingPerFrame() {
+        var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        UnsafeBuffer ping = pingRequest(HOST_IP, 1);
+        UnsafeBuffer arp = arpRequest(HOST_IP);
+        UnsafeBuffer other = new UnsafeBuffer(new byte[64]);
+        Frames.writeMac(other, Frames.DST_OFFSET, 0x0200_0000_0000L);
+        Frames.writeMac(other, Frames.SRC_OFFSET, GUEST_MAC);
+        FrameReceiver take = (b, o, l) -> true;
+        Runnable round = () -> {
+            for (int i = 0; i < 20; i++) {
+                echo.transmit(ping, 0, ping.capacity());
+                echo.transmit(arp, 0, 60);
+                echo.transmit(other, 0, 64);
+            }
+            echo.flushTransmit();
+            echo.receive(take, 64);
+        };
+        for (int i = 0; i < 20_000; i++) {
+            round.run(); // warm-up: JIT
+        }
+        long before = mx.getCurrentThreadAllocatedBytes();
+        for (int i = 0; i < 5_000; i++) {
+            round.run();
+        }
+        long bytes = mx.getCurrentThreadAllocatedBytes() - before;
+        long frames = 5_000L * 60;
+        assertEquals(frames, 3 * 5_000L * 20);
+        // One object per frame would be >= 16 bytes a frame.
+        assertTrue(bytes < frames, bytes + " bytes allocated for " + frames + " frames");
+    }
 }
