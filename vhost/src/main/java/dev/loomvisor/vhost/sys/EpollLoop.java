@@ -151,6 +151,11 @@ public final class EpollLoop implements AutoCloseable {
         }
     }
 
+    /** The loop thread's id (to measure what it allocates). */
+    public long threadId() {
+        return thread.threadId();
+    }
+
     /** The loop's failure, if epoll_wait failed and the loop ended (null while it runs). */
     public Throwable failure() {
         return failure;

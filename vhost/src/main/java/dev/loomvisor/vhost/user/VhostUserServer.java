@@ -40,9 +40,10 @@ public final class VhostUserServer implements AutoCloseable {
      * @param mtu the MTU GET_CONFIG shows
      * @param maxQueueSize the largest SET_VRING_NUM accepted (a power of two, at most 32768)
      * @param kernel the emulated kernel sessions' processes live in (null: a new one)
+     * @param busyPollMicros VHOST_SET_VRING_BUSYLOOP_TIMEOUT of every ring (0: off)
      */
     public record Config(WorkerModel model, BackendFactory backends, int maxQueuePairs, byte[] mac, int mtu,
-                         int maxQueueSize, Kernel kernel) {
+                         int maxQueueSize, Kernel kernel, long busyPollMicros) {
 
         public Config {
             if (maxQueuePairs < 1 || maxQueuePairs > 128) {
@@ -54,41 +55,48 @@ public final class VhostUserServer implements AutoCloseable {
             if (maxQueueSize < 1 || maxQueueSize > SplitRing.MAX_QUEUE_SIZE || (maxQueueSize & (maxQueueSize - 1)) != 0) {
                 throw new IllegalArgumentException("max queue size " + maxQueueSize);
             }
+            if (busyPollMicros < 0) {
+                throw new IllegalArgumentException("busy-poll " + busyPollMicros);
+            }
             mac = mac.clone();
         }
 
         /** user-worker, a sink per queue pair, one pair, MAC 52:54:00:12:34:56, MTU 1500, rings up to 32768. */
         public static Config defaults() {
             return new Config(WorkerModel.DEFAULT, (s, k) -> new SinkBackend(), 1,
-                    new byte[] {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, 1500, SplitRing.MAX_QUEUE_SIZE, null);
+                    new byte[] {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, 1500, SplitRing.MAX_QUEUE_SIZE, null, 0);
         }
 
         public Config withModel(WorkerModel m) {
-            return new Config(m, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel);
+            return new Config(m, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel, busyPollMicros);
         }
 
         public Config withBackends(BackendFactory b) {
-            return new Config(model, b, maxQueuePairs, mac, mtu, maxQueueSize, kernel);
+            return new Config(model, b, maxQueuePairs, mac, mtu, maxQueueSize, kernel, busyPollMicros);
         }
 
         public Config withMaxQueuePairs(int n) {
-            return new Config(model, backends, n, mac, mtu, maxQueueSize, kernel);
+            return new Config(model, backends, n, mac, mtu, maxQueueSize, kernel, busyPollMicros);
         }
 
         public Config withMac(byte[] m) {
-            return new Config(model, backends, maxQueuePairs, m, mtu, maxQueueSize, kernel);
+            return new Config(model, backends, maxQueuePairs, m, mtu, maxQueueSize, kernel, busyPollMicros);
         }
 
         public Config withMtu(int m) {
-            return new Config(model, backends, maxQueuePairs, mac, m, maxQueueSize, kernel);
+            return new Config(model, backends, maxQueuePairs, mac, m, maxQueueSize, kernel, busyPollMicros);
         }
 
         public Config withMaxQueueSize(int n) {
-            return new Config(model, backends, maxQueuePairs, mac, mtu, n, kernel);
+            return new Config(model, backends, maxQueuePairs, mac, mtu, n, kernel, busyPollMicros);
         }
 
         public Config withKernel(Kernel k) {
-            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, k);
+            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, k, busyPollMicros);
+        }
+
+        public Config withBusyPollMicros(long us) {
+            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel, us);
         }
 
         @Override

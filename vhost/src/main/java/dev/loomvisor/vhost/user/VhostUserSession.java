@@ -117,6 +117,8 @@ public final class VhostUserSession {
     private int nfds;
     private VhostUserRequest current;
     private boolean ownerSet;
+    /** RESET_OWNER came since SET_OWNER: a SET_OWNER again is fine (and not needed). */
+    private boolean ownerReset;
     private long features;
     private long protocolFeatures;
     /** SET_PROTOCOL_FEATURES arrived (only possible once PROTOCOL_FEATURES was offered). */
@@ -495,10 +497,11 @@ public final class VhostUserSession {
     }
 
     private void setOwner() throws ProtocolException {
-        if (ownerSet) {
+        if (ownerSet && !ownerReset) {
             throw new ProtocolException(CloseCause.OWNER_ALREADY_SET, "");
         }
         ownerSet = true;
+        ownerReset = false;
         pair(0); // the first device and its worker, through the server's worker model
     }
 
@@ -517,7 +520,8 @@ public final class VhostUserSession {
                 pairs[k] = null;
             }
         }
-        ownerSet = false;
+        // The session stays the owner (the same process); devices come back as rings start again.
+        ownerReset = true;
         features = 0;
     }
 
@@ -711,6 +715,11 @@ public final class VhostUserSession {
         try {
             net.device().setOwner(owner);
             net.device().setFeatures(owner, features & VirtioNet.FEATURES);
+            long busy = server.config().busyPollMicros();
+            if (busy > 0) {
+                net.device().setVringBusyloopTimeout(owner, VirtioNet.RX, busy);
+                net.device().setVringBusyloopTimeout(owner, VirtioNet.TX, busy);
+            }
             if (table != null) {
                 net.device().setMemTable(owner, table.memory());
             }
