@@ -100,6 +100,11 @@ public final class VhostUserCommand implements Callable<Integer> {
             description = "switch: emulated VMs on the switch, each echoing what reaches it, 1..64 (default: ${DEFAULT-VALUE}).")
     int vms;
 
+    @Option(names = "--busy-poll", paramLabel = "MICROS", defaultValue = "0",
+            description = "Busy-poll each ring this many microseconds before sleeping on its kick "
+                    + "(VHOST_SET_VRING_BUSYLOOP_TIMEOUT; default: 0, off).")
+    long busyPollMicros;
+
     @Option(names = "--duration", paramLabel = "TIME", converter = Durations.class,
             description = "Serve this long, then print the summary and exit (default: until SIGINT or SIGTERM).")
     Duration duration;
@@ -137,7 +142,7 @@ public final class VhostUserCommand implements Callable<Integer> {
         });
         try (Backends backends = new Backends(kernel, workerModel, tally)) {
             var config = VhostUserServer.Config.defaults().withModel(workerModel).withKernel(kernel)
-                    .withMaxQueuePairs(queues).withBackends(backends);
+                    .withMaxQueuePairs(queues).withBackends(backends).withBusyPollMicros(busyPollMicros);
             VhostUserServer server;
             try {
                 server = VhostUserServer.start(socket, config, tally);
@@ -215,7 +220,8 @@ public final class VhostUserCommand implements Callable<Integer> {
     private String summary(Tally tally, Backends backends, double seconds) {
         Totals t = tally.totals();
         StringBuilder b = new StringBuilder();
-        b.append(String.format(Locale.ROOT, "vhost-user summary: mode %s, model %s, %.1f s%n", mode, model, seconds));
+        b.append(String.format(Locale.ROOT, "vhost-user summary: mode %s, model %s, busy-poll %d us, %.1f s%n", mode,
+                model, busyPollMicros, seconds));
         b.append(String.format(Locale.ROOT, "sessions: %d opened, %d closed%s%n", tally.opened(), tally.closed(),
                 tally.causes().isEmpty() ? "" : " " + tally.causes()));
         b.append(String.format(Locale.ROOT, "tx (frontend -> backend): %d frames, %d bytes, %.3f Mfps average%n",
@@ -264,6 +270,10 @@ public final class VhostUserCommand implements Callable<Integer> {
         }
         if (vms < 1 || vms > CommonOptions.MAX_VMS) {
             throw new CommandLine.ParameterException(cmd, "--vms: " + vms + " is not allowed; give 1 to " + CommonOptions.MAX_VMS);
+        }
+        if (busyPollMicros < 0 || busyPollMicros > 1_000_000) {
+            throw new CommandLine.ParameterException(cmd,
+                    "--busy-poll: " + busyPollMicros + " is not allowed; give 0 (off) to 1000000 microseconds");
         }
         if (duration != null && (duration.isNegative() || duration.isZero() || duration.compareTo(Duration.ofDays(7)) > 0)) {
             throw new CommandLine.ParameterException(cmd, "--duration: must be more than 0 and at most 7 days");

@@ -40,6 +40,7 @@ class VhostUserCommandTest {
             "--mac=02:00:00:00:00        | --mac: '02:00:00:00:00' is not a unicast MAC",
             "--frame-size=10             | --frame-size: 10 is out of range",
             "--vms=0                     | --vms: 0 is not allowed",
+            "--busy-poll=-1              | --busy-poll: -1 is not allowed",
             "--duration=0s               | --duration: must be more than 0",
             "--stats-interval=1ms        | --stats-interval: must be 100ms to 1h"})
     void aWrongValueGetsOneLineAndStatus2(String arg, String message) {
