@@ -154,9 +154,8 @@ public final class VhostUserCommand implements Callable<Integer> {
             Runtime.getRuntime().addShutdownHook(hook);
             long start = System.nanoTime();
             try {
-                err.printf(Locale.ROOT, "vhost-user: listening on %s, mode %s, model %s, %d queue pair%s%n",
-                        socket, mode, model, queues, queues == 1 ? "" : "s");
-                err.flush();
+                tally.print(String.format(Locale.ROOT, "vhost-user: listening on %s, mode %s, model %s, %d queue pair%s",
+                        socket, mode, model, queues, queues == 1 ? "" : "s"));
                 serve(stop, start, tally, err);
                 out.print(summary(tally, backends, (System.nanoTime() - start) / 1e9));
                 out.flush();
@@ -190,8 +189,7 @@ public final class VhostUserCommand implements Callable<Integer> {
             if (now >= next) {
                 Totals t = tally.totals();
                 if (!quiet) {
-                    err.println(statsLine((now - start) / 1e9, tally.openSessions(), t, last, (now - lastAt) / 1e9));
-                    err.flush();
+                    tally.print(statsLine((now - start) / 1e9, tally.openSessions(), t, last, (now - lastAt) / 1e9));
                 }
                 last = t;
                 lastAt = now;
@@ -222,7 +220,7 @@ public final class VhostUserCommand implements Callable<Integer> {
         StringBuilder b = new StringBuilder();
         b.append(String.format(Locale.ROOT, "vhost-user summary: mode %s, model %s, busy-poll %d us, %.1f s%n", mode,
                 model, busyPollMicros, seconds));
-        b.append(String.format(Locale.ROOT, "sessions: %d opened, %d closed%s%n", tally.opened(), tally.closed(),
+        b.append(String.format(Locale.ROOT, "sessions: %d opened, %d closed%s%n", tally.openedCount(), tally.closedCount(),
                 tally.causes().isEmpty() ? "" : " " + tally.causes()));
         b.append(String.format(Locale.ROOT, "tx (frontend -> backend): %d frames, %d bytes, %.3f Mfps average%n",
                 t.txFrames, t.txBytes, t.txFrames / Math.max(seconds, 1e-9) / 1e6));
@@ -333,6 +331,8 @@ public final class VhostUserCommand implements Callable<Integer> {
 
         private final PrintWriter err;
         private final ReentrantLock lock = new ReentrantLock();
+        /** Session lines come from session threads, stats lines from the serving loop: one line at a time. */
+        private final ReentrantLock printLock = new ReentrantLock();
         private final List<VhostUserSession> open = new ArrayList<>();
         private final Map<CloseCause, Long> causes = new EnumMap<>(CloseCause.class);
         private Totals closedTotals = Totals.ZERO;
@@ -352,7 +352,7 @@ public final class VhostUserCommand implements Callable<Integer> {
             } finally {
                 lock.unlock();
             }
-            line("vhost-user: session " + session.id() + " opened");
+            print("vhost-user: session " + session.id() + " opened");
         }
 
         @Override
@@ -368,14 +368,17 @@ public final class VhostUserCommand implements Callable<Integer> {
             } finally {
                 lock.unlock();
             }
-            line(String.format(Locale.ROOT, "vhost-user: session %d closed: %s (tx %d frames, rx %d frames)",
+            print(String.format(Locale.ROOT, "vhost-user: session %d closed: %s (tx %d frames, rx %d frames)",
                     session.id(), reason, own.txFrames, own.rxFrames));
         }
 
-        private void line(String s) {
-            synchronized (err) {
-                err.println(s);
+        void print(String line) {
+            printLock.lock();
+            try {
+                err.println(line);
                 err.flush();
+            } finally {
+                printLock.unlock();
             }
         }
 
@@ -401,7 +404,7 @@ public final class VhostUserCommand implements Callable<Integer> {
             }
         }
 
-        long opened() {
+        long openedCount() {
             lock.lock();
             try {
                 return opened;
@@ -410,7 +413,7 @@ public final class VhostUserCommand implements Callable<Integer> {
             }
         }
 
-        long closed() {
+        long closedCount() {
             lock.lock();
             try {
                 return closed;

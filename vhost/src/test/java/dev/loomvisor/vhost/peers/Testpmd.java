@@ -94,6 +94,10 @@ public final class Testpmd implements AutoCloseable {
                 throw new IllegalStateException(t.name + " gave no prompt within " + START_TIMEOUT.toSeconds()
                         + " s (exit " + (p.isAlive() ? "none" : p.exitValue()) + "):\n" + t.output.tail(4000));
             }
+            // Without its port (a frontend that could not connect) testpmd still starts and prompts.
+            if (t.output.text().contains("No probed ethernet devices")) {
+                throw new IllegalStateException(t.name + " has no port (" + vdev + "):\n" + t.output.tail(4000));
+            }
             return t;
         } catch (RuntimeException | InterruptedException e) {
             t.close();

@@ -12,10 +12,14 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * The harness against the reference: testpmd's virtio-user txonly into DPDK's own vhost-user backend
- * (a second testpmd, rxonly). If this fails, the peers or the harness are broken, not Loomvisor.
+ * (a second testpmd, rxonly). If this fails, the peers or the harness are broken, not Loomvisor. 200,000
+ * frames: enough to show the harness drives and reads both sides; two pinned pollers on a loaded 2-core
+ * machine can crawl (0.02 Mpps seen while other builds ran).
  */
 @Timeout(60)
 class TestpmdHarnessTest {
+
+    private static final long FRAMES = 200_000;
 
     private Path dir;
 
@@ -39,10 +43,10 @@ class TestpmdHarnessTest {
                 frontend.forward("txonly");
                 frontend.txLength(64);
                 frontend.startForwarding();
-                Testpmd.Stats rx = backend.awaitStats(s -> s.rxPackets() >= 1_000_000, Duration.ofSeconds(20));
+                Testpmd.Stats rx = backend.awaitStats(s -> s.rxPackets() >= FRAMES, Duration.ofSeconds(40));
                 frontend.stopForwarding();
                 Testpmd.Stats tx = frontend.stats();
-                assertTrue(rx.rxPackets() >= 1_000_000, () -> "backend received " + rx + "\n" + backend.log());
+                assertTrue(rx.rxPackets() >= FRAMES, () -> "backend received " + rx + "\n" + backend.log());
                 assertTrue(tx.txPackets() >= rx.rxPackets(), () -> "frontend sent " + tx + ", backend received " + rx);
                 Testpmd.Stats end = backend.awaitStats(s -> s.rxPackets() == tx.txPackets(), Duration.ofSeconds(5));
                 assertEquals(tx.txPackets(), end.rxPackets(), "every frame sent arrives once forwarding stopped");
