@@ -140,7 +140,7 @@ public final class VhostUserCommand implements Callable<Integer> {
                 // Exiting anyway.
             }
         });
-        try (Backends backends = new Backends(kernel, workerModel, tally)) {
+        try (Backends backends = new Backends(kernel, workerModel)) {
             var config = VhostUserServer.Config.defaults().withModel(workerModel).withKernel(kernel)
                     .withMaxQueuePairs(queues).withBackends(backends).withBusyPollMicros(busyPollMicros);
             VhostUserServer server;
@@ -156,7 +156,7 @@ public final class VhostUserCommand implements Callable<Integer> {
             try {
                 tally.print(String.format(Locale.ROOT, "vhost-user: listening on %s, mode %s, model %s, %d queue pair%s",
                         socket, mode, model, queues, queues == 1 ? "" : "s"));
-                serve(stop, start, tally, err);
+                serve(stop, start, tally);
                 out.print(summary(tally, backends, (System.nanoTime() - start) / 1e9));
                 out.flush();
             } finally {
@@ -173,7 +173,7 @@ public final class VhostUserCommand implements Callable<Integer> {
     }
 
     /** Prints a stats line per interval until stopped or until the duration has passed. */
-    private void serve(CountDownLatch stop, long start, Tally tally, PrintWriter err) throws InterruptedException {
+    private void serve(CountDownLatch stop, long start, Tally tally) throws InterruptedException {
         long end = duration == null ? Long.MAX_VALUE : start + duration.toNanos();
         long interval = statsInterval.toNanos();
         long next = start + interval;
@@ -442,7 +442,7 @@ public final class VhostUserCommand implements Callable<Integer> {
         private final NetLab lab;
         private final WorkerFactory labFactory;
 
-        Backends(Kernel kernel, WorkerModel workerModel, Tally tally) throws ErrnoException {
+        Backends(Kernel kernel, WorkerModel workerModel) throws ErrnoException {
             if (parsedMode != Mode.SWITCH) {
                 lab = null;
                 labFactory = null;

@@ -36,7 +36,13 @@ public final class Loomvisor implements AutoCloseable, VhostUserServer.Listener 
 
     /** Serves {@code socket} with user workers. */
     public static Loomvisor serve(Path socket, int queuePairs, IntFunction<NetBackend> backends) throws IOException {
-        return new Loomvisor(socket, WorkerModel.DEFAULT, queuePairs, backends);
+        return serve(socket, WorkerModel.DEFAULT, queuePairs, backends);
+    }
+
+    /** Serves {@code socket} with workers of {@code model}. */
+    public static Loomvisor serve(Path socket, WorkerModel model, int queuePairs, IntFunction<NetBackend> backends)
+            throws IOException {
+        return new Loomvisor(socket, model, queuePairs, backends);
     }
 
     /** The backend of queue pair {@code pair} of the (latest) session, or null before its rings started. */

@@ -8,6 +8,7 @@ import dev.loomvisor.vhost.backend.Frames;
 import dev.loomvisor.vhost.backend.GeneratorBackend;
 import dev.loomvisor.vhost.backend.Inet;
 import dev.loomvisor.vhost.backend.SinkBackend;
+import dev.loomvisor.core.worker.WorkerModel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.LongSupplier;
@@ -15,6 +16,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * DPDK 22.11's virtio-user (testpmd) as the frontend of Loomvisor's vhost-user server: a driver nobody
@@ -73,6 +76,31 @@ class TestpmdPeerTest {
         }
     }
 
+    /**
+     * testpmd's mac forwarding through the echo: frames go round both ways, under every threading model
+     * (each serves a real frontend).
+     */
+    @ParameterizedTest
+    @EnumSource(WorkerModel.class)
+    void testpmdMacForwardingThroughTheEcho(WorkerModel model) throws Exception {
+        try (Loomvisor lv = Loomvisor.serve(sock, model, 1,
+                pair -> new EchoBackend(HOST_MAC, Inet.parseIpv4("198.51.100.1")));
+             Testpmd pmd = Testpmd.frontend(sock, 1)) {
+            pmd.forward("mac");
+            // One burst first: mac forwarding only forwards what it receives, so something must start the loop.
+            pmd.startTxFirst();
+            EchoBackend echo = lv.awaitBackend(0, 10_000);
+            long echoed = awaitAtLeast(() -> echo.counters().get(EchoBackend.Counter.ECHOED), 100_000, WAIT);
+            pmd.stopForwarding();
+            Testpmd.Stats s = pmd.stats();
+            assertTrue(echoed >= 100_000, () -> model + ": echoed " + echoed + "; testpmd " + s + "; " + echo.counters());
+            assertTrue(s.rxPackets() >= 100_000 && s.txPackets() >= s.rxPackets(),
+                    () -> model + ": frames go round both ways: testpmd " + s);
+            assertEquals(0, echo.counters().get(EchoBackend.Counter.DROP_GROUP) + echo.counters().get(EchoBackend.Counter.DROP_RUNT));
+            assertTrue(lv.closes().isEmpty(), () -> "sessions closed: " + lv.closes());
+        }
+    }
+
     @Test
     void generatorIntoTestpmdRxonly() throws Exception {
         try (Loomvisor lv = Loomvisor.serve(sock, 1,
@@ -88,26 +116,6 @@ class TestpmdPeerTest {
             assertEquals(0, got.rxErrors());
             long generated = gen.counters().get(GeneratorBackend.Counter.GENERATED_FRAMES);
             assertTrue(generated >= got.rxPackets(), () -> "generated " + generated + " < received " + got.rxPackets());
-            assertTrue(lv.closes().isEmpty(), () -> "sessions closed: " + lv.closes());
-        }
-    }
-
-    @Test
-    void testpmdMacForwardingThroughTheEcho() throws Exception {
-        try (Loomvisor lv = Loomvisor.serve(sock, 1,
-                pair -> new EchoBackend(HOST_MAC, Inet.parseIpv4("198.51.100.1")));
-             Testpmd pmd = Testpmd.frontend(sock, 1)) {
-            pmd.forward("mac");
-            // One burst first: mac forwarding only forwards what it receives, so something must start the loop.
-            pmd.startTxFirst();
-            EchoBackend echo = lv.awaitBackend(0, 10_000);
-            long echoed = awaitAtLeast(() -> echo.counters().get(EchoBackend.Counter.ECHOED), 100_000, WAIT);
-            pmd.stopForwarding();
-            Testpmd.Stats s = pmd.stats();
-            assertTrue(echoed >= 100_000, () -> "echoed " + echoed + "; testpmd " + s + "; " + echo.counters());
-            assertTrue(s.rxPackets() >= 100_000 && s.txPackets() >= s.rxPackets(),
-                    () -> "frames go round both ways: testpmd " + s);
-            assertEquals(0, echo.counters().get(EchoBackend.Counter.DROP_GROUP) + echo.counters().get(EchoBackend.Counter.DROP_RUNT));
             assertTrue(lv.closes().isEmpty(), () -> "sessions closed: " + lv.closes());
         }
     }
