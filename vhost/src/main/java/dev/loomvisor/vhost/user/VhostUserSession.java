@@ -242,7 +242,9 @@ public final class VhostUserSession {
         } catch (ProtocolException e) {
             end(e.closeCause(), e.getMessage());
         } catch (NativeException e) {
-            end(closing ? CloseCause.SERVER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
+            // A reset (the peer closed with our reply unread, or closed while we replied) is a peer close.
+            boolean reset = e.errno() == NativeException.ECONNRESET || e.errno() == NativeException.EPIPE;
+            end(closing ? CloseCause.SERVER_CLOSED : reset ? CloseCause.PEER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
         } catch (RuntimeException | Error e) {
             end(CloseCause.RESOURCE_ERROR, e.toString());
         } finally {
