@@ -59,6 +59,7 @@ public final class Libc {
     public static final int PROT_WRITE = 0x2;
     public static final int MAP_SHARED = 0x1;
     public static final int MFD_CLOEXEC = 0x1;
+    public static final int MFD_ALLOW_SEALING = 0x2;
     /** S_IFMT and S_IFREG of st_mode. */
     public static final int S_IFMT = 0xf000;
     public static final int S_IFREG = 0x8000;
@@ -445,6 +446,23 @@ public final class Libc {
             }
         } catch (NativeException e) {
             throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static final int F_ADD_SEALS = 1033;
+    /** F_SEAL_SHRINK: the file can no longer get smaller. */
+    public static final int F_SEAL_SHRINK = 0x2;
+
+    /**
+     * fcntl(F_ADD_SEALS): true if the seals were added; false if the file does not allow sealing (not a
+     * memfd, or one made without MFD_ALLOW_SEALING, or F_SEAL_SEAL set already).
+     */
+    public static boolean addSeals(int fd, int seals) {
+        MemorySegment st = state();
+        try {
+            return (int) FCNTL3.invokeExact(st, fd, F_ADD_SEALS, seals) == 0;
         } catch (Throwable t) {
             throw rethrow(t);
         }

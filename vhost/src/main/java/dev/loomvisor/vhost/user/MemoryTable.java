@@ -16,6 +16,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Every region is checked before anything is mapped: size 0, 64-bit overflow of any end, overlaps in
  * either address space, and a mapping past the end of a regular file (touching it would SIGBUS the JVM).
+ * Where the fd allows it, the file is also sealed against shrinking later; a front-end that shrinks an
+ * unsealable file under a running ring can still crash the backend (as it can any mmap-based backend).
  */
 public final class MemoryTable implements AutoCloseable {
 
@@ -89,6 +91,9 @@ public final class MemoryTable implements AutoCloseable {
                     throw new ProtocolException(CloseCause.REGION_BEYOND_FILE, "region " + i + " ends at 0x"
                             + Long.toHexString(off[i] + len[i]) + ", file size 0x" + Long.toHexString(st[1]));
                 }
+                // A file shrunk under the mapping would SIGBUS the JVM on the next access: seal it against
+                // shrinking where the front-end allows sealing (QEMU's memfd backend seals it itself).
+                Libc.addSeals(fds[i], Libc.F_SEAL_SHRINK);
             } catch (NativeException e) {
                 throw new ProtocolException(CloseCause.RESOURCE_ERROR, "region " + i + ": " + e.getMessage());
             }

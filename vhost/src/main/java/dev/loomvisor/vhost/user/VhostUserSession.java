@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * One front-end connection: an emulated process (the devices' owner) whose control socket is served by a
@@ -101,7 +102,8 @@ public final class VhostUserSession {
     private final Process process;
     private final Task owner;
     private final Ring[] rings;
-    private final Pair[] pairs;
+    /** Written by the session thread, read by any (stats, backend lookups). */
+    private final AtomicReferenceArray<Pair> pairs;
     private final Thread thread;
     private final AtomicReference<CloseReason> reason = new AtomicReference<>();
     private final CountDownLatch ended = new CountDownLatch(1);
@@ -121,11 +123,9 @@ public final class VhostUserSession {
     private boolean ownerReset;
     private long features;
     private long protocolFeatures;
-    /** SET_PROTOCOL_FEATURES arrived (only possible once PROTOCOL_FEATURES was offered). */
-    private boolean protocolFeaturesSet;
     private MemoryTable table;
     private int mtu;
-    private long messages;
+    private volatile long messages;
 
     VhostUserSession(VhostUserServer server, int id, UnixSocket socket, Process process) {
         this.server = server;
@@ -138,7 +138,7 @@ public final class VhostUserSession {
         for (int i = 0; i < rings.length; i++) {
             rings[i] = new Ring(i);
         }
-        this.pairs = new Pair[maxPairs];
+        this.pairs = new AtomicReferenceArray<>(maxPairs);
         this.mtu = server.config().mtu();
         this.rxHeader = arena.allocate(VhostUser.HEADER_SIZE, 8);
         this.rxPayload = arena.allocate(VhostUser.MAX_PAYLOAD, 8);
@@ -186,26 +186,26 @@ public final class VhostUserSession {
 
     /** Queue pairs this session may use (the server's maximum). */
     public int maxQueuePairs() {
-        return pairs.length;
+        return pairs.length();
     }
 
     /** The backend of queue pair {@code k}, or null until one of its rings started. */
     public NetBackend backend(int k) {
-        Pair p = pairs[k];
+        Pair p = pairs.get(k);
         return p == null ? null : p.backend;
     }
 
     /** The vhost-net of queue pair {@code k}, or null until one of its rings started. */
     public VhostNet net(int k) {
-        Pair p = pairs[k];
+        Pair p = pairs.get(k);
         return p == null ? null : p.net;
     }
 
     /** Counters of every vring whose pair exists (also after the session ended). */
     public List<QueueStats> stats() {
         List<QueueStats> out = new ArrayList<>();
-        for (int k = 0; k < pairs.length; k++) {
-            Pair p = pairs[k];
+        for (int k = 0; k < pairs.length(); k++) {
+            Pair p = pairs.get(k);
             if (p == null) {
                 continue;
             }
@@ -242,7 +242,9 @@ public final class VhostUserSession {
         } catch (ProtocolException e) {
             end(e.closeCause(), e.getMessage());
         } catch (NativeException e) {
-            end(closing ? CloseCause.SERVER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
+            // A reset (the peer closed with our reply unread, or closed while we replied) is a peer close.
+            boolean reset = e.errno() == NativeException.ECONNRESET || e.errno() == NativeException.EPIPE;
+            end(closing ? CloseCause.SERVER_CLOSED : reset ? CloseCause.PEER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
         } catch (RuntimeException | Error e) {
             end(CloseCause.RESOURCE_ERROR, e.toString());
         } finally {
@@ -376,19 +378,15 @@ public final class VhostUserSession {
                             "0x" + Long.toHexString(f & ~VhostUser.PROTOCOL_FEATURES));
                 }
                 protocolFeatures = f;
-                protocolFeaturesSet = true;
             }
             case GET_QUEUE_NUM -> {
-                replyU64(r, pairs.length);
+                replyU64(r, pairs.length());
                 return true;
             }
             case SET_VRING_ENABLE -> {
-                // QEMU 7.2 enables rings when the device attaches, before SET_FEATURES, once the backend has
-                // offered PROTOCOL_FEATURES and protocol features were set (vhost_user_set_vring_enable tests
-                // the offered features); DPDK's and libvhost-user's backends accept it then too.
-                if (!protocolNegotiated() && !protocolFeaturesSet) {
-                    throw new ProtocolException(CloseCause.PROTOCOL_FEATURES_NOT_NEGOTIATED, "SET_VRING_ENABLE");
-                }
+                // vhost-user.rst: "sent only when PROTOCOL_FEATURES has been negotiated", but QEMU 7.2 checks
+                // only that the backend offers it and sends it before SET_FEATURES (seen with a Linux guest).
+                // So the flag is kept whenever it comes; it gates a ring only once the bit is acknowledged.
                 Ring ring = ring(u32(VhostUser.STATE_INDEX));
                 ring.enabled = u32(VhostUser.STATE_NUM) != 0;
                 update(ring);
@@ -474,7 +472,7 @@ public final class VhostUserSession {
         byte[] mac = server.config().mac();
         MemorySegment.copy(MemorySegment.ofArray(mac), 0, c, VhostUser.NET_CONFIG_MAC, 6);
         c.set(JAVA_SHORT_UNALIGNED, VhostUser.NET_CONFIG_STATUS, (short) VhostUser.NET_S_LINK_UP);
-        c.set(JAVA_SHORT_UNALIGNED, VhostUser.NET_CONFIG_MAX_PAIRS, (short) pairs.length);
+        c.set(JAVA_SHORT_UNALIGNED, VhostUser.NET_CONFIG_MAX_PAIRS, (short) pairs.length());
         c.set(JAVA_SHORT_UNALIGNED, VhostUser.NET_CONFIG_MTU, (short) mtu);
         return c.toArray(JAVA_BYTE);
     }
@@ -486,7 +484,8 @@ public final class VhostUserSession {
             throw new ProtocolException(CloseCause.FEATURES_NOT_OFFERED, "0x" + Long.toHexString(f & ~VhostUser.FEATURES));
         }
         features = f;
-        for (Pair p : pairs) {
+        for (int k = 0; k < pairs.length(); k++) {
+            Pair p = pairs.get(k);
             if (p != null) {
                 deviceCall(() -> p.net.device().setFeatures(owner, f & VirtioNet.FEATURES));
             }
@@ -512,12 +511,12 @@ public final class VhostUserSession {
             ring.enabled = false;
             dropKick(ring);
         }
-        for (int k = 0; k < pairs.length; k++) {
-            Pair p = pairs[k];
+        for (int k = 0; k < pairs.length(); k++) {
+            Pair p = pairs.get(k);
             if (p != null) {
                 p.net.close();
                 closeBackend(p.backend);
-                pairs[k] = null;
+                pairs.set(k, null);
             }
         }
         // The session stays the owner (the same process); devices come back as rings start again.
@@ -537,7 +536,8 @@ public final class VhostUserSession {
         }
         MemoryTable old = table;
         table = next;
-        for (Pair p : pairs) {
+        for (int k = 0; k < pairs.length(); k++) {
+            Pair p = pairs.get(k);
             if (p != null) {
                 deviceCall(() -> p.net.device().setMemTable(owner, next.memory()));
             }
@@ -617,7 +617,7 @@ public final class VhostUserSession {
         ring.started = false;
         dropKick(ring);
         setCallFd(ring, null); // vhost-user.rst: GET_VRING_BASE stops the ring; kick and call go with it
-        Pair p = pairs[ring.pair];
+        Pair p = pairs.get(ring.pair);
         if (p == null || ring.baseSet) {
             return ring.base;
         }
@@ -681,7 +681,7 @@ public final class VhostUserSession {
      * ring's mutex, which a control call on the ring takes.
      */
     private void syncRing(Ring ring) throws ProtocolException {
-        Pair p = pairs[ring.pair];
+        Pair p = pairs.get(ring.pair);
         if (p != null) {
             deviceCall(() -> p.net.device().setVringCall(owner, ring.local, ring.callNotifier));
         }
@@ -707,7 +707,7 @@ public final class VhostUserSession {
     // ---- rings to devices ----
 
     private Pair pair(int k) throws ProtocolException {
-        Pair p = pairs[k];
+        Pair p = pairs.get(k);
         if (p != null) {
             return p;
         }
@@ -729,7 +729,7 @@ public final class VhostUserSession {
         }
         NetBackend backend = server.config().backends().create(this, k);
         p = new Pair(net, backend);
-        pairs[k] = p;
+        pairs.set(k, p);
         return p;
     }
 
@@ -774,7 +774,7 @@ public final class VhostUserSession {
         if (!ring.running) {
             return;
         }
-        Pair p = pairs[ring.pair];
+        Pair p = pairs.get(ring.pair);
         ring.running = false;
         deviceCall(() -> p.net.setBackend(owner, ring.local, null)); // flushes: no handler runs after this
     }
@@ -806,7 +806,8 @@ public final class VhostUserSession {
 
     /** Devices (workers stop, rings stop), then kicks and calls, then backends, mappings, process, socket. */
     private void release() {
-        for (Pair p : pairs) {
+        for (int k = 0; k < pairs.length(); k++) {
+            Pair p = pairs.get(k);
             if (p != null) {
                 p.net.close();
             }
@@ -825,7 +826,8 @@ public final class VhostUserSession {
                 e.close();
             }
         }
-        for (Pair p : pairs) {
+        for (int k = 0; k < pairs.length(); k++) {
+            Pair p = pairs.get(k);
             if (p != null) {
                 closeBackend(p.backend);
             }

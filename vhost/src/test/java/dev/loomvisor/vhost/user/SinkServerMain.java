@@ -7,7 +7,7 @@ import java.nio.file.Path;
 /**
  * Manual interop runs (not a test): serves a sink on {@code args[0]} with worker model {@code args[1]}
  * (default user-worker) and {@code args[2]} queue pairs, printing per-second stats for {@code args[3]}
- * seconds (default 30); {@code args[4] = gen} generates 60-byte frames instead of sinking. E.g. against dpdk-testpmd's virtio-user in txonly mode.
+ * seconds (default 30); {@code args[4] = gen} generates 60-byte frames instead of sinking; {@code args[5]}: busy-poll microseconds per ring. E.g. against dpdk-testpmd's virtio-user in txonly mode.
  */
 public final class SinkServerMain {
 
@@ -18,6 +18,9 @@ public final class SinkServerMain {
         int seconds = args.length > 3 ? Integer.parseInt(args[3]) : 30;
         boolean gen = args.length > 4 && args[4].equals("gen");
         VhostUserServer.Config cfg = VhostUserServer.Config.defaults().withModel(model).withMaxQueuePairs(pairs);
+        if (args.length > 5) {
+            cfg = cfg.withBusyPollMicros(Long.parseLong(args[5]));
+        }
         if (gen) {
             cfg = cfg.withBackends((s, k) -> new dev.loomvisor.vhost.backend.GeneratorBackend(0x0200_0000_0001L,
                     0xffff_ffff_ffffL, 60, Long.MAX_VALUE));

@@ -91,11 +91,6 @@ class VhostUserHostileTest {
         }));
         c.add(new Case("protocol feature not offered", CloseCause.PROTOCOL_FEATURES_NOT_OFFERED,
                 fe -> fe.setProtocolFeatures(1L << 40)));
-        c.add(new Case("enable without protocol features", CloseCause.PROTOCOL_FEATURES_NOT_NEGOTIATED, fe -> {
-            fe.setOwner();
-            fe.setFeatures(VirtioNetBits.VERSION_1);
-            fe.setVringEnable(1, true);
-        }));
         c.add(new Case("overlapping regions", CloseCause.REGION_OVERLAP, fe -> {
             fe.setOwner();
             fe.request(VhostUserRequest.SET_MEM_TABLE, VhostUserFrontend.memTable(new long[][] {

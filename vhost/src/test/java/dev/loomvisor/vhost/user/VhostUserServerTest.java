@@ -355,4 +355,20 @@ class VhostUserServerTest {
             }
         }
     }
+
+    @Test
+    void theMemoryFileIsSealedAgainstShrinking() throws Exception {
+        Sessions sessions = new Sessions();
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults(), sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 1 << 20)) {
+            dev.loomvisor.vhost.sys.Libc.ftruncate(fe.memfd(), 1 << 19); // before the table: allowed
+            dev.loomvisor.vhost.sys.Libc.ftruncate(fe.memfd(), 1 << 20);
+            fe.setOwner();
+            fe.setMemTable();
+            assertEquals(1, fe.getQueueNum());
+            var e = assertThrows(dev.loomvisor.vhost.sys.NativeException.class,
+                    () -> dev.loomvisor.vhost.sys.Libc.ftruncate(fe.memfd(), 1 << 19));
+            assertEquals(1, e.errno(), "EPERM: sealed"); // a shrink would SIGBUS the backend
+        }
+    }
 }

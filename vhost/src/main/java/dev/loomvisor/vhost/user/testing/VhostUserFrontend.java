@@ -109,7 +109,7 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     /** Connects to the backend at {@code socket} with {@code memSize} bytes of guest memory (a memfd). */
     public static VhostUserFrontend connect(Path socket, long memSize) throws IOException {
-        int fd = Libc.memfdCreate("vhost-user-frontend", Libc.MFD_CLOEXEC);
+        int fd = Libc.memfdCreate("vhost-user-frontend", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING);
         try {
             Libc.ftruncate(fd, memSize);
             long addr = Libc.mmap(memSize, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
