@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loomvisor.bench.CliRun;
 import dev.loomvisor.vhost.net.VirtioNet;
+import dev.loomvisor.vhost.sys.NativeException;
 import dev.loomvisor.vhost.user.VhostUser;
 import dev.loomvisor.vhost.user.testing.VhostUserFrontend;
 import java.nio.file.Files;
@@ -67,12 +68,22 @@ class VhostUserCommandTest {
         return CompletableFuture.supplyAsync(() -> CliRun.of(args));
     }
 
-    private static void awaitSocket(Path sock) throws InterruptedException {
+    /**
+     * Connects once the command listens: the socket file appears at bind, a moment before listen, so a
+     * refused connection is retried (bounded), as a frontend with reconnect does.
+     */
+    private static VhostUserFrontend connect(Path sock) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!Files.exists(sock) && System.nanoTime() < deadline) {
-            Thread.sleep(10);
+        while (true) {
+            try {
+                return VhostUserFrontend.connect(sock, 4 << 20);
+            } catch (NativeException e) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("the command does not listen on " + sock, e);
+                }
+                Thread.sleep(10);
+            }
         }
-        assertTrue(Files.exists(sock), "the command listens on " + sock);
     }
 
     private static byte[] frame(int length, long dst, long src) {
@@ -91,8 +102,7 @@ class VhostUserCommandTest {
         Path sock = dir.resolve("sink.sock");
         var run = serve("vhost-user", "--socket", sock.toString(), "--mode", "sink", "--frame-size", "64",
                 "--duration", "3s", "--stats-interval", "200ms");
-        awaitSocket(sock);
-        try (VhostUserFrontend fe = VhostUserFrontend.connect(sock, 4 << 20)) {
+        try (VhostUserFrontend fe = connect(sock)) {
             fe.handshake(WANTED);
             fe.setupVring(0, 256, true);
             fe.setupVring(1, 256, true);
@@ -126,9 +136,8 @@ class VhostUserCommandTest {
     void echoModeReturnsAUnicastFrameWithTheAddressesSwapped() throws Exception {
         Path sock = dir.resolve("echo.sock");
         var run = serve("vhost-user", "--socket", sock.toString(), "--mode", "echo", "--duration", "2s", "--quiet");
-        awaitSocket(sock);
         List<byte[]> got = new ArrayList<>();
-        try (VhostUserFrontend fe = VhostUserFrontend.connect(sock, 4 << 20)) {
+        try (VhostUserFrontend fe = connect(sock)) {
             fe.handshake(WANTED);
             fe.setupVring(0, 256, true);
             fe.setupVring(1, 256, true);
@@ -152,9 +161,8 @@ class VhostUserCommandTest {
         Path sock = dir.resolve("switch.sock");
         var run = serve("vhost-user", "--socket", sock.toString(), "--mode", "switch", "--vms", "3",
                 "--duration", "3s", "--quiet");
-        awaitSocket(sock);
         List<byte[]> got = new ArrayList<>();
-        try (VhostUserFrontend fe = VhostUserFrontend.connect(sock, 4 << 20)) {
+        try (VhostUserFrontend fe = connect(sock)) {
             fe.handshake(WANTED);
             fe.setupVring(0, 256, true);
             fe.setupVring(1, 256, true);
