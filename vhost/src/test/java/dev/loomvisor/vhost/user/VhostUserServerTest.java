@@ -371,4 +371,45 @@ class VhostUserServerTest {
             assertEquals(1, e.errno(), "EPERM: sealed"); // a shrink would SIGBUS the backend
         }
     }
+
+    @Test
+    void aBrokenRingSignalsItsErrFdAndTheSessionGoesOn() throws Exception {
+        Sessions sessions = new Sessions();
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults().withMaxQueuePairs(2), sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20);
+             var err = dev.loomvisor.vhost.sys.EventFd.create()) {
+            fe.handshake(WANTED);
+            fe.setupVring(0, 256, true);
+            var tx = fe.setupVring(1, 256, true);
+            fe.setupVring(2, 256, true);
+            fe.setupVring(3, 256, true);
+            fe.setVringErr(1, err.fd());
+            assertEquals(2, fe.getQueueNum()); // a round trip: SET_VRING_ERR was handled
+            VhostUserSession s = sessions.nextOpened();
+            send(fe, 1, 10, 60);
+            awaitFrames(sinkOf(s, 0), 10);
+            // A head index beyond the ring: a guest violation (virtio.md), not a protocol one.
+            var q = tx.queue();
+            int idx = q.availIdx();
+            byte[] slot = new byte[2];
+            MemorySegment.ofArray(slot).set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) 999);
+            fe.memory().write(q.availAddr() + 4 + 2L * (idx % 256), slot, 0, 2);
+            byte[] next = new byte[2];
+            MemorySegment.ofArray(next).set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) (idx + 1));
+            fe.memory().write(q.availAddr() + 2, next, 0, 2);
+            fe.vring(1).kickForTest();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long signalled = 0;
+            while (signalled == 0 && System.nanoTime() < deadline) {
+                signalled = err.drain();
+                Thread.sleep(1);
+            }
+            assertTrue(signalled > 0, "the err eventfd was signalled");
+            assertEquals(1, s.stats().get(1).ringErrors());
+            // The other pair still works, and the session did not end.
+            send(fe, 3, 10, 60);
+            awaitFrames(sinkOf(s, 1), 10);
+            assertFalse(s.isClosed());
+        }
+    }
 }
