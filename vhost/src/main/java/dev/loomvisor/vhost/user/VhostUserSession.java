@@ -64,6 +64,8 @@ public final class VhostUserSession {
         boolean enabled;
         boolean running;
         EpollLoop.Registration kick;
+        /** Set instead of {@link #kick} when the front-end polls (no kick fd). */
+        EpollLoop.Polled polled;
         final Notifier kickNotifier = new Notifier();
         volatile EventFd callFd;
         volatile EventFd errFd;
@@ -639,11 +641,13 @@ public final class VhostUserSession {
             throw new ProtocolException(CloseCause.NO_OWNER, "vring " + ring.index);
         }
         dropKick(ring);
-        if (!noFd) {
+        if (noFd) {
+            // Polling mode (vhost-user.rst: "the ring is polled"): the epoll thread looks every millisecond.
+            ring.polled = server.loop().poll(ring.kickNotifier);
+        } else {
             EventFd e = adopt();
             ring.kick = server.loop().register(e, ring.kickNotifier);
         }
-        // Without a kick fd (polling mode) the ring runs only when it starts: partial support.
         ring.started = true;
         update(ring);
     }
@@ -701,6 +705,10 @@ public final class VhostUserSession {
         if (ring.kick != null) {
             ring.kick.close();
             ring.kick = null;
+        }
+        if (ring.polled != null) {
+            ring.polled.close();
+            ring.polled = null;
         }
     }
 

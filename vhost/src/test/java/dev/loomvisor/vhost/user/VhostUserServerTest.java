@@ -412,4 +412,21 @@ class VhostUserServerTest {
             assertFalse(s.isClosed());
         }
     }
+
+    @Test
+    void aRingWithoutKickFdIsPolled() throws Exception {
+        Sessions sessions = new Sessions();
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults(), sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20)) {
+            fe.handshake(WANTED);
+            fe.setupVring(0, 256, true);
+            fe.setupVring(1, 256, true);
+            VhostUserSession s = sessions.nextOpened();
+            fe.request(VhostUserRequest.SET_VRING_KICK, VhostUserFrontend.u64(1 | VhostUser.VRING_NOFD));
+            assertEquals(1, fe.getQueueNum());
+            // The kicks the front-end still writes go nowhere now; the frames arrive by polling.
+            send(fe, 1, 200, 60);
+            awaitFrames(sinkOf(s, 0), 200);
+        }
+    }
 }
