@@ -475,4 +475,20 @@ class VhostUserServerTest {
             assertEquals(3 * (500 + 600 + 700 + 800), total);
         }
     }
+
+    @Test
+    void aStaleSocketIsReplacedButNoOtherFile() throws Exception {
+        Path sock = dir.resolve("s.sock");
+        VhostUserServer.start(sock, VhostUserServer.Config.defaults(), null).close();
+        try (var stale = dev.loomvisor.vhost.sys.UnixSocket.listen(sock, 1)) {
+            stale.shutdown();
+        }
+        assertTrue(java.nio.file.Files.exists(sock), "a socket file left behind");
+        VhostUserServer.start(sock, VhostUserServer.Config.defaults(), null).close();
+        Path file = dir.resolve("precious");
+        java.nio.file.Files.writeString(file, "data");
+        assertThrows(java.nio.file.FileAlreadyExistsException.class,
+                () -> VhostUserServer.start(file, VhostUserServer.Config.defaults(), null));
+        assertEquals("data", java.nio.file.Files.readString(file));
+    }
 }
