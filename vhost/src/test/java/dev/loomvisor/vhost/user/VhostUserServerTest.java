@@ -122,6 +122,7 @@ class VhostUserServerTest {
             receive(fe, 0, 3000, 100);
             VhostUserSession s = sessions.nextOpened();
             assertTrue(fe.vring(0).calls() > 0, "the backend signalled the call eventfd");
+            fe.getVringBase(0); // stops the ring: the handler's counts are in
             QueueStats rx = s.stats().get(0);
             assertEquals(3000, rx.frames());
             assertEquals(300_000, rx.bytes());
@@ -353,6 +354,8 @@ class VhostUserServerTest {
                 }
                 awaitFrames(sinkOf(s, 0), 50);
             }
+            assertEquals(150, fe.getVringBase(1)); // stops the ring: its run's counts are in
+            assertEquals(150, s.stats().get(1).frames(), "counts from before the reset are kept");
         }
     }
 
