@@ -43,7 +43,7 @@ public final class QemuGuest implements AutoCloseable {
     }
 
     /** An installed kernel image and its modules (not the host's running kernel: the package's). */
-    public record Kernel(String version, Path image, Path modules) {
+    public record GuestKernel(String version, Path image, Path modules) {
     }
 
     private final Process process;
@@ -60,7 +60,7 @@ public final class QemuGuest implements AutoCloseable {
      */
     public static QemuGuest boot(Path socket, Path dir) throws IOException {
         Path qemu = Peers.require("qemu-system-x86_64", PACKAGES);
-        Kernel kernel = installedKernel();
+        GuestKernel kernel = installedKernel();
         Path initrd = dir.resolve("initramfs.cpio");
         buildInitramfs(kernel, initrd);
         List<String> cmd = List.of(qemu.toString(), "-accel", "tcg", "-m", "256",
@@ -74,8 +74,8 @@ public final class QemuGuest implements AutoCloseable {
     }
 
     /** The newest kernel that has both an image in /boot and its modules.dep; fails when there is none. */
-    public static Kernel installedKernel() throws IOException {
-        List<Kernel> found = new ArrayList<>();
+    public static GuestKernel installedKernel() throws IOException {
+        List<GuestKernel> found = new ArrayList<>();
         try (var boot = Files.list(Path.of("/boot"))) {
             for (Path image : boot.toList()) {
                 String name = image.getFileName().toString();
@@ -85,7 +85,7 @@ public final class QemuGuest implements AutoCloseable {
                 String version = name.substring("vmlinuz-".length());
                 Path modules = Path.of("/lib/modules", version);
                 if (Files.isReadable(image) && Files.isRegularFile(modules.resolve("modules.dep"))) {
-                    found.add(new Kernel(version, image, modules));
+                    found.add(new GuestKernel(version, image, modules));
                 }
             }
         } catch (java.nio.file.NoSuchFileException e) {
@@ -94,7 +94,7 @@ public final class QemuGuest implements AutoCloseable {
         if (found.isEmpty()) {
             Peers.missing("a kernel image /boot/vmlinuz-* with its /lib/modules", "linux-image-amd64");
         }
-        found.sort(Comparator.comparing(Kernel::version, QemuGuest::compareVersions));
+        found.sort(Comparator.comparing(GuestKernel::version, QemuGuest::compareVersions));
         return found.getLast();
     }
 
@@ -167,7 +167,7 @@ public final class QemuGuest implements AutoCloseable {
     }
 
     /** busybox as /bin/busybox, the modules flat in /lib/modules, and /init. */
-    static void buildInitramfs(Kernel kernel, Path to) throws IOException {
+    static void buildInitramfs(GuestKernel kernel, Path to) throws IOException {
         Path busybox = Peers.require("busybox", "busybox-static");
         Initramfs fs = new Initramfs().dir("bin").dir("dev").dir("proc").dir("sys").dir("lib").dir("lib/modules")
                 .charDevice("dev/console", 0600, 5, 1)
