@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
         subcommands = {dev.loomvisor.bench.cli.CompareCommand.class, dev.loomvisor.bench.cli.ThroughputCommand.class,
                 dev.loomvisor.bench.cli.LatencyCommand.class, dev.loomvisor.bench.cli.PingpongCommand.class,
                 dev.loomvisor.bench.cli.SweepCommand.class,
-                dev.loomvisor.bench.cli.LimitsCommand.class, dev.loomvisor.bench.cli.ReportCommand.class},
+                dev.loomvisor.bench.cli.LimitsCommand.class, dev.loomvisor.bench.cli.ReportCommand.class,
+                dev.loomvisor.bench.cli.VhostUserCommand.class},
         description = {
                 "Measures what a vhost threading model costs: virtio-net throughput and latency, "
                         + "VMs held under a latency target, and whether a process's limits hold for its "

@@ -90,7 +90,43 @@ public final class EpollLoop implements AutoCloseable {
         }
     }
 
+    /** A ring without a kick fd (vhost-user polling mode): signalled every {@link #POLL_MILLIS}. */
+    public final class Polled implements AutoCloseable {
+        private final Notifier target;
+
+        private Polled(Notifier target) {
+            this.target = target;
+        }
+
+        /** Stops the polling. Idempotent. */
+        @Override
+        public void close() {
+            registerLock.lock();
+            try {
+                Notifier[] now = polled;
+                int n = 0;
+                Polled[] keep = new Polled[polledHandles.length];
+                Notifier[] next = new Notifier[now.length];
+                for (int i = 0; i < polledHandles.length; i++) {
+                    if (polledHandles[i] != this) {
+                        keep[n] = polledHandles[i];
+                        next[n++] = now[i];
+                    }
+                }
+                polledHandles = java.util.Arrays.copyOf(keep, n);
+                polled = java.util.Arrays.copyOf(next, n);
+            } finally {
+                registerLock.unlock();
+            }
+        }
+    }
+
+    /** How often rings without a kick fd are looked at. */
+    public static final int POLL_MILLIS = 1;
+
     private final int epfd;
+    private volatile Notifier[] polled = new Notifier[0];
+    private Polled[] polledHandles = new Polled[0];
     private final EventFd wake;
     private final AtomicReferenceArray<Registration> slots = new AtomicReferenceArray<>(MAX_REGISTRATIONS);
     private final ReentrantLock registerLock = new ReentrantLock();
@@ -151,6 +187,26 @@ public final class EpollLoop implements AutoCloseable {
         }
     }
 
+    /**
+     * Signals {@code target} every {@link #POLL_MILLIS} ms until the handle is closed: the kick of a ring
+     * whose front-end polls instead of kicking (SET_VRING_KICK with the no-fd bit).
+     */
+    public Polled poll(Notifier target) {
+        registerLock.lock();
+        try {
+            Polled p = new Polled(target);
+            polledHandles = java.util.Arrays.copyOf(polledHandles, polledHandles.length + 1);
+            polledHandles[polledHandles.length - 1] = p;
+            Notifier[] next = java.util.Arrays.copyOf(polled, polled.length + 1);
+            next[next.length - 1] = target;
+            polled = next;
+        } finally {
+            registerLock.unlock();
+        }
+        wake.signal(); // the loop picks its timeout again
+        return polledHandles[polledHandles.length - 1];
+    }
+
     /** The loop thread's id (to measure what it allocates). */
     public long threadId() {
         return thread.threadId();
@@ -163,8 +219,16 @@ public final class EpollLoop implements AutoCloseable {
 
     private void run() {
         try {
+            long nextPoll = System.nanoTime();
             while (!stopping) {
-                int n = Libc.epollWait(epfd, events, MAX_EVENTS, -1);
+                Notifier[] ps = polled;
+                int n = Libc.epollWait(epfd, events, MAX_EVENTS, ps.length == 0 ? -1 : POLL_MILLIS);
+                if (ps.length != 0 && System.nanoTime() - nextPoll >= 0) {
+                    nextPoll = System.nanoTime() + POLL_MILLIS * 1_000_000L;
+                    for (Notifier p : ps) {
+                        p.signal();
+                    }
+                }
                 for (int i = 0; i < n; i++) {
                     long token = events.get(JAVA_LONG_UNALIGNED, (long) i * Libc.EPOLL_EVENT_SIZE + Libc.EPOLL_DATA);
                     if (token == WAKE_TOKEN) {

@@ -6,11 +6,11 @@ package dev.loomvisor.vhost.user;
  * give the rule each one enforces). A session ends with exactly one cause.
  */
 public enum CloseCause {
-    /** The front-end closed the connection between messages. */
+    /** The front-end closed the connection between messages, or reset it. */
     PEER_CLOSED(false),
     /** The server was closed. */
     SERVER_CLOSED(false),
-    /** The socket failed (ECONNRESET...). */
+    /** The socket failed otherwise. */
     IO_ERROR(false),
     /** The host could not give a resource the request needs (mmap, a worker, an fd). */
     RESOURCE_ERROR(false),

@@ -140,7 +140,15 @@ public final class VhostUserServer implements AutoCloseable {
         } catch (ErrnoException e) {
             throw new IOException("worker model " + config.model().modelName() + ": " + e.getMessage(), e);
         }
-        Files.deleteIfExists(path); // a stale socket from an earlier run would make bind fail
+        // A stale socket from an earlier run would make bind fail; anything else at the path is not ours.
+        if (Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            if (!Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS).isOther()) {
+                workerFactory.close();
+                throw new java.nio.file.FileAlreadyExistsException(path.toString(), null, "not a socket");
+            }
+            Files.delete(path);
+        }
         try {
             this.listenSocket = UnixSocket.listen(path, 16);
         } catch (NativeException e) {
@@ -157,7 +165,10 @@ public final class VhostUserServer implements AutoCloseable {
         this.acceptThread = Thread.ofPlatform().name("vhost-user-accept").daemon().unstarted(this::acceptLoop);
     }
 
-    /** Listens on {@code socket} (replacing a stale socket file) and serves front-ends until {@link #close}. */
+    /**
+     * Listens on {@code socket} (replacing a stale socket there, refusing any other file) and serves
+     * front-ends until {@link #close}.
+     */
     public static VhostUserServer start(Path socket, Config config, Listener listener) throws IOException {
         VhostUserServer s = new VhostUserServer(socket, config, listener);
         s.acceptThread.start();

@@ -64,6 +64,8 @@ public final class VhostUserSession {
         boolean enabled;
         boolean running;
         EpollLoop.Registration kick;
+        /** Set instead of {@link #kick} when the front-end polls (no kick fd). */
+        EpollLoop.Polled polled;
         final Notifier kickNotifier = new Notifier();
         volatile EventFd callFd;
         volatile EventFd errFd;
@@ -126,6 +128,8 @@ public final class VhostUserSession {
     private MemoryTable table;
     private int mtu;
     private volatile long messages;
+    /** What devices closed by RESET_OWNER counted, per vring (session thread writes, any thread reads). */
+    private final QueueStats[] retired;
 
     VhostUserSession(VhostUserServer server, int id, UnixSocket socket, Process process) {
         this.server = server;
@@ -139,6 +143,7 @@ public final class VhostUserSession {
             rings[i] = new Ring(i);
         }
         this.pairs = new AtomicReferenceArray<>(maxPairs);
+        this.retired = new QueueStats[2 * maxPairs];
         this.mtu = server.config().mtu();
         this.rxHeader = arena.allocate(VhostUser.HEADER_SIZE, 8);
         this.rxPayload = arena.allocate(VhostUser.MAX_PAYLOAD, 8);
@@ -201,24 +206,39 @@ public final class VhostUserSession {
         return p == null ? null : p.net;
     }
 
-    /** Counters of every vring whose pair exists (also after the session ended). */
+    /**
+     * Counters of every vring whose pair exists or existed (also after the session ended; a RESET_OWNER
+     * keeps what the closed devices counted).
+     */
     public List<QueueStats> stats() {
         List<QueueStats> out = new ArrayList<>();
         for (int k = 0; k < pairs.length(); k++) {
             Pair p = pairs.get(k);
-            if (p == null) {
-                continue;
-            }
             for (int local : new int[] {VirtioNet.RX, VirtioNet.TX}) {
-                VhostVirtqueue vq = p.net.device().vq(local);
-                var c = vq.counters();
-                long drops = c.get(RingCounter.DROP_BACKEND) + c.get(RingCounter.DROP_BAD_HEADER)
-                        + c.get(RingCounter.DROP_TOO_BIG) + c.get(RingCounter.DROP_BAD_RX_CHAIN);
-                out.add(new QueueStats(2 * k + local, c.get(RingCounter.FRAMES), c.get(RingCounter.BYTES), drops,
-                        vq.kicks(), c.get(RingCounter.INTERRUPTS), c.get(RingCounter.RING_ERRORS)));
+                int v = 2 * k + local;
+                QueueStats now = p == null ? null : countersOf(v, p.net.device().vq(local));
+                QueueStats old = retired[v];
+                if (now != null && old != null) {
+                    out.add(sum(now, old));
+                } else if (now != null || old != null) {
+                    out.add(now != null ? now : old);
+                }
             }
         }
         return out;
+    }
+
+    private static QueueStats countersOf(int vring, VhostVirtqueue vq) {
+        var c = vq.counters();
+        long drops = c.get(RingCounter.DROP_BACKEND) + c.get(RingCounter.DROP_BAD_HEADER)
+                + c.get(RingCounter.DROP_TOO_BIG) + c.get(RingCounter.DROP_BAD_RX_CHAIN);
+        return new QueueStats(vring, c.get(RingCounter.FRAMES), c.get(RingCounter.BYTES), drops, vq.kicks(),
+                c.get(RingCounter.INTERRUPTS), c.get(RingCounter.RING_ERRORS));
+    }
+
+    private static QueueStats sum(QueueStats a, QueueStats b) {
+        return new QueueStats(a.vring(), a.frames() + b.frames(), a.bytes() + b.bytes(), a.drops() + b.drops(),
+                a.kicks() + b.kicks(), a.calls() + b.calls(), a.ringErrors() + b.ringErrors());
     }
 
     /** Ends the session (SERVER_CLOSED unless it already ended otherwise) and waits until it released all. */
@@ -242,7 +262,9 @@ public final class VhostUserSession {
         } catch (ProtocolException e) {
             end(e.closeCause(), e.getMessage());
         } catch (NativeException e) {
-            end(closing ? CloseCause.SERVER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
+            // A reset (the peer closed with our reply unread, or closed while we replied) is a peer close.
+            boolean reset = e.errno() == NativeException.ECONNRESET || e.errno() == NativeException.EPIPE;
+            end(closing ? CloseCause.SERVER_CLOSED : reset ? CloseCause.PEER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
         } catch (RuntimeException | Error e) {
             end(CloseCause.RESOURCE_ERROR, e.toString());
         } finally {
@@ -513,6 +535,11 @@ public final class VhostUserSession {
             Pair p = pairs.get(k);
             if (p != null) {
                 p.net.close();
+                for (int local : new int[] {VirtioNet.RX, VirtioNet.TX}) {
+                    int v = 2 * k + local;
+                    QueueStats now = countersOf(v, p.net.device().vq(local));
+                    retired[v] = retired[v] == null ? now : sum(retired[v], now);
+                }
                 closeBackend(p.backend);
                 pairs.set(k, null);
             }
@@ -637,11 +664,13 @@ public final class VhostUserSession {
             throw new ProtocolException(CloseCause.NO_OWNER, "vring " + ring.index);
         }
         dropKick(ring);
-        if (!noFd) {
+        if (noFd) {
+            // Polling mode (vhost-user.rst: "the ring is polled"): the epoll thread looks every millisecond.
+            ring.polled = server.loop().poll(ring.kickNotifier);
+        } else {
             EventFd e = adopt();
             ring.kick = server.loop().register(e, ring.kickNotifier);
         }
-        // Without a kick fd (polling mode) the ring runs only when it starts: partial support.
         ring.started = true;
         update(ring);
     }
@@ -699,6 +728,10 @@ public final class VhostUserSession {
         if (ring.kick != null) {
             ring.kick.close();
             ring.kick = null;
+        }
+        if (ring.polled != null) {
+            ring.polled.close();
+            ring.polled = null;
         }
     }
 

@@ -26,10 +26,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The vhost workers of a vhost-user session run on virtual threads (user-worker) and must never pin their
- * carrier: only the epoll platform thread blocks natively. JFR's jdk.VirtualThreadPinned (threshold 0)
- * must show no event from traffic in both directions, while a positive control (a virtual thread parking
- * inside an upcall, i.e. under a native frame) shows the event is recorded at all.
+ * The vhost workers of a vhost-user session may run on virtual threads (user-worker, kthread-virtual) and
+ * must never pin their carrier: only the epoll platform thread blocks natively. JFR's
+ * jdk.VirtualThreadPinned (threshold 0) must show no event from traffic in both directions, while a
+ * positive control (a virtual thread parking inside an upcall, i.e. under a native frame) shows the event
+ * is recorded at all.
  */
 class VhostUserPinningTest {
 
@@ -75,27 +76,9 @@ class VhostUserPinningTest {
             });
             control.join();
 
-            Sessions sessions = new Sessions();
-            var cfg = VhostUserServer.Config.defaults().withModel(WorkerModel.USER_WORKER)
-                    .withBackends((s, k) -> new GeneratorBackend(1, 2, 200, 20_000));
-            try (VhostUserServer server = VhostUserServer.start(dir.resolve("p.sock"), cfg, sessions);
-                 VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 8 << 20)) {
-                fe.handshake(VhostUserServerTest.WANTED);
-                fe.setupVring(0, 256, true);
-                fe.setupVring(1, 256, true);
-                VhostUserSession s = sessions.nextOpened();
-                // Both directions, in bursts, so the workers go idle (park) many times in between.
-                VhostUserServerTest.send(fe, 1, 20_000, 200);
-                VhostUserServerTest.receive(fe, 0, 20_000, 200);
-                for (var w : s.net(0).device().workers()) {
-                    assertTrue(w.thread().task().thread().isVirtual(), "user-worker runs on a virtual thread");
-                }
-                GeneratorBackend g = (GeneratorBackend) s.backend(0);
-                long deadline = System.nanoTime() + 10_000_000_000L;
-                while (g.counters().get(GeneratorBackend.Counter.TX_FRAMES) < 20_000 && System.nanoTime() < deadline) {
-                    Thread.sleep(1);
-                }
-                assertEquals(20_000, g.counters().get(GeneratorBackend.Counter.TX_FRAMES));
+            // Every model whose workers are virtual threads.
+            for (WorkerModel model : new WorkerModel[] {WorkerModel.USER_WORKER, WorkerModel.KTHREAD_VIRTUAL}) {
+                traffic(model);
             }
             rec.stop();
             rec.dump(jfr);
@@ -116,5 +99,30 @@ class VhostUserPinningTest {
         }
         assertTrue(controlEvents >= 1, "the positive control recorded no jdk.VirtualThreadPinned event");
         assertEquals("", others.toString(), "pinned virtual threads during vhost-user traffic");
+    }
+
+    private void traffic(WorkerModel model) throws Exception {
+        Sessions sessions = new Sessions();
+        var cfg = VhostUserServer.Config.defaults().withModel(model)
+                .withBackends((s, k) -> new GeneratorBackend(1, 2, 200, 20_000));
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve(model.modelName() + ".sock"), cfg, sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 8 << 20)) {
+            fe.handshake(VhostUserServerTest.WANTED);
+            fe.setupVring(0, 256, true);
+            fe.setupVring(1, 256, true);
+            VhostUserSession s = sessions.nextOpened();
+            // Both directions, in bursts, so the workers go idle (park) many times in between.
+            VhostUserServerTest.send(fe, 1, 20_000, 200);
+            VhostUserServerTest.receive(fe, 0, 20_000, 200);
+            for (var w : s.net(0).device().workers()) {
+                assertTrue(w.thread().task().thread().isVirtual(), model.modelName() + " runs on a virtual thread");
+            }
+            GeneratorBackend g = (GeneratorBackend) s.backend(0);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (g.counters().get(GeneratorBackend.Counter.TX_FRAMES) < 20_000 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertEquals(20_000, g.counters().get(GeneratorBackend.Counter.TX_FRAMES));
+        }
     }
 }

@@ -122,6 +122,7 @@ class VhostUserServerTest {
             receive(fe, 0, 3000, 100);
             VhostUserSession s = sessions.nextOpened();
             assertTrue(fe.vring(0).calls() > 0, "the backend signalled the call eventfd");
+            fe.getVringBase(0); // stops the ring: the handler's counts are in
             QueueStats rx = s.stats().get(0);
             assertEquals(3000, rx.frames());
             assertEquals(300_000, rx.bytes());
@@ -353,6 +354,8 @@ class VhostUserServerTest {
                 }
                 awaitFrames(sinkOf(s, 0), 50);
             }
+            assertEquals(150, fe.getVringBase(1)); // stops the ring: its run's counts are in
+            assertEquals(150, s.stats().get(1).frames(), "counts from before the reset are kept");
         }
     }
 
@@ -370,5 +373,125 @@ class VhostUserServerTest {
                     () -> dev.loomvisor.vhost.sys.Libc.ftruncate(fe.memfd(), 1 << 19));
             assertEquals(1, e.errno(), "EPERM: sealed"); // a shrink would SIGBUS the backend
         }
+    }
+
+    @Test
+    void aBrokenRingSignalsItsErrFdAndTheSessionGoesOn() throws Exception {
+        Sessions sessions = new Sessions();
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults().withMaxQueuePairs(2), sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20);
+             var err = dev.loomvisor.vhost.sys.EventFd.create()) {
+            fe.handshake(WANTED);
+            fe.setupVring(0, 256, true);
+            var tx = fe.setupVring(1, 256, true);
+            fe.setupVring(2, 256, true);
+            fe.setupVring(3, 256, true);
+            fe.setVringErr(1, err.fd());
+            assertEquals(2, fe.getQueueNum()); // a round trip: SET_VRING_ERR was handled
+            VhostUserSession s = sessions.nextOpened();
+            send(fe, 1, 10, 60);
+            awaitFrames(sinkOf(s, 0), 10);
+            // A head index beyond the ring: a guest violation (virtio.md), not a protocol one.
+            var q = tx.queue();
+            int idx = q.availIdx();
+            byte[] slot = new byte[2];
+            MemorySegment.ofArray(slot).set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) 999);
+            fe.memory().write(q.availAddr() + 4 + 2L * (idx % 256), slot, 0, 2);
+            byte[] next = new byte[2];
+            MemorySegment.ofArray(next).set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) (idx + 1));
+            fe.memory().write(q.availAddr() + 2, next, 0, 2);
+            fe.vring(1).kickForTest();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long signalled = 0;
+            while (signalled == 0 && System.nanoTime() < deadline) {
+                signalled = err.drain();
+                Thread.sleep(1);
+            }
+            assertTrue(signalled > 0, "the err eventfd was signalled");
+            assertEquals(1, s.stats().get(1).ringErrors());
+            // The other pair still works, and the session did not end.
+            send(fe, 3, 10, 60);
+            awaitFrames(sinkOf(s, 1), 10);
+            assertFalse(s.isClosed());
+        }
+    }
+
+    @Test
+    void aRingWithoutKickFdIsPolled() throws Exception {
+        Sessions sessions = new Sessions();
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults(), sessions);
+             VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20)) {
+            fe.handshake(WANTED);
+            fe.setupVring(0, 256, true);
+            fe.setupVring(1, 256, true);
+            VhostUserSession s = sessions.nextOpened();
+            fe.request(VhostUserRequest.SET_VRING_KICK, VhostUserFrontend.u64(1 | VhostUser.VRING_NOFD));
+            assertEquals(1, fe.getQueueNum());
+            // The kicks the front-end still writes go nowhere now; the frames arrive by polling.
+            send(fe, 1, 200, 60);
+            awaitFrames(sinkOf(s, 0), 200);
+        }
+    }
+
+    @Test
+    void concurrentSessionsEachGetTheirFrames() throws Exception {
+        int clients = 4;
+        java.util.Map<Integer, SinkBackend> sinks = new java.util.concurrent.ConcurrentHashMap<>();
+        var cfg = VhostUserServer.Config.defaults().withBackends((s, k) -> {
+            SinkBackend b = new SinkBackend();
+            sinks.put(s.id(), b);
+            return b;
+        });
+        try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), cfg, new Sessions())) {
+            for (int round = 0; round < 3; round++) {
+                List<java.util.concurrent.Future<Integer>> done = new ArrayList<>();
+                try (var pool = java.util.concurrent.Executors.newFixedThreadPool(clients)) {
+                    for (int c = 0; c < clients; c++) {
+                        int frames = 500 + 100 * c;
+                        done.add(pool.submit(() -> {
+                            try (VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 2 << 20)) {
+                                fe.handshake(WANTED);
+                                fe.setupVring(0, 128, true);
+                                fe.setupVring(1, 128, true);
+                                send(fe, 1, frames, 100);
+                                // The ring's base says how far the backend got: all of it once it is drained.
+                                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                                while (fe.reapTx(1) >= 0 && fe.vring(1).queue().inFlight() > 0 && System.nanoTime() < deadline) {
+                                    fe.awaitUsed(1, 10, TimeUnit.MILLISECONDS);
+                                }
+                                assertEquals(frames, fe.getVringBase(1));
+                            }
+                            return frames;
+                        }));
+                    }
+                    for (var f : done) {
+                        f.get(30, TimeUnit.SECONDS);
+                    }
+                }
+            }
+            assertEquals(3 * clients, sinks.size());
+            long total = 0;
+            for (SinkBackend b : sinks.values()) {
+                total += b.counters().get(SinkBackend.Counter.FRAMES);
+                assertEquals(100 * b.counters().get(SinkBackend.Counter.FRAMES), b.counters().get(SinkBackend.Counter.BYTES));
+            }
+            assertEquals(3 * (500 + 600 + 700 + 800), total);
+        }
+    }
+
+    @Test
+    void aStaleSocketIsReplacedButNoOtherFile() throws Exception {
+        Path sock = dir.resolve("s.sock");
+        VhostUserServer.start(sock, VhostUserServer.Config.defaults(), null).close();
+        try (var stale = dev.loomvisor.vhost.sys.UnixSocket.listen(sock, 1)) {
+            stale.shutdown();
+        }
+        assertTrue(java.nio.file.Files.exists(sock), "a socket file left behind");
+        VhostUserServer.start(sock, VhostUserServer.Config.defaults(), null).close();
+        Path file = dir.resolve("precious");
+        java.nio.file.Files.writeString(file, "data");
+        assertThrows(java.nio.file.FileAlreadyExistsException.class,
+                () -> VhostUserServer.start(file, VhostUserServer.Config.defaults(), null));
+        assertEquals("data", java.nio.file.Files.readString(file));
     }
 }

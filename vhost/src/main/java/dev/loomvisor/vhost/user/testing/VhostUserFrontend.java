@@ -76,6 +76,11 @@ public final class VhostUserFrontend implements AutoCloseable {
             return queue;
         }
 
+        /** Kicks the backend (as after publishing), whatever the ring's suppression says. */
+        public void kickForTest() {
+            kick.signal();
+        }
+
         /** Call signals drained so far. */
         public long calls() {
             return calls;
@@ -319,6 +324,10 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     public void setVringCall(int index, int fd) throws NativeException {
         request(VhostUserRequest.SET_VRING_CALL, u64(index), fd);
+    }
+
+    public void setVringErr(int index, int fd) throws NativeException {
+        request(VhostUserRequest.SET_VRING_ERR, u64(index), fd);
     }
 
     public void setVringEnable(int index, boolean enable) throws NativeException {
