@@ -20,11 +20,15 @@ import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vhost.work.WorkerSlot;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -151,5 +155,91 @@ class ChurnRegressionTest {
         assertTrue(detach.get(10, TimeUnit.SECONDS), "set(null) returned while a reader was still inside");
         reader.join(10_000);
         assertTrue(second.hasPendingWork(), "the reader queued on the worker it read");
+    }
+
+    /**
+     * WorkerSlot's grace-period wait spun and then {@link Thread#yield()}ed. On a virtual thread a yield
+     * puts the thread back into the fork-join submission queue its carrier is draining, and the carrier
+     * takes it again at once without looking at other queues. When both rings' workers of a device were
+     * SIGKILLed together, each killed worker's thread detached its ring and waited for a producer that was
+     * unmounted inside its read-side section; the two waiters held both carriers, the producer (and the
+     * timer task that was to wake it) never ran again, and the workers never died
+     * (WorkQueueStressTest, seed -3921826550955838875, round 35: "the workers took the kill path" after
+     * 10 s; the dump showed both in synchronizeRcu, the producers TIMED_WAITING for a 20 us park). Here one
+     * writer per carrier waits for a reader held inside its section: each writer must give its carrier up
+     * (be seen parked), and a virtual thread started meanwhile must run. Deterministic: a yielding or
+     * spinning writer is never seen parked. The readers are platform threads so that the check ends even
+     * when a writer does hold its carrier.
+     */
+    @Test
+    void slotGracePeriodYieldHeldTheCarrierFromTheReaderItWaitedFor() throws Exception {
+        int carriers = Integer.getInteger("jdk.virtualThreadScheduler.parallelism",
+                Runtime.getRuntime().availableProcessors());
+        WorkerSlot[] slots = new WorkerSlot[carriers];
+        VhostWorker[] workers = new VhostWorker[carriers];
+        Thread[] readers = new Thread[carriers];
+        AtomicIntegerArray accepted = new AtomicIntegerArray(carriers);
+        CountDownLatch inside = new CountDownLatch(carriers);
+        CountDownLatch leave = new CountDownLatch(1);
+        Set<Thread> held = ConcurrentHashMap.newKeySet();
+        for (int i = 0; i < carriers; i++) {
+            slots[i] = new WorkerSlot();
+            workers[i] = new VhostWorker(i);
+            slots[i].set(workers[i]);
+            WorkerSlot slot = slots[i];
+            VhostWork work = new VhostWork(w -> { });
+            int ri = i;
+            readers[i] = Thread.ofPlatform().unstarted(() -> accepted.set(ri, slot.queueWork(work) ? 1 : 2));
+            held.add(readers[i]);
+        }
+        Delays.install(p -> {
+            if (p == Delays.Point.SLOT_AFTER_ENTER && held.contains(Thread.currentThread())) {
+                inside.countDown();
+                try {
+                    leave.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        Thread[] writers = new Thread[carriers];
+        try {
+            for (Thread r : readers) {
+                r.start();
+            }
+            assertTrue(inside.await(10, TimeUnit.SECONDS), "every reader is inside its section");
+            for (int i = 0; i < carriers; i++) {
+                WorkerSlot slot = slots[i];
+                writers[i] = Thread.ofVirtual().start(() -> slot.set(null));
+            }
+            boolean[] seenParked = new boolean[carriers];
+            boolean allParked = Owners.await(Duration.ofSeconds(10), () -> {
+                boolean all = true;
+                for (int i = 0; i < carriers; i++) {
+                    Thread.State s = writers[i].getState();
+                    seenParked[i] |= s == Thread.State.TIMED_WAITING || s == Thread.State.WAITING;
+                    all &= seenParked[i];
+                }
+                return all;
+            });
+            assertTrue(allParked, "each of " + carriers + " writers waiting for a reader gave its carrier up: "
+                    + Arrays.toString(seenParked));
+            CountDownLatch ran = new CountDownLatch(1);
+            Thread.ofVirtual().start(ran::countDown);
+            assertTrue(ran.await(10, TimeUnit.SECONDS),
+                    "a virtual thread runs while every carrier has a waiting writer");
+            for (Thread w : writers) {
+                assertTrue(w.isAlive(), "no writer returned while its reader was inside");
+            }
+        } finally {
+            leave.countDown();
+        }
+        for (int i = 0; i < carriers; i++) {
+            assertTrue(writers[i].join(Duration.ofSeconds(10)), "writer " + i + " returned once its reader left");
+            assertTrue(readers[i].join(Duration.ofSeconds(10)));
+            // It entered before the detach's wait but read the pointer after its store: refused, nothing left.
+            assertEquals(2, accepted.get(i), "reader " + i + " read the detached pointer");
+            assertFalse(workers[i].hasPendingWork(), "reader " + i + " left nothing on the detached worker");
+        }
     }
 }
