@@ -120,10 +120,7 @@ class ChurnRegressionTest {
         CountDownLatch writerReturned = new CountDownLatch(1);
         AtomicBoolean readerDone = new AtomicBoolean();
         VhostWork work = new VhostWork(w -> { });
-        Thread reader = Thread.ofPlatform().unstarted(() -> {
-            slot.queueWork(work);
-            readerDone.set(true);
-        });
+        Thread reader = Thread.ofPlatform().unstarted(() -> slot.queueWork(work));
         Delays.install(p -> {
             if (Thread.currentThread() != reader) {
                 return;
@@ -136,6 +133,9 @@ class ChurnRegressionTest {
                     inside.countDown();
                     // A correct writer waits for us; give up after a bound so that it can finish.
                     writerReturned.await(500, TimeUnit.MILLISECONDS);
+                    // Still inside: set before the section's exit, so a writer that waited for the exit sees
+                    // it (set after queueWork returned, a reader preempted between the two looked missed).
+                    readerDone.set(true);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

@@ -203,7 +203,12 @@ class WorkQueueStressTest {
             }
         }
         flushing.set(false);
-        flusher.get(BOUND.toSeconds(), TimeUnit.SECONDS);
+        try {
+            flusher.get(BOUND.toSeconds(), TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new AssertionError(where + ": a flush did not return in " + BOUND + ":"
+                    + WorkerDump.of(workers, List.of(dev), testThreads), e);
+        }
         totals[3] += flushes.get();
 
         // Accounting of every item: accepted ones ran exactly once or sit cancelled on a stopped worker.
