@@ -641,17 +641,21 @@ public final class VhostDevice implements AutoCloseable {
         vq.stopAccess();
     }
 
-    /** vhost_dev_flush: waits for the work queued so far on every worker. */
+    /**
+     * vhost_dev_flush: waits for the work queued so far on every worker. With the device mutex held for the
+     * whole flush, as vhost_dev_flush runs under dev->mutex: a flush that let go of it after picking the
+     * workers could queue its completion on a worker that a racing RESET_OWNER or release then stopped
+     * before it ran the completion (the loop tests STOP before fn) and whose list the destroy cancelled, so
+     * the flush waited forever.
+     */
     public void flush() {
-        List<VhostWorker> ws;
         mutex.lock();
         try {
-            ws = List.copyOf(workers.values());
+            for (VhostWorker w : List.copyOf(workers.values())) {
+                w.flush();
+            }
         } finally {
             mutex.unlock();
-        }
-        for (VhostWorker w : ws) {
-            w.flush();
         }
     }
 

@@ -12,6 +12,7 @@ import dev.loomvisor.core.VhostTask;
 import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.testing.RandomDelays;
 import dev.loomvisor.core.testing.Soak;
+import dev.loomvisor.core.testing.TaskDump;
 import dev.loomvisor.core.worker.Accounting;
 import dev.loomvisor.core.worker.Carrier;
 import dev.loomvisor.core.worker.Worker;
@@ -24,6 +25,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -148,7 +150,10 @@ class WorkerWakeStressTest {
             }
             case SIGKILL -> {
                 vmm.kill(Signal.SIGKILL);
-                KernelFixture.awaitTrue(where + ": SIGKILL ended the worker", BOUND, () -> sigkills.get() == 1);
+                if (!awaitBounded(() -> sigkills.get() == 1)) {
+                    throw new AssertionError(where + ": SIGKILL ended the worker, handleSigkill not called after "
+                            + BOUND + ": " + TaskDump.describe(w.task()));
+                }
                 CompletableFuture.allOf(ps).get(BOUND.toSeconds(), TimeUnit.SECONDS);
                 assertTrue(w.isKilled(), where);
                 assertFalse(w.wake(), where + ": a killed worker takes no wake");
@@ -168,11 +173,25 @@ class WorkerWakeStressTest {
             }
         }
         if (m != WorkerModel.KTHREAD_POOL) {
-            assertTrue(w.task().isDead(), where + ": the worker's task was released");
+            assertTrue(w.task().isDead(),
+                    () -> where + ": the worker's task was released: " + TaskDump.describe(w.task()));
         }
         CompletableFuture.runAsync(vmm::exit).get(BOUND.toSeconds(), TimeUnit.SECONDS);
         assertTrue(vmm.isDead(), where + ": the owner exited");
         return new long[] {consumed.get(), sigkills.get()};
+    }
+
+    /** Waits up to {@link #BOUND} for {@code condition}; false if it never held. */
+    private static boolean awaitBounded(BooleanSupplier condition) {
+        long deadline = System.nanoTime() + BOUND.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            Thread.onSpinWait();
+            Thread.yield();
+        }
+        return true;
     }
 
     private static void stopBounded(Worker w, String where) throws Exception {

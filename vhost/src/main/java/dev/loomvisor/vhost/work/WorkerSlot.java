@@ -2,8 +2,8 @@ package dev.loomvisor.vhost.work;
 
 import dev.loomvisor.core.testing.Delays;
 import java.util.concurrent.atomic.AtomicIntegerArray;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import org.agrona.concurrent.BackoffIdleStrategy;
 
 /**
  * A ring's {@code vq->worker} pointer with the RCU discipline the kernel puts around it, emulated: queuing
@@ -18,11 +18,27 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class WorkerSlot implements WorkTarget {
 
-    /** The longest a writer sleeps between looks at a phase's reader count (read sections are short). */
-    private static final long MAX_BACKOFF_NANOS = 100_000;
+    /** Spins of a grace-period wait before it parks: a reader that is on a CPU leaves within them. */
+    private static final long GRACE_SPINS = 100;
+    /** The grace-period wait's first park; each further one doubles, up to {@link #GRACE_MAX_PARK_NANOS}. */
+    private static final long GRACE_MIN_PARK_NANOS = 1_000;
+    private static final long GRACE_MAX_PARK_NANOS = 100_000;
 
     private final AtomicIntegerArray readers = new AtomicIntegerArray(2);
     private final ReentrantLock writer = new ReentrantLock();
+    /**
+     * The grace-period wait (guarded by {@link #writer}): spins, then parks, never {@link Thread#yield()}s.
+     * synchronize_rcu sleeps; so must this. A writer on a virtual thread (a killed vhost_task detaching its
+     * rings runs on its worker's thread) that yields is resubmitted to the fork-join submission queue its
+     * carrier is draining and taken again at once, so the carrier never looks at the other queues; once
+     * every carrier runs such a writer, a reader unmounted inside its section, and even the timer task that
+     * would wake it, never gets a carrier, and the writers wait for it forever (WorkQueueStressTest, SIGKILL
+     * with one worker per ring: both killed workers' threads stuck here for 10 s). A park gives the
+     * carrier up. No yield phase: on a virtual thread it is the same trap, on a platform thread the park's
+     * first period is as short.
+     */
+    private final BackoffIdleStrategy grace =
+            new BackoffIdleStrategy(GRACE_SPINS, 0, GRACE_MIN_PARK_NANOS, GRACE_MAX_PARK_NANOS);
     private volatile VhostWorker worker;
     private volatile int phase;
 
@@ -79,6 +95,12 @@ public final class WorkerSlot implements WorkTarget {
         }
     }
 
+    /** The worker and the read-side sections inside each phase now (a racy snapshot, for diagnostics). */
+    @Override
+    public String toString() {
+        return "slot -> " + worker + " phase=" + phase + " readers=[" + readers.get(0) + ", " + readers.get(1) + "]";
+    }
+
     /**
      * Waits until every read-side section that began before this call has left, by flipping the phase
      * twice and waiting for each phase's readers in turn, as userspace RCU does. One flip is not enough: a
@@ -93,19 +115,9 @@ public final class WorkerSlot implements WorkTarget {
         for (int flip = 0; flip < 2; flip++) {
             int old = phase;
             phase = old ^ 1;
-            int spins = 0;
-            long backoff = 1_000;
+            grace.reset();
             while (readers.get(old) != 0) {
-                if (++spins < 100) {
-                    Thread.onSpinWait();
-                } else {
-                    // A timed park, not Thread.yield: the reader we wait for may be a virtual thread that is
-                    // itself parked; yielding writers (a killed worker detaching from several rings) can hand
-                    // both carriers back and forth forever and never let it run again (see Carriers). Seen as a
-                    // SIGKILL that never finished in WorkQueueStressTest, with the next test's flush hanging.
-                    LockSupport.parkNanos(backoff);
-                    backoff = Math.min(backoff * 2, MAX_BACKOFF_NANOS);
-                }
+                grace.idle();
             }
         }
     }

@@ -20,21 +20,17 @@ import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vhost.work.WorkerSlot;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /** Faults the churn and wake-up checks found, one test each, named after the fault. */
 class ChurnRegressionTest {
@@ -124,10 +120,7 @@ class ChurnRegressionTest {
         CountDownLatch writerReturned = new CountDownLatch(1);
         AtomicBoolean readerDone = new AtomicBoolean();
         VhostWork work = new VhostWork(w -> { });
-        Thread reader = Thread.ofPlatform().unstarted(() -> {
-            slot.queueWork(work);
-            readerDone.set(true);
-        });
+        Thread reader = Thread.ofPlatform().unstarted(() -> slot.queueWork(work));
         Delays.install(p -> {
             if (Thread.currentThread() != reader) {
                 return;
@@ -140,6 +133,9 @@ class ChurnRegressionTest {
                     inside.countDown();
                     // A correct writer waits for us; give up after a bound so that it can finish.
                     writerReturned.await(500, TimeUnit.MILLISECONDS);
+                    // Still inside: set before the section's exit, so a writer that waited for the exit sees
+                    // it (set after queueWork returned, a reader preempted between the two looked missed).
+                    readerDone.set(true);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -162,65 +158,88 @@ class ChurnRegressionTest {
     }
 
     /**
-     * A writer waiting for a slot's readers spun with Thread.yield. With as many waiting writers as carriers
-     * (a killed worker detaching from its rings, one slot each), the virtual-thread readers they waited
-     * for, parked inside their read sections, never got a carrier back: the SIGKILL never finished
-     * (WorkQueueStressTest, seed -3921826550955838875, user-worker) and the next test's flush hung behind
-     * it. The writers now back off with a timed park. Repeated: whether the old spin starves depends on
-     * which carrier each thread lands on.
+     * WorkerSlot's grace-period wait spun and then {@link Thread#yield()}ed. On a virtual thread a yield
+     * puts the thread back into the fork-join submission queue its carrier is draining, and the carrier
+     * takes it again at once without looking at other queues. When both rings' workers of a device were
+     * SIGKILLed together, each killed worker's thread detached its ring and waited for a producer that was
+     * unmounted inside its read-side section; the two waiters held both carriers, the producer (and the
+     * timer task that was to wake it) never ran again, and the workers never died
+     * (WorkQueueStressTest, seed -3921826550955838875, round 35: "the workers took the kill path" after
+     * 10 s; the dump showed both in synchronizeRcu, the producers TIMED_WAITING for a 20 us park). Here one
+     * writer per carrier waits for a reader held inside its section: each writer must give its carrier up
+     * (be seen parked), and a virtual thread started meanwhile must run. Deterministic: a yielding or
+     * spinning writer is never seen parked. The readers are platform threads so that the check ends even
+     * when a writer does hold its carrier.
      */
     @Test
-    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // the old spin hung here, not failed
-    void slotWritersYieldingStarvedTheParkedReadersTheyWaitedFor() throws Exception {
-        int n = Runtime.getRuntime().availableProcessors() + 1;
-        for (int round = 0; round < 20; round++) {
-            WorkerSlot[] slots = new WorkerSlot[n];
-            for (int i = 0; i < n; i++) {
-                slots[i] = new WorkerSlot();
-                slots[i].set(new VhostWorker(i));
-            }
-            Set<Thread> readers = ConcurrentHashMap.newKeySet();
-            CountDownLatch inside = new CountDownLatch(n);
-            CountDownLatch writersStarted = new CountDownLatch(n);
-            Delays.install(p -> {
-                if (p == Delays.Point.SLOT_AFTER_ENTER && readers.contains(Thread.currentThread())) {
-                    inside.countDown();
-                    try {
-                        writersStarted.await(10, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                    // Leave the section only after the writers have started waiting: the reader needs a
-                    // carrier again, from behind whatever the writers do with theirs.
-                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
-                }
-            });
+    void slotGracePeriodYieldHeldTheCarrierFromTheReaderItWaitedFor() throws Exception {
+        int carriers = Integer.getInteger("jdk.virtualThreadScheduler.parallelism",
+                Runtime.getRuntime().availableProcessors());
+        WorkerSlot[] slots = new WorkerSlot[carriers];
+        VhostWorker[] workers = new VhostWorker[carriers];
+        Thread[] readers = new Thread[carriers];
+        AtomicIntegerArray accepted = new AtomicIntegerArray(carriers);
+        CountDownLatch inside = new CountDownLatch(carriers);
+        CountDownLatch leave = new CountDownLatch(1);
+        Set<Thread> held = ConcurrentHashMap.newKeySet();
+        for (int i = 0; i < carriers; i++) {
+            slots[i] = new WorkerSlot();
+            workers[i] = new VhostWorker(i);
+            slots[i].set(workers[i]);
+            WorkerSlot slot = slots[i];
             VhostWork work = new VhostWork(w -> { });
-            try (var vthreads = Executors.newVirtualThreadPerTaskExecutor()) {
-                for (int i = 0; i < n; i++) {
-                    WorkerSlot slot = slots[i];
-                    Thread t = Thread.ofVirtual().unstarted(() -> slot.queueWork(work));
-                    readers.add(t);
-                    t.start();
+            int ri = i;
+            readers[i] = Thread.ofPlatform().unstarted(() -> accepted.set(ri, slot.queueWork(work) ? 1 : 2));
+            held.add(readers[i]);
+        }
+        Delays.install(p -> {
+            if (p == Delays.Point.SLOT_AFTER_ENTER && held.contains(Thread.currentThread())) {
+                inside.countDown();
+                try {
+                    leave.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
                 }
-                assertTrue(inside.await(10, TimeUnit.SECONDS), "round " + round + ": readers inside");
-                List<Future<?>> writers = new ArrayList<>();
-                for (int i = 0; i < n; i++) {
-                    WorkerSlot slot = slots[i];
-                    writers.add(vthreads.submit(() -> {
-                        writersStarted.countDown();
-                        slot.set(null);
-                    }));
-                }
-                for (Future<?> w : writers) {
-                    w.get(10, TimeUnit.SECONDS);
-                }
-                for (Thread t : readers) {
-                    assertTrue(t.join(Duration.ofSeconds(10)), "round " + round + ": reader left");
-                }
-            } finally {
-                Delays.install(null);
             }
+        });
+        Thread[] writers = new Thread[carriers];
+        try {
+            for (Thread r : readers) {
+                r.start();
+            }
+            assertTrue(inside.await(10, TimeUnit.SECONDS), "every reader is inside its section");
+            for (int i = 0; i < carriers; i++) {
+                WorkerSlot slot = slots[i];
+                writers[i] = Thread.ofVirtual().start(() -> slot.set(null));
+            }
+            boolean[] seenParked = new boolean[carriers];
+            boolean allParked = Owners.await(Duration.ofSeconds(10), () -> {
+                boolean all = true;
+                for (int i = 0; i < carriers; i++) {
+                    Thread.State s = writers[i].getState();
+                    seenParked[i] |= s == Thread.State.TIMED_WAITING || s == Thread.State.WAITING;
+                    all &= seenParked[i];
+                }
+                return all;
+            });
+            assertTrue(allParked, "each of " + carriers + " writers waiting for a reader gave its carrier up: "
+                    + Arrays.toString(seenParked));
+            CountDownLatch ran = new CountDownLatch(1);
+            Thread.ofVirtual().start(ran::countDown);
+            assertTrue(ran.await(10, TimeUnit.SECONDS),
+                    "a virtual thread runs while every carrier has a waiting writer");
+            for (Thread w : writers) {
+                assertTrue(w.isAlive(), "no writer returned while its reader was inside");
+            }
+        } finally {
+            leave.countDown();
+        }
+        for (int i = 0; i < carriers; i++) {
+            assertTrue(writers[i].join(Duration.ofSeconds(10)), "writer " + i + " returned once its reader left");
+            assertTrue(readers[i].join(Duration.ofSeconds(10)));
+            // It entered before the detach's wait but read the pointer after its store: refused, nothing left.
+            assertEquals(2, accepted.get(i), "reader " + i + " read the detached pointer");
+            assertFalse(workers[i].hasPendingWork(), "reader " + i + " left nothing on the detached worker");
         }
     }
 }

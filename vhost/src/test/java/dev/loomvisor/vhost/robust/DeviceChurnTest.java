@@ -156,7 +156,7 @@ class DeviceChurnTest {
         assertTrue(n.device().workers().isEmpty(), where + ": release freed the workers");
         if (model != WorkerModel.KTHREAD_POOL) {
             for (VhostWorker w : workers) {
-                assertTrue(w.thread().task().isDead(), where + ": " + w + " task released");
+                assertTrue(w.thread().task().isDead(), () -> where + ": task released: " + WorkerDump.describe(w));
                 assertTrue(!w.hasPendingWork(), where + ": " + w + " left work queued");
             }
         }

@@ -202,8 +202,11 @@ class OwnerSigkillChurnTest {
             delivered = pair.guest(0).received() + pair.guest(1).received();
             vmm.kill(Signal.SIGKILL);
             if (m.accounting() == Accounting.USER_WORKER) {
-                assertTrue(Owners.await(BOUND, () -> workers.stream().allMatch(w -> w.thread().task().isDead())),
-                        where + ": every user worker left after the SIGKILL");
+                if (!Owners.await(BOUND, () -> workers.stream().allMatch(w -> w.thread().task().isDead()))) {
+                    throw new AssertionError(where + ": every user worker left after the SIGKILL, not dead after "
+                            + BOUND + ":" + WorkerDump.of(workers, List.of(pair.net(0).device(),
+                            pair.net(1).device()), List.of()));
+                }
             }
             storm.set(false);
             if (flusher != null) {
@@ -220,7 +223,7 @@ class OwnerSigkillChurnTest {
         long killed = workers.stream().filter(VhostWorker::isKilled).count();
         if (m != WorkerModel.KTHREAD_POOL) {
             for (VhostWorker w : workers) {
-                assertTrue(w.thread().task().isDead(), where + ": " + w + " task released");
+                assertTrue(w.thread().task().isDead(), () -> where + ": task released: " + WorkerDump.describe(w));
             }
         }
         pair.close();

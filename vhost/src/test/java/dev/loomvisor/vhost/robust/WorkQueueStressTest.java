@@ -25,8 +25,10 @@ import dev.loomvisor.vhost.work.VhostWorker;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -121,10 +123,12 @@ class WorkQueueStressTest {
         AtomicIntegerArray done = new AtomicIntegerArray(producers); // items whose queueing returned
         CountDownLatch go = new CountDownLatch(1);
         List<CompletableFuture<?>> ps = new ArrayList<>();
+        Queue<Thread> testThreads = new ConcurrentLinkedQueue<>(); // for a failure's dump
         for (int p = 0; p < producers; p++) {
             int pi = p;
             long ringBits = rnd.nextLong();
             ps.add(CompletableFuture.runAsync(() -> {
+                testThreads.add(Thread.currentThread());
                 awaitQuietly(go);
                 for (int i = 0; i < each; i++) {
                     Item it = new Item();
@@ -144,6 +148,7 @@ class WorkQueueStressTest {
         boolean checkFlush = ending != Ending.SIGKILL;
         SplittableRandom flushPause = rnd.split();
         CompletableFuture<Void> flusher = CompletableFuture.runAsync(() -> {
+            testThreads.add(Thread.currentThread());
             awaitQuietly(go);
             while (flushing.get() && !dev.isReleased()) {
                 LockSupport.parkNanos(1 + flushPause.nextLong(20_000)); // let producers and workers run
@@ -190,13 +195,20 @@ class WorkQueueStressTest {
             }
             case SIGKILL -> {
                 vmm.kill(Signal.SIGKILL);
-                assertTrue(Owners.await(BOUND, () -> workers.stream().allMatch(w -> w.thread().task().isDead())),
-                        where + ": the workers took the kill path");
+                if (!Owners.await(BOUND, () -> workers.stream().allMatch(w -> w.thread().task().isDead()))) {
+                    throw new AssertionError(where + ": the workers took the kill path, not dead after " + BOUND
+                            + ":" + WorkerDump.of(workers, List.of(dev), testThreads));
+                }
                 allBounded(ps);
             }
         }
         flushing.set(false);
-        flusher.get(BOUND.toSeconds(), TimeUnit.SECONDS);
+        try {
+            flusher.get(BOUND.toSeconds(), TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new AssertionError(where + ": a flush did not return in " + BOUND + ":"
+                    + WorkerDump.of(workers, List.of(dev), testThreads), e);
+        }
         totals[3] += flushes.get();
 
         // Accounting of every item: accepted ones ran exactly once or sit cancelled on a stopped worker.
