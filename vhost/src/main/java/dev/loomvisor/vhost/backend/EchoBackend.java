@@ -4,7 +4,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
-import org.agrona.concurrent.ControlledMessageHandler;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
 import org.agrona.concurrent.ringbuffer.RingBuffer;
@@ -56,14 +55,11 @@ public final class EchoBackend implements NetBackend {
     private final long mac;
     private final int ip;
     private final OneToOneRingBuffer queue;
+    private final RingDrain drain;
     private final Counters<Counter> counters = new Counters<>(Counter.class);
-    private final ControlledMessageHandler handler = this::onQueued;
     private volatile Runnable rxListener;
     /** Frames queued since the last flushTransmit (TX worker only). */
     private int queuedInBatch;
-    private FrameReceiver receiver;
-    private long rxBytes;
-    private boolean aborted;
 
     /**
      * @param mac this host's MAC (the source of ARP and ICMP answers)
@@ -81,6 +77,7 @@ public final class EchoBackend implements NetBackend {
         this.ip = ip;
         ByteBuffer bb = ByteBuffer.allocateDirect(queueBytes + RingBufferDescriptor.TRAILER_LENGTH);
         this.queue = new OneToOneRingBuffer(new UnsafeBuffer(bb));
+        this.drain = new RingDrain(queue);
     }
 
     /** 256 KiB of queue: about 3,600 frames of 64 bytes or 170 of 1,514. */
@@ -239,37 +236,12 @@ public final class EchoBackend implements NetBackend {
 
     @Override
     public int receive(FrameReceiver r, int limit) {
-        receiver = r;
-        rxBytes = 0;
-        aborted = false;
-        int total = 0;
-        try {
-            // One read stops at the end of the buffer (and may only skip padding there): read again until
-            // the limit, a refusal, or a read that moved nothing.
-            while (total < limit && !aborted) {
-                long before = queue.consumerPosition();
-                total += queue.controlledRead(handler, limit - total);
-                if (queue.consumerPosition() == before) {
-                    break;
-                }
-            }
-        } finally {
-            receiver = null;
-        }
+        int total = drain.drain(r, limit);
         if (total > 0) {
             counters.addOrdered(Counter.RX_FRAMES, total);
-            counters.addOrdered(Counter.RX_BYTES, rxBytes);
+            counters.addOrdered(Counter.RX_BYTES, drain.bytes());
         }
         return total;
-    }
-
-    private ControlledMessageHandler.Action onQueued(int type, MutableDirectBuffer buffer, int index, int length) {
-        if (!receiver.onFrame(buffer, index, length)) {
-            aborted = true;
-            return ControlledMessageHandler.Action.ABORT;
-        }
-        rxBytes += length;
-        return ControlledMessageHandler.Action.CONTINUE;
     }
 
     @Override

@@ -4,8 +4,6 @@ import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.agrona.DirectBuffer;
-import org.agrona.MutableDirectBuffer;
-import org.agrona.concurrent.ControlledMessageHandler;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
 import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
@@ -140,8 +138,8 @@ public final class L2Switch {
         private final int index;
         private final String name;
         private final ManyToOneRingBuffer queue;
+        private final RingDrain drain;
         private final Counters<PortCounter> counters = new Counters<>(PortCounter.class);
-        private final ControlledMessageHandler handler = this::onQueued;
         private volatile Runnable rxListener;
         /** Ports (index < 64) this port delivered to since its last flushTransmit; TX worker only. */
         private long wakeMask;
@@ -149,10 +147,6 @@ public final class L2Switch {
         private long pendingFrames;
         private long pendingBytes;
         private long pendingDelivered;
-        /** The receiver of the receive() in progress: a field, so no lambda is captured per call. */
-        private FrameReceiver receiver;
-        private long rxBytes;
-        private boolean aborted;
 
         private Port(L2Switch owner, int index, String name, int capacity) {
             this.owner = owner;
@@ -160,6 +154,7 @@ public final class L2Switch {
             this.name = name;
             ByteBuffer bb = ByteBuffer.allocateDirect(capacity + RingBufferDescriptor.TRAILER_LENGTH);
             this.queue = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
+            this.drain = new RingDrain(queue);
         }
 
         public int index() {
@@ -227,37 +222,12 @@ public final class L2Switch {
 
         @Override
         public int receive(FrameReceiver r, int limit) {
-            receiver = r;
-            rxBytes = 0;
-            aborted = false;
-            int total = 0;
-            try {
-                // One Agrona read stops at the end of the buffer (and may only skip the padding there), so
-                // read again until the limit, a refusal, or a read that moved nothing.
-                while (total < limit && !aborted) {
-                    long before = queue.consumerPosition();
-                    total += queue.controlledRead(handler, limit - total);
-                    if (queue.consumerPosition() == before) {
-                        break;
-                    }
-                }
-            } finally {
-                receiver = null;
-            }
+            int total = drain.drain(r, limit);
             if (total > 0) {
                 counters.addOrdered(PortCounter.RX_FRAMES, total);
-                counters.addOrdered(PortCounter.RX_BYTES, rxBytes);
+                counters.addOrdered(PortCounter.RX_BYTES, drain.bytes());
             }
             return total;
-        }
-
-        private ControlledMessageHandler.Action onQueued(int type, MutableDirectBuffer buffer, int index, int length) {
-            if (!receiver.onFrame(buffer, index, length)) {
-                aborted = true;
-                return ControlledMessageHandler.Action.ABORT;
-            }
-            rxBytes += length;
-            return ControlledMessageHandler.Action.CONTINUE;
         }
 
         @Override
