@@ -110,6 +110,10 @@ public final class Process {
 
     // ---- signal state ----
 
+    void queueShared(Signal sig) {
+        sharedPending.getAndUpdate(p -> p | sig.mask());
+    }
+
     long sharedPending() {
         return sharedPending.get();
     }
@@ -129,46 +133,20 @@ public final class Process {
     }
 
     /**
-     * kill(pid, sig): a signal to the whole thread group. SIGKILL, SIGSTOP and SIGCONT act on every task
-     * (complete_signal makes a fatal signal kill each thread, which is how it reaches user workers:
-     * reference section 3); any other signal is queued once for the group and wakes the tasks that do not
-     * block it. A kthread ignores them all.
+     * kill(pid, sig): a signal to the whole thread group, delivered to each task as {@link Signals} says
+     * (SIGKILL reaches every thread, user workers included: reference section 3).
      */
     public void kill(Signal sig) {
-        if (leader.ignoresSignals()) {
-            return;
-        }
-        switch (sig) {
-            case SIGKILL, SIGSTOP, SIGCONT -> {
-                siglock.lock();
-                try {
-                    for (Task t : tasks.values()) {
-                        t.sendSignal(sig);
-                    }
-                } finally {
-                    siglock.unlock();
-                }
-            }
-            case SIGCHLD -> {
-                // default-ignored
-            }
-            default -> {
-                sharedPending.getAndUpdate(p -> p | sig.mask());
-                for (Task t : tasks.values()) {
-                    if ((t.blocked() & sig.mask()) == 0 && !t.ignoresSignals()) {
-                        t.signalWakeUp();
-                    }
-                }
-            }
-        }
+        Signals.killGroup(this, sig);
     }
 
     /**
      * exit_group: SIGKILL to every other task (zap_other_threads, past any disposition), wait until each
      * has left (a user worker runs its SIGKILL path), reap the ones never started, then release the main
      * task, which drops the last reference to the file table and so closes the process's files. Afterwards
-     * every ucounts, threads and pids charge of the process is returned. Idempotent; must not be called
-     * from one of the process's own task threads other than the main one.
+     * every ucounts, threads and pids charge of the process is returned. Unlike exec and a coredump, the
+     * group's exit waits for its user workers too: the process is gone only when its last thread is.
+     * Idempotent; must not be called from one of the process's own task threads other than the main one.
      */
     public void exit() {
         List<Task> members;
@@ -180,28 +158,27 @@ public final class Process {
             exiting = true;
             // A snapshot: a killed worker leaves the table on its own before its thread has ended, and
             // it is the thread we must wait for.
-            members = new ArrayList<>(tasks.values());
-            for (Task t : members) {
-                t.forceSignal(Signal.SIGKILL);
-            }
+            members = tasks();
+            Signals.zapOtherThreads(this, leader);
+            leader.signals().force(Signal.SIGKILL);
         } finally {
             siglock.unlock();
         }
         Task main = leader;
         for (Task t : members) {
-            if (t == main) {
-                continue;
-            }
-            if (t.thread() == null || !t.isStarted()) {
-                kernel.releaseUnstarted(t);
-            } else {
-                t.awaitExit();
+            if (t != main) {
+                reap(t);
             }
         }
-        if (main.thread() == null || !main.isStarted()) {
-            kernel.releaseUnstarted(main);
+        reap(main);
+    }
+
+    /** Waits for a started task's thread to end, or releases a task that never started. */
+    private void reap(Task t) {
+        if (t.thread() == null || !t.isStarted()) {
+            kernel.releaseUnstarted(t);
         } else {
-            main.awaitExit();
+            t.awaitExit();
         }
     }
 

@@ -2,7 +2,7 @@
  * The worker SPI the vhost layer codes against: {@link dev.loomvisor.core.worker.WorkerFactory} makes a
  * {@link dev.loomvisor.core.worker.Worker} running a {@link dev.loomvisor.core.worker.WorkerFn}. Two axes,
  * {@link dev.loomvisor.core.worker.Accounting} (user worker from the owner, or kthread from kthreadd) and
- * {@link dev.loomvisor.core.worker.Carrier} (virtual or platform thread), plus a shared
+ * {@link dev.loomvisor.core.Carrier} (virtual or platform thread), plus a shared
  * {@link dev.loomvisor.core.worker.KthreadPool}; {@link dev.loomvisor.core.worker.WorkerModel} names them for the
  * CLI: user-worker (default), user-worker-platform, kthread, kthread-virtual, kthread-pool.
  */
