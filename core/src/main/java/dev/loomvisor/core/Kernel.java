@@ -119,6 +119,18 @@ public final class Kernel {
         return new ArrayList<>(processes.values());
     }
 
+    /**
+     * ps -eL: every live task by process, then tid. User workers are listed as threads of their owner, never
+     * as processes ({@link #processes()} has no row for them); kthreads are processes under kthreadd.
+     */
+    public List<TaskStat> listTasks() {
+        List<TaskStat> rows = new ArrayList<>();
+        for (Process p : processes.values()) {
+            rows.addAll(p.threads());
+        }
+        return rows;
+    }
+
     public Task task(int tid) {
         return tasks.get(tid);
     }

@@ -164,6 +164,10 @@ public final class Process {
         } finally {
             siglock.unlock();
         }
+        reapAll(members);
+    }
+
+    private void reapAll(List<Task> members) {
         Task main = leader;
         for (Task t : members) {
             if (t != main) {
@@ -171,6 +175,87 @@ public final class Process {
             }
         }
         reap(main);
+    }
+
+    /**
+     * execve from the main task (de_thread): every other thread is killed and waited for, except user
+     * workers, which are killed but left to leave by their own SIGKILL path ("Don't require de_thread to
+     * wait for the vhost_worker"); the process keeps its pid and takes the new name.
+     *
+     * @throws ErrnoException EAGAIN if the group is already exiting (another exit or dump won)
+     */
+    public void execve(String comm) throws ErrnoException {
+        List<Task> waitFor;
+        List<Task> workers = new ArrayList<>();
+        siglock.lock();
+        try {
+            if (exiting) {
+                throw new ErrnoException(Errno.EAGAIN, this + " is exiting");
+            }
+            waitFor = Signals.zapOtherThreads(this, leader);
+            for (Task t : tasks.values()) {
+                if (t != leader && !waitFor.contains(t)) {
+                    workers.add(t);
+                }
+            }
+        } finally {
+            siglock.unlock();
+        }
+        for (Task t : waitFor) {
+            reap(t);
+        }
+        // A worker that never started would never see its SIGKILL; no one else releases it.
+        for (Task t : workers) {
+            if (t.thread() == null || !t.isStarted()) {
+                kernel.releaseUnstarted(t);
+            }
+        }
+        leader.setComm(Task.comm(comm));
+    }
+
+    /**
+     * do_coredump after the main task took {@code sig} (zap_threads, then the dump, then the group's exit):
+     * SIGKILL to every other thread; the dump waits for the threads that take part, and not for user workers,
+     * which "do not participate in coredumps": they run their SIGKILL path meanwhile. {@code corePattern}
+     * receives the dump (core_pattern's pipe reader) before the group exits; the group's exit then waits for
+     * every thread, user workers included, as {@link #exit()} does.
+     *
+     * @throws ErrnoException EAGAIN if the group is already exiting (zap_threads: a group exit won)
+     */
+    public CoreDump coredump(Signal sig, java.util.function.Consumer<CoreDump> corePattern) throws ErrnoException {
+        List<Task> members;
+        List<Task> waitFor;
+        siglock.lock();
+        try {
+            if (exiting) {
+                throw new ErrnoException(Errno.EAGAIN, this + " is exiting");
+            }
+            exiting = true; // SIGNAL_GROUP_EXIT: no new thread joins, no second dump or exit starts
+            members = tasks();
+            waitFor = Signals.zapOtherThreads(this, leader);
+        } finally {
+            siglock.unlock();
+        }
+        List<Integer> dumped = new ArrayList<>();
+        dumped.add(leader.tid());
+        for (Task t : waitFor) {
+            reap(t);
+            dumped.add(t.tid());
+        }
+        CoreDump dump = new CoreDump(pid, comm(), sig, dumped);
+        corePattern.accept(dump);
+        leader.signals().force(Signal.SIGKILL);
+        reapAll(members);
+        return dump;
+    }
+
+    /** ps -L for this process: one row per live task, by tid. */
+    public List<TaskStat> threads() {
+        List<TaskStat> rows = new ArrayList<>();
+        for (Task t : tasks.values()) {
+            rows.add(TaskStat.of(t));
+        }
+        return rows;
     }
 
     /** Waits for a started task's thread to end, or releases a task that never started. */

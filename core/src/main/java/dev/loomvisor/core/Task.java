@@ -51,7 +51,8 @@ public final class Task {
 
     private final Kernel kernel;
     private final int tid;
-    private final String comm;
+    /** Changed only by execve (__set_task_comm). */
+    private volatile String comm;
     private final int flags;
     private final Process process;
     private final Credentials cred;
@@ -124,6 +125,10 @@ public final class Task {
 
     public String comm() {
         return comm;
+    }
+
+    void setComm(String c) {
+        this.comm = c;
     }
 
     public int flags() {
