@@ -39,6 +39,7 @@ public final class Kernel {
     private final AtomicInteger livePlatform = new AtomicInteger();
     private final Process init;
     private final Kthreadd kthreadd;
+    private final Freezer freezer = new Freezer(this);
 
     /**
      * Test probe: runs inside copyProcess between the early signal check and the late one, where a real
@@ -83,6 +84,11 @@ public final class Kernel {
     /** pid 2 with kernel/kthread.c: forks, stops and lends an mm to every kthread. */
     public Kthreadd kthreadd() {
         return kthreadd;
+    }
+
+    /** The system freezer (suspend's freeze_processes / thaw_processes). */
+    public Freezer freezer() {
+        return freezer;
     }
 
     public Cgroup rootCgroup() {

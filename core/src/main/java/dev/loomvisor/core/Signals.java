@@ -24,6 +24,8 @@ public final class Signals {
     private final AtomicLong pending = new AtomicLong();
     /** Group stop (SIGSTOP) in effect for this task until SIGCONT or SIGKILL. */
     private volatile boolean jobctlStopped;
+    /** Parked in the refrigerator until the freeze ends. */
+    private volatile boolean frozen;
 
     Signals(Task task, long blocked, boolean ignoreSignals) {
         this.task = task;
@@ -52,9 +54,13 @@ public final class Signals {
         return pending.get();
     }
 
-    /** signal_pending: an unblocked signal is pending for this task or its thread group. */
+    /**
+     * signal_pending: an unblocked signal is pending for this task or its thread group, or a freeze asks the
+     * task into {@link #getSignal()} (the freezer's fake signal).
+     */
     public boolean signalPending() {
-        return ((pending.get() | task.process().sharedPending()) & ~blocked) != 0;
+        return ((pending.get() | task.process().sharedPending()) & ~blocked) != 0
+                || task.kernel().freezer().freezing(task);
     }
 
     /** fatal_signal_pending: SIGKILL is in this task's pending set. */
@@ -65,6 +71,11 @@ public final class Signals {
     /** True if signals sent to this task are dropped: a kthread, or a task made with ignore_signals. */
     public boolean ignoresAll() {
         return ignoreSignals || task.sighand().ignoresAll();
+    }
+
+    /** True while the task is parked by the freezer in {@link #getSignal()}. */
+    public boolean isFrozen() {
+        return frozen;
     }
 
     /** True while the task is held by a stop (SIGSTOP) in {@link #getSignal()}. */
@@ -233,14 +244,16 @@ public final class Signals {
     }
 
     /**
-     * get_signal for a kernel-created task's loop; call it on the task's own thread. A SIGSTOP holds the task
-     * here until SIGCONT or SIGKILL (reference section 3: "SIGSTOP ... stop it like any thread"); other signals
-     * have no handler in the emulation and are discarded. On SIGKILL a user worker gets true back and leaves
+     * get_signal for a kernel-created task's loop; call it on the task's own thread. A freeze parks the task
+     * here until thawed ({@link Freezer}); a SIGSTOP holds it until SIGCONT or SIGKILL (reference section 3:
+     * "SIGSTOP and freezing stop it like any thread"); other signals have no handler in the emulation and are
+     * discarded. On SIGKILL a user worker gets true back and leaves
      * by its own path ("PF_USER_WORKER threads will catch and exit on fatal signals themselves"); any other
      * task exits the group at once (do_group_exit): its body is unwound and returns nothing.
      */
     public boolean getSignal() {
         for (;;) {
+            tryToFreeze();
             Signal s = dequeue();
             if (s == null) {
                 return false;
@@ -258,6 +271,19 @@ public final class Signals {
                 jobctlStopped = false;
             }
         }
+    }
+
+    /** try_to_freeze: parks while a freeze is in progress; SIGKILL still gets through. */
+    private void tryToFreeze() {
+        Freezer freezer = task.kernel().freezer();
+        if (!freezer.freezing(task)) {
+            return;
+        }
+        frozen = true;
+        while (freezer.freezing(task) && !fatalSignalPending()) {
+            LockSupport.park(this);
+        }
+        frozen = false;
     }
 
     /**
