@@ -15,6 +15,9 @@ import java.util.concurrent.locks.LockSupport;
  * {@link #wakeUpProcess()} came in between, and the wake never gets lost because it turns the state back to
  * running before the sleeper commits to parking (reference section 3, "about to sleep").
  *
+ * <p>Signal state and delivery live in {@link Signals} ({@link #signals()}); a kthread's stop request and
+ * borrowed mm in {@link Kthreadd}.
+ *
  * <p>Memory layout of the scheduling word: {@link #TASK_RUNNING} = 0, {@link #TASK_INTERRUPTIBLE} = 1 (marked,
  * not yet parked), {@link #TASK_PARKED} = 2 (committed to park; only a waker that sees this unparks).
  */
