@@ -8,7 +8,6 @@ import static dev.loomvisor.core.KernelCloneArgs.CLONE_THREAD;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_VM;
 
 import dev.loomvisor.core.testing.Delays;
-import dev.loomvisor.core.worker.Carrier;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
@@ -16,8 +15,8 @@ import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * One emulated kernel: the process table, init (pid 1) and kthreadd (pid 2), the root cgroup, the per-user
- * task counts and the system-wide threads-max. Instances are independent; tests make their own.
+ * One emulated kernel: the process table, init (pid 1) and {@link Kthreadd} (pid 2), the root cgroup, the
+ * per-user task counts and the system-wide threads-max. Instances are independent; tests make their own.
  *
  * <p>{@link #copyProcess} is the only way a task is born, and it follows reference section 1 step by step.
  */
@@ -39,7 +38,8 @@ public final class Kernel {
     private final AtomicInteger liveVirtual = new AtomicInteger();
     private final AtomicInteger livePlatform = new AtomicInteger();
     private final Process init;
-    private final Process kthreadd;
+    private final Kthreadd kthreadd;
+    private final Freezer freezer = new Freezer(this);
 
     /**
      * Test probe: runs inside copyProcess between the early signal check and the late one, where a real
@@ -58,7 +58,7 @@ public final class Kernel {
         this.threadsMax = threadsMax;
         this.init = bootProcess("init", false);
         // kthreadd: root, every signal ignored, never frozen, the root cgroup (reference section 2).
-        this.kthreadd = bootProcess("kthreadd", true);
+        this.kthreadd = new Kthreadd(this, bootProcess("kthreadd", true));
     }
 
     private Process bootProcess(String comm, boolean kthread) {
@@ -81,9 +81,14 @@ public final class Kernel {
         return init;
     }
 
-    /** pid 2: the parent of every kthread. */
-    public Process kthreadd() {
+    /** pid 2 with kernel/kthread.c: forks, stops and lends an mm to every kthread. */
+    public Kthreadd kthreadd() {
         return kthreadd;
+    }
+
+    /** The system freezer (suspend's freeze_processes / thaw_processes). */
+    public Freezer freezer() {
+        return freezer;
     }
 
     public Cgroup rootCgroup() {
@@ -118,6 +123,18 @@ public final class Kernel {
     /** The process table by ascending pid, as {@code ls /proc} lists it. */
     public List<Process> processes() {
         return new ArrayList<>(processes.values());
+    }
+
+    /**
+     * ps -eL: every live task by process, then tid. User workers are listed as threads of their owner, never
+     * as processes ({@link #processes()} has no row for them); kthreads are processes under kthreadd.
+     */
+    public List<TaskStat> listTasks() {
+        List<TaskStat> rows = new ArrayList<>();
+        for (Process p : processes.values()) {
+            rows.addAll(p.threads());
+        }
+        return rows;
     }
 
     public Task task(int tid) {
@@ -222,7 +239,7 @@ public final class Kernel {
         if (args.kthread()) {
             pf |= Task.PF_KTHREAD;
         }
-        long blocked = caller.blocked();
+        long blocked = caller.signals().blocked();
         if (args.userWorker()) {
             pf |= Task.PF_USER_WORKER;
             blocked = Signal.ALL & ~Signal.UNBLOCKABLE;
@@ -328,36 +345,6 @@ public final class Kernel {
         }
         group.addTask(t);
         tasks.put(t.tid(), t);
-    }
-
-    // ---- kthreads ----
-
-    /**
-     * kthread_create: a kernel thread forked by kthreadd (CLONE_VM | CLONE_UNTRACED + kthread), so it runs as
-     * root in the root cgroup and never meets its requester's RLIMIT_NPROC or pids.max (reference section 2:
-     * the pre-6.4 vhost worker). Not started.
-     */
-    public Task kthreadCreate(KernelCloneArgs.Fn fn, Object arg, String name, Carrier carrier) throws ErrnoException {
-        KernelCloneArgs args = new KernelCloneArgs().flags(KernelCloneArgs.KTHREAD_FLAGS).kthread(true)
-                .name(name).fn(fn, arg).carrier(carrier);
-        return copyProcess(kthreadd.mainTask(), args);
-    }
-
-    /**
-     * kthread_stop: asks the kthread to stop, wakes it and waits until its body returned; returns its exit
-     * code. A kthread never started is started first so that it can see the request and leave.
-     */
-    public int kthreadStop(Task k) {
-        if (!k.hasFlag(Task.PF_KTHREAD)) {
-            throw new IllegalArgumentException(k + " is not a kthread");
-        }
-        k.setKthreadShouldStop();
-        k.wakeUpProcess();
-        if (!k.isStarted()) {
-            k.start();
-        }
-        k.awaitExit();
-        return k.exitCode();
     }
 
     /**

@@ -1,6 +1,5 @@
 package dev.loomvisor.core;
 
-import dev.loomvisor.core.worker.Carrier;
 
 /**
  * struct kernel_clone_args: what {@link Kernel#copyProcess} is asked to make. A mutable argument block

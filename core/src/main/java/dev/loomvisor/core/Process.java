@@ -110,6 +110,10 @@ public final class Process {
 
     // ---- signal state ----
 
+    void queueShared(Signal sig) {
+        sharedPending.getAndUpdate(p -> p | sig.mask());
+    }
+
     long sharedPending() {
         return sharedPending.get();
     }
@@ -129,46 +133,20 @@ public final class Process {
     }
 
     /**
-     * kill(pid, sig): a signal to the whole thread group. SIGKILL, SIGSTOP and SIGCONT act on every task
-     * (complete_signal makes a fatal signal kill each thread, which is how it reaches user workers:
-     * reference section 3); any other signal is queued once for the group and wakes the tasks that do not
-     * block it. A kthread ignores them all.
+     * kill(pid, sig): a signal to the whole thread group, delivered to each task as {@link Signals} says
+     * (SIGKILL reaches every thread, user workers included: reference section 3).
      */
     public void kill(Signal sig) {
-        if (leader.ignoresSignals()) {
-            return;
-        }
-        switch (sig) {
-            case SIGKILL, SIGSTOP, SIGCONT -> {
-                siglock.lock();
-                try {
-                    for (Task t : tasks.values()) {
-                        t.sendSignal(sig);
-                    }
-                } finally {
-                    siglock.unlock();
-                }
-            }
-            case SIGCHLD -> {
-                // default-ignored
-            }
-            default -> {
-                sharedPending.getAndUpdate(p -> p | sig.mask());
-                for (Task t : tasks.values()) {
-                    if ((t.blocked() & sig.mask()) == 0 && !t.ignoresSignals()) {
-                        t.signalWakeUp();
-                    }
-                }
-            }
-        }
+        Signals.killGroup(this, sig);
     }
 
     /**
      * exit_group: SIGKILL to every other task (zap_other_threads, past any disposition), wait until each
      * has left (a user worker runs its SIGKILL path), reap the ones never started, then release the main
      * task, which drops the last reference to the file table and so closes the process's files. Afterwards
-     * every ucounts, threads and pids charge of the process is returned. Idempotent; must not be called
-     * from one of the process's own task threads other than the main one.
+     * every ucounts, threads and pids charge of the process is returned. Unlike exec and a coredump, the
+     * group's exit waits for its user workers too: the process is gone only when its last thread is.
+     * Idempotent; must not be called from one of the process's own task threads other than the main one.
      */
     public void exit() {
         List<Task> members;
@@ -180,28 +158,112 @@ public final class Process {
             exiting = true;
             // A snapshot: a killed worker leaves the table on its own before its thread has ended, and
             // it is the thread we must wait for.
-            members = new ArrayList<>(tasks.values());
-            for (Task t : members) {
-                t.forceSignal(Signal.SIGKILL);
+            members = tasks();
+            Signals.zapOtherThreads(this, leader);
+            leader.signals().force(Signal.SIGKILL);
+        } finally {
+            siglock.unlock();
+        }
+        reapAll(members);
+    }
+
+    private void reapAll(List<Task> members) {
+        Task main = leader;
+        for (Task t : members) {
+            if (t != main) {
+                reap(t);
+            }
+        }
+        reap(main);
+    }
+
+    /**
+     * execve from the main task (de_thread): every other thread is killed and waited for, except user
+     * workers, which are killed but left to leave by their own SIGKILL path ("Don't require de_thread to
+     * wait for the vhost_worker"); the process keeps its pid and takes the new name.
+     *
+     * @throws ErrnoException EAGAIN if the group is already exiting (another exit or dump won)
+     */
+    public void execve(String comm) throws ErrnoException {
+        List<Task> waitFor;
+        List<Task> workers = new ArrayList<>();
+        siglock.lock();
+        try {
+            if (exiting) {
+                throw new ErrnoException(Errno.EAGAIN, this + " is exiting");
+            }
+            waitFor = Signals.zapOtherThreads(this, leader);
+            for (Task t : tasks.values()) {
+                if (t != leader && !waitFor.contains(t)) {
+                    workers.add(t);
+                }
             }
         } finally {
             siglock.unlock();
         }
-        Task main = leader;
-        for (Task t : members) {
-            if (t == main) {
-                continue;
-            }
+        for (Task t : waitFor) {
+            reap(t);
+        }
+        // A worker that never started would never see its SIGKILL; no one else releases it.
+        for (Task t : workers) {
             if (t.thread() == null || !t.isStarted()) {
                 kernel.releaseUnstarted(t);
-            } else {
-                t.awaitExit();
             }
         }
-        if (main.thread() == null || !main.isStarted()) {
-            kernel.releaseUnstarted(main);
+        leader.setComm(Task.comm(comm));
+    }
+
+    /**
+     * do_coredump after the main task took {@code sig} (zap_threads, then the dump, then the group's exit):
+     * SIGKILL to every other thread; the dump waits for the threads that take part, and not for user workers,
+     * which "do not participate in coredumps": they run their SIGKILL path meanwhile. {@code corePattern}
+     * receives the dump (core_pattern's pipe reader) before the group exits; the group's exit then waits for
+     * every thread, user workers included, as {@link #exit()} does.
+     *
+     * @throws ErrnoException EAGAIN if the group is already exiting (zap_threads: a group exit won)
+     */
+    public CoreDump coredump(Signal sig, java.util.function.Consumer<CoreDump> corePattern) throws ErrnoException {
+        List<Task> members;
+        List<Task> waitFor;
+        siglock.lock();
+        try {
+            if (exiting) {
+                throw new ErrnoException(Errno.EAGAIN, this + " is exiting");
+            }
+            exiting = true; // SIGNAL_GROUP_EXIT: no new thread joins, no second dump or exit starts
+            members = tasks();
+            waitFor = Signals.zapOtherThreads(this, leader);
+        } finally {
+            siglock.unlock();
+        }
+        List<Integer> dumped = new ArrayList<>();
+        dumped.add(leader.tid());
+        for (Task t : waitFor) {
+            reap(t);
+            dumped.add(t.tid());
+        }
+        CoreDump dump = new CoreDump(pid, comm(), sig, dumped);
+        corePattern.accept(dump);
+        leader.signals().force(Signal.SIGKILL);
+        reapAll(members);
+        return dump;
+    }
+
+    /** ps -L for this process: one row per live task, by tid. */
+    public List<TaskStat> threads() {
+        List<TaskStat> rows = new ArrayList<>();
+        for (Task t : tasks.values()) {
+            rows.add(TaskStat.of(t));
+        }
+        return rows;
+    }
+
+    /** Waits for a started task's thread to end, or releases a task that never started. */
+    private void reap(Task t) {
+        if (t.thread() == null || !t.isStarted()) {
+            kernel.releaseUnstarted(t);
         } else {
-            main.awaitExit();
+            t.awaitExit();
         }
     }
 

@@ -1,10 +1,8 @@
 package dev.loomvisor.core;
 
-import dev.loomvisor.core.worker.Carrier;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -16,6 +14,9 @@ import java.util.concurrent.locks.LockSupport;
  * {@link #setCurrentStateInterruptible()} marks the task about to sleep, {@link #schedule()} sleeps unless a
  * {@link #wakeUpProcess()} came in between, and the wake never gets lost because it turns the state back to
  * running before the sleeper commits to parking (reference section 3, "about to sleep").
+ *
+ * <p>Signal state and delivery live in {@link Signals} ({@link #signals()}); a kthread's stop request and
+ * borrowed mm in {@link Kthreadd}.
  *
  * <p>Memory layout of the scheduling word: {@link #TASK_RUNNING} = 0, {@link #TASK_INTERRUPTIBLE} = 1 (marked,
  * not yet parked), {@link #TASK_PARKED} = 2 (committed to park; only a waker that sees this unparks).
@@ -53,7 +54,8 @@ public final class Task {
 
     private final Kernel kernel;
     private final int tid;
-    private final String comm;
+    /** Changed only by execve (__set_task_comm). */
+    private volatile String comm;
     private final int flags;
     private final Process process;
     private final Credentials cred;
@@ -61,7 +63,9 @@ public final class Task {
     private final FsStruct fs;
     private final FileTable files;
     private final SigHand sighand;
-    private final boolean ignoreSignals;
+    private final Signals signals;
+    /** struct kthread for a PF_KTHREAD task (worker_private), else null. */
+    private final Kthread kthread;
     private final Signal exitSignal;
     private final Carrier carrier;
     private final KernelCloneArgs.Fn fn;
@@ -71,11 +75,6 @@ public final class Task {
     private volatile Cgroup cgroup;
     /** The mm in use: the task's own, or one a kthread borrowed (kthread_use_mm). */
     private volatile Mm mm;
-    private volatile long blocked;
-    private final AtomicLong pending = new AtomicLong();
-    /** Group stop (SIGSTOP) in effect for this task until SIGCONT or SIGKILL. */
-    private volatile boolean jobctlStopped;
-    private volatile boolean kthreadShouldStop;
     @SuppressWarnings("unused") // accessed through STATE
     private volatile int state;
     private final AtomicInteger lifecycle = new AtomicInteger(NEW);
@@ -100,8 +99,8 @@ public final class Task {
         this.fs = fs;
         this.files = files;
         this.sighand = sighand;
-        this.blocked = blocked & ~Signal.UNBLOCKABLE;
-        this.ignoreSignals = ignoreSignals;
+        this.signals = new Signals(this, blocked, ignoreSignals);
+        this.kthread = (flags & PF_KTHREAD) != 0 ? new Kthread() : null;
         this.exitSignal = exitSignal;
         this.carrier = carrier;
         this.fn = fn;
@@ -131,6 +130,10 @@ public final class Task {
         return comm;
     }
 
+    void setComm(String c) {
+        this.comm = c;
+    }
+
     public int flags() {
         return flags;
     }
@@ -158,6 +161,15 @@ public final class Task {
     /** The address space in use: the task's own, a kthread's borrowed one, or null for a kthread without. */
     public Mm mm() {
         return mm;
+    }
+
+    /** kthread_use_mm / kthread_unuse_mm ({@link Kthreadd}). */
+    void setMm(Mm borrowed) {
+        this.mm = borrowed;
+    }
+
+    Kthread kthread() {
+        return kthread;
     }
 
     /** The address space the task was born with (null for a kthread). */
@@ -245,6 +257,8 @@ public final class Task {
     private void threadBody() {
         try {
             exitCode = ScopedValue.where(CURRENT, this).call(() -> fn.run(fnArg));
+        } catch (Signals.GroupExit e) {
+            exitCode = e.status;
         } catch (Throwable t) {
             // An oops in a task body: the task dies, its charges are still returned below.
             exitCode = -1;
@@ -252,6 +266,11 @@ public final class Task {
             kernel.releaseTask(this);
             kernel.threadEnded(carrier);
         }
+    }
+
+    /** True once release_task began: the task takes no more signals. */
+    boolean isReleasing() {
+        return lifecycle.get() == DEAD;
     }
 
     /** release_task's guard: true exactly once, for the caller that moves the task to dead. */
@@ -342,164 +361,31 @@ public final class Task {
         return prev != TASK_RUNNING;
     }
 
-    // ---- kthread ----
+    // ---- signals (kernel/signal.c lives in Signals) ----
 
-    /** kthread_should_stop(). */
-    public boolean kthreadShouldStop() {
-        return kthreadShouldStop;
+    /** This task's signal state and delivery. */
+    public Signals signals() {
+        return signals;
     }
 
-    void setKthreadShouldStop() {
-        kthreadShouldStop = true;
-    }
-
-    /** kthread_use_mm: a kthread adopts a user address space (what the pre-6.4 vhost worker did). */
-    public void useMm(Mm borrowed) {
-        if (!hasFlag(PF_KTHREAD)) {
-            throw new IllegalStateException("kthread_use_mm on a task that is not a kthread");
-        }
-        this.mm = borrowed;
-    }
-
-    /** kthread_unuse_mm. */
-    public void unuseMm() {
-        if (!hasFlag(PF_KTHREAD)) {
-            throw new IllegalStateException("kthread_unuse_mm on a task that is not a kthread");
-        }
-        this.mm = ownMm;
-    }
-
-    // ---- signals ----
-
-    /** The blocked signal mask. */
-    public long blocked() {
-        return blocked;
-    }
-
-    /** sigprocmask(SIG_SETMASK): SIGKILL and SIGSTOP are never blocked. */
-    public void setBlocked(long set) {
-        blocked = set & ~Signal.UNBLOCKABLE;
-    }
-
-    /** This task's private pending set (without the process's shared set). */
-    public long pendingSignals() {
-        return pending.get();
-    }
-
-    /** signal_pending: an unblocked signal is pending for this task or its thread group. */
-    public boolean signalPending() {
-        return ((pending.get() | process.sharedPending()) & ~blocked) != 0;
-    }
-
-    /** fatal_signal_pending: SIGKILL is in this task's pending set. */
-    public boolean fatalSignalPending() {
-        return (pending.get() & Signal.SIGKILL.mask()) != 0;
-    }
-
-    /** True if signals sent to this task are dropped: a kthread, or a task made with ignore_signals. */
-    public boolean ignoresSignals() {
-        return ignoreSignals || sighand.ignoresAll();
-    }
-
-    /** tgkill: sends a signal to this one task. */
+    /** tgkill: {@link Signals#send}. */
     public void sendSignal(Signal sig) {
-        if (ignoresSignals() || lifecycle.get() == DEAD) {
-            return;
-        }
-        deliver(sig);
+        signals.send(sig);
     }
 
-    /** Posts a signal without looking at the dispositions (zap_other_threads on group exit does this). */
-    void forceSignal(Signal sig) {
-        deliver(sig);
+    /** signal_pending(p): an unblocked signal is pending for this task or its group. */
+    public boolean signalPending() {
+        return signals.signalPending();
     }
 
-    private void deliver(Signal sig) {
-        switch (sig) {
-            case SIGCONT -> {
-                // prepare_signal: SIGCONT flushes pending stop signals and resumes; default action: none queued.
-                pending.getAndUpdate(p -> p & ~Signal.SIGSTOP.mask());
-                jobctlStopped = false;
-                unparkThread();
-                return;
-            }
-            case SIGCHLD -> {
-                return; // default-ignored: sig_ignored drops it before it is queued
-            }
-            case SIGSTOP -> {
-                // The stop takes effect when the task next handles signals; marked here so that a SIGCONT
-                // sent before then cancels it.
-                jobctlStopped = true;
-                pending.getAndUpdate(p -> p | Signal.SIGSTOP.mask());
-            }
-            case SIGKILL -> {
-                pending.getAndUpdate(p -> p | Signal.SIGKILL.mask());
-                jobctlStopped = false;
-            }
-            default -> pending.getAndUpdate(p -> p | sig.mask());
-        }
-        signalWakeUp();
+    /** fatal_signal_pending(p): SIGKILL is pending for this task. */
+    public boolean fatalSignalPending() {
+        return signals.fatalSignalPending();
     }
 
-    /** signal_wake_up: an interruptible or stopped task notices the new signal. */
-    void signalWakeUp() {
-        wakeUpProcess();
-        unparkThread();
-    }
-
-    private void unparkThread() {
-        Thread t = thread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
-    }
-
-    /**
-     * dequeue_signal: removes and returns the lowest pending unblocked signal, private set first, or null.
-     * SIGKILL stays pending once seen, as the kernel keeps it for the exit path.
-     */
-    public Signal dequeueSignal() {
-        for (;;) {
-            long p = pending.get();
-            long mine = p & ~blocked;
-            if (mine != 0) {
-                Signal s = Signal.first(mine);
-                if (s == Signal.SIGKILL || pending.compareAndSet(p, p & ~s.mask())) {
-                    return s;
-                }
-                continue;
-            }
-            Signal s = process.dequeueShared(blocked);
-            return s;
-        }
-    }
-
-    /**
-     * get_signal for a kernel-created task's loop: returns true if the task must exit (SIGKILL). A SIGSTOP
-     * stops it here until SIGCONT or SIGKILL (reference section 3: "SIGSTOP ... stop it like any thread").
-     * Other signals have no handler in the emulation and are discarded. Call on the task's own thread.
-     */
-    public boolean getSignal() {
-        for (;;) {
-            Signal s = dequeueSignal();
-            if (s == null) {
-                return false;
-            }
-            if (s == Signal.SIGKILL) {
-                return true;
-            }
-            if (s == Signal.SIGSTOP) {
-                while (jobctlStopped && !fatalSignalPending()) {
-                    LockSupport.park(this);
-                }
-                jobctlStopped = false;
-            }
-        }
-    }
-
-    /** True while the task is held by a group stop (SIGSTOP) in {@link #getSignal()}. */
+    /** True while a SIGSTOP holds the task ({@link Signals#isStopped}). */
     public boolean isStopped() {
-        return jobctlStopped;
+        return signals.isStopped();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.loomvisor.core;
 
+import dev.loomvisor.core.worker.VhostTask;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_FILES;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_SIGHAND;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_THREAD;
@@ -34,13 +35,13 @@ class CopyProcessTest {
     @Test
     void bootHasInitAndKthreaddAsRootInTheRootCgroup() {
         assertEquals(1, k.init().pid());
-        Process kthreadd = k.kthreadd();
+        Process kthreadd = k.kthreadd().process();
         assertEquals(2, kthreadd.pid());
         assertEquals("kthreadd", kthreadd.comm());
         assertTrue(kthreadd.cred().isRoot());
         assertSame(k.rootCgroup(), kthreadd.cgroup());
         assertTrue(kthreadd.mainTask().hasFlag(Task.PF_KTHREAD | Task.PF_NOFREEZE));
-        assertTrue(kthreadd.mainTask().ignoresSignals());
+        assertTrue(kthreadd.mainTask().signals().ignoresAll());
         assertEquals(2, k.nrThreads());
         assertEquals(List.of(1, 2), k.processes().stream().map(Process::pid).toList());
     }
@@ -67,14 +68,14 @@ class CopyProcessTest {
         assertEquals(Errno.ERESTARTNOINTR, e.errno());
         assertEquals(before, Counts.of(k, p));
         // Once handled (dequeued) the fork goes through.
-        assertEquals(Signal.SIGUSR1, p.mainTask().dequeueSignal());
+        assertEquals(Signal.SIGUSR1, p.mainTask().signals().dequeue());
         assertNotNull(plainThread(p));
     }
 
     @Test
     void aGroupSignalPendingAlsoRestartsButABlockedOneDoesNot() throws Exception {
         Process p = owner(k);
-        p.mainTask().setBlocked(Signal.SIGUSR2.mask());
+        p.mainTask().signals().setBlocked(Signal.SIGUSR2.mask());
         p.kill(Signal.SIGUSR2);
         assertNotNull(plainThread(p), "a blocked signal is not pending for the caller");
         p.kill(Signal.SIGTERM);
@@ -120,13 +121,13 @@ class CopyProcessTest {
     void taskFlagsSignalsAndNameFollowTheArgs() throws Exception {
         Process p = owner(k);
         Task caller = p.mainTask();
-        caller.setBlocked(Signal.SIGUSR1.mask());
+        caller.signals().setBlocked(Signal.SIGUSR1.mask());
         Task uw = k.copyProcess(caller, new KernelCloneArgs().flags(KernelCloneArgs.VHOST_TASK_FLAGS)
                 .userWorker(true).noFiles(true).name("a-name-longer-than-fifteen"));
         assertEquals(Task.PF_USER_WORKER, uw.flags());
         assertEquals("a-name-longer-t", uw.comm());
         assertEquals(Task.TASK_COMM_LEN - 1, uw.comm().length());
-        assertEquals(Signal.ALL & ~Signal.UNBLOCKABLE, uw.blocked(), "all but SIGKILL and SIGSTOP blocked");
+        assertEquals(Signal.ALL & ~Signal.UNBLOCKABLE, uw.signals().blocked(), "all but SIGKILL and SIGSTOP blocked");
 
         Task io = k.copyProcess(caller, new KernelCloneArgs().flags(KernelCloneArgs.IO_THREAD_FLAGS)
                 .ioThread(true).userWorker(true).name("iou-wrk"));
@@ -135,7 +136,7 @@ class CopyProcessTest {
 
         Task plain = plainThread(p);
         assertEquals(0, plain.flags());
-        assertEquals(Signal.SIGUSR1.mask(), plain.blocked(), "an ordinary thread inherits the caller's mask");
+        assertEquals(Signal.SIGUSR1.mask(), plain.signals().blocked(), "an ordinary thread inherits the caller's mask");
         Task unnamed = k.copyProcess(caller, new KernelCloneArgs().flags(KernelCloneArgs.PTHREAD_FLAGS));
         assertEquals(caller.comm(), unnamed.comm(), "no name keeps the caller's comm");
         assertEquals("qemu-system-x86", caller.comm());
@@ -189,16 +190,16 @@ class CopyProcessTest {
     @Test
     void kthreadsAreForkedByKthreaddAsRootWithoutMm() throws Exception {
         Process p = owner(k);
-        Task kt = k.kthreadCreate(arg -> 0, null, "vhost-" + p.pid(), dev.loomvisor.core.worker.Carrier.PLATFORM);
+        Task kt = k.kthreadd().create(arg -> 0, null, "vhost-" + p.pid(), dev.loomvisor.core.Carrier.PLATFORM);
         assertTrue(kt.hasFlag(Task.PF_KTHREAD));
         assertNull(kt.mm());
         assertTrue(kt.cred().isRoot());
-        assertSame(k.kthreadd(), kt.process().parent());
+        assertSame(k.kthreadd().process(), kt.process().parent());
         assertSame(k.rootCgroup(), kt.cgroup());
-        assertTrue(kt.ignoresSignals());
+        assertTrue(kt.signals().ignoresAll());
         kt.process().kill(Signal.SIGKILL);
         assertFalse(kt.fatalSignalPending(), "kthreads ignore SIGKILL");
-        assertEquals(0, k.kthreadStop(kt));
+        assertEquals(0, k.kthreadd().stop(kt));
         assertTrue(kt.isDead());
     }
 

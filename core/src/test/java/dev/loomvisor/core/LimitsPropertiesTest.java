@@ -1,5 +1,6 @@
 package dev.loomvisor.core;
 
+import dev.loomvisor.core.worker.VhostTask;
 import static dev.loomvisor.core.KernelFixture.IDLE;
 import static dev.loomvisor.core.KernelFixture.NO_SIGKILL;
 import static dev.loomvisor.core.KernelFixture.UID;

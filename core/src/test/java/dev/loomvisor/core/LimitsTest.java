@@ -1,5 +1,6 @@
 package dev.loomvisor.core;
 
+import dev.loomvisor.core.worker.VhostTask;
 import static dev.loomvisor.core.KernelFixture.IDLE;
 import static dev.loomvisor.core.KernelFixture.NO_SIGKILL;
 import static dev.loomvisor.core.KernelFixture.UID;
@@ -10,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.core.worker.Carrier;
 import dev.loomvisor.core.worker.KthreadWorker;
 import dev.loomvisor.core.worker.Worker;
 import dev.loomvisor.core.worker.WorkerFactories;

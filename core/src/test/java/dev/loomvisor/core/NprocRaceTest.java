@@ -1,5 +1,6 @@
 package dev.loomvisor.core;
 
+import dev.loomvisor.core.worker.VhostTask;
 import static dev.loomvisor.core.KernelFixture.IDLE;
 import static dev.loomvisor.core.KernelFixture.NO_SIGKILL;
 import static dev.loomvisor.core.KernelFixture.UID;
@@ -8,7 +9,6 @@ import static dev.loomvisor.core.KernelFixture.owner;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.core.worker.Carrier;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;

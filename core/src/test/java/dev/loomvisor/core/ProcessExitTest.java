@@ -1,5 +1,6 @@
 package dev.loomvisor.core;
 
+import dev.loomvisor.core.worker.VhostTask;
 import static dev.loomvisor.core.KernelFixture.IDLE;
 import static dev.loomvisor.core.KernelFixture.NO_SIGKILL;
 import static dev.loomvisor.core.KernelFixture.UID;
@@ -11,7 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.core.worker.Carrier;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;

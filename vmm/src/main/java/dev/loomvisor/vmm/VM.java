@@ -4,7 +4,7 @@ import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.KernelCloneArgs;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Task;
-import dev.loomvisor.core.worker.Carrier;
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.vmm.driver.GuestAllocator;
 import dev.loomvisor.vmm.driver.GuestNetDriver;
 import dev.loomvisor.vmm.driver.QueuePairDriver;

@@ -9,7 +9,7 @@ import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.Task;
-import dev.loomvisor.core.worker.Carrier;
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.vmm.driver.RxSink;
 import dev.loomvisor.vmm.driver.TrafficSource;
 import dev.loomvisor.vmm.net.DeviceError;

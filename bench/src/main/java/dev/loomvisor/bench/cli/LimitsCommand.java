@@ -16,10 +16,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code limits}: whether an owner's RLIMIT_NPROC and pids.max hold for the workers that serve it, per model. */
+/**
+ * {@code limits}: whether an owner's RLIMIT_NPROC and pids.max hold for the threads that serve its VM (vCPUs
+ * and vhost workers together), per model.
+ */
 @Command(name = "limits", mixinStandardHelpOptions = true,
-        description = "An unprivileged VMM with RLIMIT_NPROC and a pids cgroup asks for vhost-net devices under each "
-                + "worker model: user workers stop at the limit (SET_OWNER fails, ENOMEM), kthreads exceed it.")
+        description = "An unprivileged VMM with RLIMIT_NPROC and a pids cgroup starts its vCPU threads, then asks for "
+                + "vhost-net devices under each worker model: vCPUs and user workers share the limit and the workers "
+                + "stop at it (SET_OWNER fails, ENOMEM); kthreads exceed it.")
 public final class LimitsCommand implements Callable<Integer> {
 
     @CommandLine.Spec
@@ -36,6 +40,10 @@ public final class LimitsCommand implements Callable<Integer> {
             description = "pids.max of the owner's cgroup (default: none).")
     Long pidsMax;
 
+    @Option(names = "--vcpus", paramLabel = "N", defaultValue = "2",
+            description = "vCPU threads the VMM starts before its devices (default: ${DEFAULT-VALUE}).")
+    int vcpus;
+
     @Option(names = "--devices", paramLabel = "N", defaultValue = "16",
             description = "Devices the owner asks for (default: ${DEFAULT-VALUE}).")
     int devices;
@@ -49,6 +57,9 @@ public final class LimitsCommand implements Callable<Integer> {
         if (pidsMax != null && (pidsMax < 1 || pidsMax > 100_000)) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--pids-max: " + pidsMax + " is not allowed; give 1 to 100000");
         }
+        if (vcpus < 0 || vcpus > 1024) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--vcpus: " + vcpus + " is not allowed; give 0 to 1024");
+        }
         if (devices < 1 || devices > 4096) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--devices: " + devices + " is not allowed; give 1 to 4096");
         }
@@ -56,13 +67,14 @@ public final class LimitsCommand implements Callable<Integer> {
         config.put("models", new ArrayList<Object>(common.models));
         config.put("nproc", nproc);
         config.put("pidsMax", pidsMax);
+        config.put("vcpus", (long) vcpus);
         config.put("devices", (long) devices);
         var machine = MachineState.begin();
         List<Map<String, Object>> results = new ArrayList<>();
         try (var journal = Journal.open(common.journal)) {
             String run = journal.startRun("limits", config, machine.startRecord());
             for (WorkerModel m : common.workerModels()) {
-                var r = LimitsScenario.run(m, nproc, pidsMax == null ? Long.MAX_VALUE : pidsMax, devices);
+                var r = LimitsScenario.run(m, nproc, pidsMax == null ? Long.MAX_VALUE : pidsMax, vcpus, devices);
                 var map = r.toMap();
                 journal.result(run, map);
                 results.add(map);
@@ -81,19 +93,25 @@ public final class LimitsCommand implements Callable<Integer> {
             m.put("results", results);
             out.print(Json.pretty(m));
         } else {
-            out.printf("limits: uid %d, RLIMIT_NPROC %d, pids.max %s, %d devices asked (run %s)%n",
-                    1000, nproc, pidsMax == null ? "max" : pidsMax, devices, run);
-            var t = new Table(List.of("model", "created", "errors", "owner tasks", "worker threads",
-                    "ucount", "pids.current", "over limit"));
+            out.printf("limits: uid %d, RLIMIT_NPROC %d, pids.max %s, %d vCPUs, %d devices asked (run %s)%n",
+                    1000, nproc, pidsMax == null ? "max" : pidsMax, vcpus, devices, run);
+            var t = new Table(List.of("model", "vcpus", "created", "errors", "owner tasks", "worker threads",
+                    "nproc: main+vcpus+workers", "pids.current", "over limit"));
             for (var r : results) {
-                t.row(List.of(String.valueOf(r.get("model")), String.valueOf(r.get("devicesCreated")),
-                        errors(r.get("errors")), String.valueOf(r.get("ownerTasks")),
-                        String.valueOf(r.get("workerThreads")), String.valueOf(r.get("ownerUcount")),
+                var counted = (Map<?, ?>) r.get("countedAgainstNproc");
+                t.row(List.of(String.valueOf(r.get("model")), r.get("vcpuTasks") + "/" + r.get("vcpusAsked")
+                                + (((Map<?, ?>) r.get("vcpuErrors")).isEmpty() ? "" : " " + errors(r.get("vcpuErrors"))),
+                        String.valueOf(r.get("devicesCreated")), errors(r.get("errors")),
+                        String.valueOf(r.get("ownerTasks")), String.valueOf(r.get("workerThreads")),
+                        counted.get("mainTask") + "+" + counted.get("vcpuTasks") + "+" + counted.get("workers") + "="
+                                + counted.get("total"),
                         String.valueOf(r.get("cgroupPidsCurrent")), String.valueOf(r.get("workersOverLimit"))));
             }
             out.print(t.render());
-            out.println("over limit: threads serving the owner (its own tasks plus workers cloned elsewhere) beyond "
-                    + "min(RLIMIT_NPROC, pids.max).");
+            out.println("nproc: the owner's tasks counted against its RLIMIT_NPROC (vCPUs always; workers only as "
+                    + "user workers).");
+            out.println("over limit: threads serving the owner (its own tasks, vCPUs included, plus workers cloned "
+                    + "elsewhere) beyond min(RLIMIT_NPROC, pids.max).");
         }
         out.flush();
     }

@@ -1,12 +1,15 @@
 package dev.loomvisor.bench.scenario;
 
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.Credentials;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.KernelCloneArgs;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.Task;
+import dev.loomvisor.core.TaskStat;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.net.VhostNet;
@@ -19,16 +22,19 @@ import java.util.Map;
 
 /**
  * The limits scenario (user-workers.md section 2): an unprivileged VMM process with RLIMIT_NPROC and a
- * pids cgroup asks for vhost-net devices, one SET_OWNER each, under one worker model. User workers are
- * the owner's threads, so the kernel refuses the worker that would pass a limit (SET_OWNER fails with
- * ENOMEM); kthreads are kthreadd's children in the root cgroup, so the same owner ends up served by more
- * threads than its limits allow: the excess Linux 6.4 removed.
+ * pids cgroup starts its vCPUs, then asks for vhost-net devices, one SET_OWNER each, under one worker model.
+ * vCPUs are threads of the VMM (cloned with CLONE_THREAD from its main task, as QEMU's are), so they count
+ * against its RLIMIT_NPROC and pids.max under every model. User workers are the owner's threads too, so the
+ * kernel refuses the worker that would pass a limit shared with the vCPUs (SET_OWNER fails with ENOMEM);
+ * kthreads are kthreadd's children in the root cgroup, so the same owner ends up served by more threads than
+ * its limits allow: the excess Linux 6.4 removed.
  */
 public final class LimitsScenario {
 
     /** What one model did. {@code workersOverLimit} counts the threads serving the owner beyond its limit. */
-    public record Result(String model, long nproc, long pidsMax, int devicesAsked, int devicesCreated,
-                         Map<Errno, Integer> errors, long ownerTasks, long workerThreads,
+    public record Result(String model, long nproc, long pidsMax, int vcpusAsked, int vcpuTasks,
+                         Map<Errno, Integer> vcpuErrors, int devicesAsked, int devicesCreated,
+                         Map<Errno, Integer> errors, long ownerTasks, long workerThreads, long workersInOwner,
                          long ownerCountedTasks, long cgroupPids, long workersOverLimit) {
 
         public Map<String, Object> toMap() {
@@ -36,17 +42,32 @@ public final class LimitsScenario {
             m.put("model", model);
             m.put("rlimitNproc", nproc);
             m.put("pidsMax", pidsMax == Long.MAX_VALUE ? null : pidsMax);
+            m.put("vcpusAsked", (long) vcpusAsked);
+            m.put("vcpuTasks", (long) vcpuTasks);
+            m.put("vcpuErrors", names(vcpuErrors));
             m.put("devicesAsked", (long) devicesAsked);
             m.put("devicesCreated", (long) devicesCreated);
-            var e = new LinkedHashMap<String, Object>();
-            errors.forEach((k, v) -> e.put(k.name(), (long) v));
-            m.put("errors", e);
+            m.put("errors", names(errors));
             m.put("ownerTasks", ownerTasks);
             m.put("workerThreads", workerThreads);
+            // Who is counted against the owner's RLIMIT_NPROC (its uid's task count): the main task, every
+            // vCPU, and the workers that are the owner's threads (user workers; never a kthread).
+            var counted = new LinkedHashMap<String, Object>();
+            counted.put("mainTask", 1L);
+            counted.put("vcpuTasks", (long) vcpuTasks);
+            counted.put("workers", workersInOwner);
+            counted.put("total", ownerCountedTasks);
+            m.put("countedAgainstNproc", counted);
             m.put("ownerUcount", ownerCountedTasks);
             m.put("cgroupPidsCurrent", cgroupPids);
             m.put("workersOverLimit", workersOverLimit);
             return m;
+        }
+
+        private static Map<String, Object> names(Map<Errno, Integer> errors) {
+            var e = new LinkedHashMap<String, Object>();
+            errors.forEach((k, v) -> e.put(k.name(), (long) v));
+            return e;
         }
     }
 
@@ -55,14 +76,21 @@ public final class LimitsScenario {
 
     private LimitsScenario() {}
 
+    /** {@link #run(WorkerModel, long, long, int, int)} for a VMM without vCPUs. */
+    public static Result run(WorkerModel model, long nproc, long pidsMax, int devices) throws ErrnoException {
+        return run(model, nproc, pidsMax, 0, devices);
+    }
+
     /**
      * Runs the scenario for one model in a kernel of its own and tears everything down again.
      *
      * @param nproc the owner's RLIMIT_NPROC (its own main task counts against it)
      * @param pidsMax pids.max of the owner's cgroup, or {@link Long#MAX_VALUE} for none
+     * @param vcpus how many vCPU threads the VMM starts before it asks for devices
      * @param devices how many devices the owner asks for
      */
-    public static Result run(WorkerModel model, long nproc, long pidsMax, int devices) throws ErrnoException {
+    public static Result run(WorkerModel model, long nproc, long pidsMax, int vcpus, int devices)
+            throws ErrnoException {
         Kernel kernel = new Kernel();
         var cgroup = kernel.rootCgroup().mkdir("vmm");
         if (pidsMax != Long.MAX_VALUE) {
@@ -72,8 +100,16 @@ public final class LimitsScenario {
         Task owner = vmm.mainTask();
         List<VhostNet> opened = new ArrayList<>();
         Map<Errno, Integer> errors = new EnumMap<>(Errno.class);
+        Map<Errno, Integer> vcpuErrors = new EnumMap<>(Errno.class);
         int created = 0;
         try (WorkerFactory factory = model.factory(kernel)) {
+            for (int i = 0; i < vcpus; i++) {
+                try {
+                    startVcpu(owner, i);
+                } catch (ErrnoException e) {
+                    vcpuErrors.merge(e.errno(), 1, Integer::sum);
+                }
+            }
             for (int i = 0; i < devices; i++) {
                 VhostNet net = VhostNet.open(owner, factory);
                 try {
@@ -91,18 +127,46 @@ public final class LimitsScenario {
             for (VhostNet n : opened) {
                 n.device().workers().forEach(w -> threads.put(w.thread().task(), Boolean.TRUE));
             }
-            long ownerTasks = vmm.tasks().size();
+            // ps -L of the VMM: its threads are the main task, the vCPUs and the user workers.
+            List<TaskStat> rows = vmm.threads();
+            long ownerTasks = rows.size();
+            long workersInOwner = rows.stream().filter(r -> r.isThread() && r.hasFlag(Task.PF_USER_WORKER)).count();
+            int vcpuTasks = (int) rows.stream().filter(r -> r.isThread() && !r.hasFlag(Task.PF_USER_WORKER)).count();
             long workerThreads = threads.size();
-            long userWorkersInOwner = threads.keySet().stream().filter(t -> t.process() == vmm).count();
-            // The owner's own threads (main task, vCPUs) plus workers serving it from outside its process.
-            long serving = ownerTasks + (workerThreads - userWorkersInOwner);
+            // The owner's own threads (main task, vCPUs, user workers) plus workers serving it from outside.
+            long serving = ownerTasks + (workerThreads - workersInOwner);
             long limit = Math.min(nproc, pidsMax);
-            Result r = new Result(model.modelName(), nproc, pidsMax, devices, created, errors, ownerTasks,
-                    workerThreads, kernel.ucounts().count(UID), cgroup.pidsCurrent(), Math.max(0, serving - limit));
-            return r;
+            return new Result(model.modelName(), nproc, pidsMax, vcpus, vcpuTasks, vcpuErrors, devices, created,
+                    errors, ownerTasks, workerThreads, workersInOwner, kernel.ucounts().count(UID),
+                    cgroup.pidsCurrent(), Math.max(0, serving - limit));
         } finally {
             opened.forEach(VhostNet::close);
             vmm.exit();
+        }
+    }
+
+    /**
+     * A vCPU thread as QEMU makes it: cloned with pthread's flags (CLONE_THREAD among them) from the VMM's main
+     * task, so it is charged to the owner's uid and cgroup. It idles until its group is killed.
+     */
+    private static Task startVcpu(Task owner, int index) throws ErrnoException {
+        KernelCloneArgs args = new KernelCloneArgs().flags(KernelCloneArgs.PTHREAD_FLAGS).exitSignal(null)
+                .name("vcpu" + index).carrier(Carrier.VIRTUAL).fn(LimitsScenario::idleVcpu, null);
+        Task t = owner.kernel().copyProcess(owner, args);
+        t.start();
+        return t;
+    }
+
+    private static int idleVcpu(Object unused) {
+        Task me = Task.current();
+        for (;;) {
+            me.setCurrentStateInterruptible();
+            if (me.signalPending()) {
+                me.setRunning();
+                me.signals().getSignal(); // SIGKILL takes the vCPU down with its group
+                continue;
+            }
+            me.schedule();
         }
     }
 }

@@ -37,4 +37,50 @@ class LimitsScenarioTest {
         assertEquals(20, r.workerThreads());
         assertEquals(1 + 20 - 4, r.workersOverLimit());
     }
+
+    @Test
+    void vcpusAndUserWorkersShareTheOwnersLimit() throws Exception {
+        var r = LimitsScenario.run(WorkerModel.USER_WORKER, 8, Long.MAX_VALUE, 3, 20);
+        assertEquals(3, r.vcpuTasks());
+        assertEquals(Map.of(), r.vcpuErrors());
+        assertEquals(4, r.devicesCreated(), "main task + 3 vCPUs leave room for 4 workers under 8");
+        assertEquals(Map.of(Errno.ENOMEM, 16), r.errors());
+        assertEquals(8, r.ownerTasks());
+        assertEquals(4, r.workersInOwner());
+        assertEquals(8, r.ownerCountedTasks());
+        assertEquals(0, r.workersOverLimit());
+        var counted = (Map<?, ?>) r.toMap().get("countedAgainstNproc");
+        assertEquals(Map.of("mainTask", 1L, "vcpuTasks", 3L, "workers", 4L, "total", 8L), counted);
+    }
+
+    @Test
+    void pidsMaxCountsVcpusNextToUserWorkers() throws Exception {
+        var r = LimitsScenario.run(WorkerModel.USER_WORKER_PLATFORM, 100, 4, 2, 10);
+        assertEquals(2, r.vcpuTasks());
+        assertEquals(1, r.devicesCreated());
+        assertEquals(4, r.cgroupPids());
+        assertEquals(0, r.workersOverLimit());
+    }
+
+    @Test
+    void kthreadsLeaveOnlyTheVcpusCountedAndExceedTheLimit() throws Exception {
+        var r = LimitsScenario.run(WorkerModel.KTHREAD, 8, 4, 2, 20);
+        assertEquals(2, r.vcpuTasks());
+        assertEquals(20, r.devicesCreated());
+        assertEquals(3, r.ownerCountedTasks(), "the main task and its vCPUs");
+        assertEquals(0, r.workersInOwner());
+        assertEquals(3, r.cgroupPids());
+        assertEquals(20, r.workerThreads());
+        assertEquals(3 + 20 - 4, r.workersOverLimit());
+    }
+
+    @Test
+    void vcpusOverTheLimitFailWithEagainAndLeaveNoRoomForWorkers() throws Exception {
+        var r = LimitsScenario.run(WorkerModel.USER_WORKER, 3, Long.MAX_VALUE, 4, 5);
+        assertEquals(2, r.vcpuTasks());
+        assertEquals(Map.of(Errno.EAGAIN, 2), r.vcpuErrors(), "clone of a vCPU thread: RLIMIT_NPROC");
+        assertEquals(0, r.devicesCreated());
+        assertEquals(Map.of(Errno.ENOMEM, 5), r.errors());
+        assertEquals(3, r.ownerCountedTasks());
+    }
 }

@@ -1,9 +1,11 @@
 package dev.loomvisor.core.worker;
 
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Kthreadd;
 import dev.loomvisor.core.Task;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,12 +51,12 @@ public final class KthreadPool implements WorkerFactory {
         try {
             for (; created < nThreads; created++) {
                 PoolThread t = new PoolThread(workersPerThread);
-                t.task = kernel.kthreadCreate(PoolThread::taskFn, t, "kworker/lv" + created, Carrier.PLATFORM);
+                t.task = kernel.kthreadd().create(PoolThread::taskFn, t, "kworker/lv" + created, Carrier.PLATFORM);
                 threads[created] = t;
             }
         } catch (ErrnoException e) {
             for (int i = 0; i < created; i++) {
-                kernel.kthreadStop(threads[i].task);
+                kernel.kthreadd().stop(threads[i].task);
             }
             throw e;
         }
@@ -103,7 +105,7 @@ public final class KthreadPool implements WorkerFactory {
         closed = true;
         for (PoolThread t : threads) {
             if (!t.task.isDead()) {
-                kernel.kthreadStop(t.task);
+                kernel.kthreadd().stop(t.task);
             }
         }
     }
@@ -131,7 +133,7 @@ public final class KthreadPool implements WorkerFactory {
             for (;;) {
                 me.setCurrentStateInterruptible();
                 Delays.at(Delays.Point.LOOP_AFTER_MARK);
-                if (me.kthreadShouldStop()) {
+                if (Kthreadd.shouldStop(me)) {
                     me.setRunning();
                     break;
                 }

@@ -1,8 +1,10 @@
 package dev.loomvisor.core.worker;
 
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Kthreadd;
 import dev.loomvisor.core.Mm;
 import dev.loomvisor.core.Task;
 import java.util.Objects;
@@ -28,7 +30,7 @@ public final class KthreadWorker implements Worker {
     public static KthreadWorker create(Task caller, WorkerFn fn, String name, Carrier carrier) throws ErrnoException {
         KthreadWorker w = new KthreadWorker(fn, caller.mm());
         Kernel kernel = caller.kernel();
-        w.task = kernel.kthreadCreate(KthreadWorker::taskFn, w, name, carrier);
+        w.task = kernel.kthreadd().create(KthreadWorker::taskFn, w, name, carrier);
         return w;
     }
 
@@ -39,14 +41,14 @@ public final class KthreadWorker implements Worker {
     private int loop() {
         Task me = task;
         if (ownerMm != null) {
-            me.useMm(ownerMm);
+            Kthreadd.useMm(me, ownerMm);
         }
         try {
             for (;;) {
                 // The same "about to sleep" order as vhost_task, with kthread_should_stop for STOP.
                 me.setCurrentStateInterruptible();
                 Delays.at(Delays.Point.LOOP_AFTER_MARK);
-                if (me.kthreadShouldStop()) {
+                if (Kthreadd.shouldStop(me)) {
                     me.setRunning();
                     break;
                 }
@@ -58,7 +60,7 @@ public final class KthreadWorker implements Worker {
             }
         } finally {
             if (ownerMm != null) {
-                me.unuseMm();
+                Kthreadd.unuseMm(me);
             }
         }
         return 0;
@@ -84,7 +86,7 @@ public final class KthreadWorker implements Worker {
     public void stop() {
         stopped = true;
         Delays.at(Delays.Point.STOP_AFTER_FLAG);
-        task.kernel().kthreadStop(task);
+        task.kernel().kthreadd().stop(task);
     }
 
     @Override

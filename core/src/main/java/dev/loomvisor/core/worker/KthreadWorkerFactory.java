@@ -1,5 +1,6 @@
 package dev.loomvisor.core.worker;
 
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Task;
 

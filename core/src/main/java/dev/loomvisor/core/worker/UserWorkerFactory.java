@@ -1,8 +1,9 @@
 package dev.loomvisor.core.worker;
 
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Task;
-import dev.loomvisor.core.VhostTask;
+import dev.loomvisor.core.worker.VhostTask;
 
 /** Accounting {@link Accounting#USER_WORKER}: a {@link VhostTask} cloned from the owner, on the given carrier. */
 final class UserWorkerFactory implements WorkerFactory {

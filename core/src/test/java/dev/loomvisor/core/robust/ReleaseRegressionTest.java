@@ -8,7 +8,7 @@ import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.KernelFixture;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Signal;
-import dev.loomvisor.core.VhostTask;
+import dev.loomvisor.core.worker.VhostTask;
 import dev.loomvisor.core.testing.Delays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;

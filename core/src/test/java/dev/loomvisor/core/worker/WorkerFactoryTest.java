@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.Cgroup;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
@@ -74,7 +75,7 @@ class WorkerFactoryTest {
             assertEquals(2, vm.pidsCurrent());
         } else {
             assertEquals(Task.PF_KTHREAD | Task.PF_NOFREEZE, t.flags(), "kthreadd's children are not freezable");
-            assertSame(k.kthreadd(), t.process().parent());
+            assertSame(k.kthreadd().process(), t.process().parent());
             assertTrue(t.cred().isRoot());
             assertSame(k.rootCgroup(), t.cgroup());
             assertEquals(1, k.ucounts().count(UID));

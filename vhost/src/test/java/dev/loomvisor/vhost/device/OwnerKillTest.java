@@ -9,7 +9,7 @@ import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Signal;
 import dev.loomvisor.core.Task;
-import dev.loomvisor.core.worker.Carrier;
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;

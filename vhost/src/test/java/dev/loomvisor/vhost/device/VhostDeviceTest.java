@@ -154,7 +154,7 @@ class VhostDeviceTest {
             k.device().setForkFromOwner(owner, false);
             k.device().setOwner(owner);
             Task t = k.device().workers().get(0).thread().task();
-            assertSame(kernel.kthreadd(), t.process().parent(), "forked by kthreadd");
+            assertSame(kernel.kthreadd().process(), t.process().parent(), "forked by kthreadd");
             assertNotEquals(vmm, t.process());
             assertTrue(t.hasFlag(Task.PF_KTHREAD));
             assertErrno(Errno.EFAULT, () -> k.device().newWorker(owner));

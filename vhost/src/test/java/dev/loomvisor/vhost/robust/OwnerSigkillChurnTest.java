@@ -13,7 +13,7 @@ import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.Signal;
 import dev.loomvisor.core.testing.Soak;
 import dev.loomvisor.core.worker.Accounting;
-import dev.loomvisor.core.worker.Carrier;
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.testing.NetPair;

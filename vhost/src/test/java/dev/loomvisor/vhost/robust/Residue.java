@@ -3,7 +3,7 @@ package dev.loomvisor.vhost.robust;
 import dev.loomvisor.core.Cgroup;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
-import dev.loomvisor.core.worker.Carrier;
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.vhost.net.TxHandler;
 import dev.loomvisor.vmm.memory.GuestMemory;
 import java.io.IOException;

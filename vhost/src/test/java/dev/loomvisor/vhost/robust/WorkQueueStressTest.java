@@ -14,7 +14,7 @@ import dev.loomvisor.core.testing.Delays;
 import dev.loomvisor.core.testing.RandomDelays;
 import dev.loomvisor.core.testing.Soak;
 import dev.loomvisor.core.worker.Accounting;
-import dev.loomvisor.core.worker.Carrier;
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.VhostDevice;

@@ -1,6 +1,6 @@
 package dev.loomvisor.vhost.robust;
 
-import dev.loomvisor.core.VhostTask;
+import dev.loomvisor.core.worker.VhostTask;
 import dev.loomvisor.core.testing.TaskDump;
 import dev.loomvisor.core.worker.Worker;
 import dev.loomvisor.vhost.VhostDevice;

@@ -1,4 +1,4 @@
-package dev.loomvisor.core.worker;
+package dev.loomvisor.core;
 
 /** The Java thread that carries a worker's task: the axis of the benchmark the kernel does not have. */
 public enum Carrier {

@@ -1,4 +1,4 @@
-package dev.loomvisor.core;
+package dev.loomvisor.core.worker;
 
 import static dev.loomvisor.core.KernelFixture.IDLE;
 import static dev.loomvisor.core.KernelFixture.NO_SIGKILL;
@@ -10,7 +10,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.core.worker.Carrier;
+import dev.loomvisor.core.Carrier;
+import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Process;
+import dev.loomvisor.core.Signal;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;

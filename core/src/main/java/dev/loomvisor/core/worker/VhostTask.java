@@ -1,9 +1,10 @@
-package dev.loomvisor.core;
+package dev.loomvisor.core.worker;
 
+import dev.loomvisor.core.Carrier;
+import dev.loomvisor.core.ErrnoException;
+import dev.loomvisor.core.KernelCloneArgs;
+import dev.loomvisor.core.Task;
 import dev.loomvisor.core.testing.Delays;
-import dev.loomvisor.core.worker.Carrier;
-import dev.loomvisor.core.worker.Worker;
-import dev.loomvisor.core.worker.WorkerFn;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -69,7 +70,7 @@ public final class VhostTask implements Worker {
         Task me = task;
         for (;;) {
             // SIGKILL ends the loop; SIGSTOP holds the task in getSignal until SIGCONT.
-            if (me.signalPending() && me.getSignal()) {
+            if (me.signalPending() && me.signals().getSignal()) {
                 break;
             }
             // "About to sleep" before the STOP test and fn: a wake from here on turns the state back to
