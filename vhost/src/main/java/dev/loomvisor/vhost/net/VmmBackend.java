@@ -4,6 +4,7 @@ import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Task;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.vhost.backend.NetBackend;
+import dev.loomvisor.vmm.net.DeviceBackend;
 import dev.loomvisor.vmm.net.VirtioNetDevice;
 
 /**
@@ -12,7 +13,7 @@ import dev.loomvisor.vmm.net.VirtioNetDevice;
  * the negotiated features, the guest memory, and queue pair 0's sizes, addresses, base indexes, kick and
  * call eventfds, then attaches {@code backend}; on reset {@link #deactivate} takes the rings back.
  */
-public final class VmmBackend implements dev.loomvisor.vmm.net.NetBackend {
+public final class VmmBackend implements DeviceBackend {
 
     private final Task owner;
     private final WorkerFactory factory;

@@ -5,6 +5,7 @@ public final class NetFeatures {
 
     public static final long CSUM = 1L << 0;
     public static final long GUEST_CSUM = 1L << 1;
+    public static final long MTU = 1L << 3;
     public static final long MAC = 1L << 5;
     public static final long MRG_RXBUF = 1L << 15;
     public static final long STATUS = 1L << 16;

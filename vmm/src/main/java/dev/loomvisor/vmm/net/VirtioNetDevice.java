@@ -14,7 +14,7 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The virtio-net device model: feature negotiation, the device-status state machine, config space and
  * queue pairs (queue 2k receives for pair k, 2k+1 transmits; reference/virtio.md line 64). The data path
- * is not here: on DRIVER_OK the queues go to a {@link NetBackend} (vhost, or the loopback used in tests),
+ * is not here: on DRIVER_OK the queues go to a {@link DeviceBackend} (vhost, or the loopback used in tests),
  * as QEMU hands its rings to vhost-net.
  *
  * <p>Per queue the device owns a kick {@link Notifier} (guest to device: the transport's QueueNotify
@@ -56,7 +56,7 @@ public final class VirtioNetDevice {
     private long driverFeatures;
     private volatile long negotiated;
     private volatile boolean linkUp = true;
-    private NetBackend backend;
+    private DeviceBackend backend;
     private boolean backendActive;
 
     /**
@@ -190,7 +190,7 @@ public final class VirtioNetDevice {
         return refusedRequests.get();
     }
 
-    public void setBackend(NetBackend backend) {
+    public void setBackend(DeviceBackend backend) {
         lock.lock();
         try {
             this.backend = backend;

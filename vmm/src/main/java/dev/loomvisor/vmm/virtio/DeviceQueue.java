@@ -53,6 +53,8 @@ public final class DeviceQueue {
     private int availShadow;
     /** Next used ring entry to fill (free-running u16): the used.idx being built. */
     private int lastUsed;
+    /** used.idx as last stored to the ring: entries from here to {@link #lastUsed} are staged, not yet seen. */
+    private int publishedUsed;
     /** used.idx when the driver was last interrupted, for EVENT_IDX (vhost's signalled_used). */
     private int signalledUsed;
     private boolean signalledUsedValid;
@@ -122,6 +124,7 @@ public final class DeviceQueue {
         this.usedEventOffset = usedEventOffset(size);
         this.availEventOffset = availEventOffset(size);
         this.lastUsed = used.getShort(USED_IDX) & 0xffff;
+        this.publishedUsed = lastUsed;
         this.availShadow = lastAvail;
         this.signalledUsedValid = false;
         this.usedFlags = used.getShort(USED_FLAGS) & 0xffff;
@@ -376,6 +379,13 @@ public final class DeviceQueue {
     /** Stages {@code n} used elements and publishes them with one used.idx store (vhost_add_used_n). */
     public boolean addUsedN(int[] heads, int[] lens, int n) {
         for (int i = 0; i < n; i++) {
+            if (heads[i] < 0 || heads[i] >= size) {
+                // Checked before any is staged: a break publishes what was staged, never part of one frame.
+                stageUsed(heads[i], lens[i]);
+                return false;
+            }
+        }
+        for (int i = 0; i < n; i++) {
             if (!stageUsed(heads[i], lens[i])) {
                 return false;
             }
@@ -389,10 +399,23 @@ public final class DeviceQueue {
         if (broken || !ready) {
             return;
         }
-        // Release: the used elements and the buffer data written before are visible before the new
-        // used.idx (reference/virtio.md line 21).
+        storeUsedIdx();
+    }
+
+    /** True if used elements were staged since the last {@link #publishUsed()}. */
+    public boolean hasStagedUsed() {
+        return lastUsed != publishedUsed;
+    }
+
+    private void storeUsedIdx() {
+        if (lastUsed == publishedUsed) {
+            return;
+        }
+        // Release: the used elements and the buffer data written before are visible before the new used.idx
+        // (virtio 1.2 §2.7.8.2: the device writes the used ring entry before updating idx).
         VarHandle.releaseFence();
         used.putShort(USED_IDX, (short) lastUsed);
+        publishedUsed = lastUsed;
     }
 
     /**
@@ -515,6 +538,7 @@ public final class DeviceQueue {
         lastAvail = 0;
         availShadow = 0;
         lastUsed = 0;
+        publishedUsed = 0;
         signalledUsedValid = false;
         usedFlags = 0;
         eventIdx = false;
@@ -522,9 +546,19 @@ public final class DeviceQueue {
         size = 0;
     }
 
-    private RingError fail(RingError e) {
+    /**
+     * Breaks the queue for a rule of its device type that the ring cannot check itself (e.g. virtio-net's
+     * receive buffer sizes): counted, reported to the {@link BrokenListener}, and the queue stays quiet until
+     * {@link #reset()}. Called by the thread driving the queue.
+     */
+    public RingError fail(RingError e) {
         errorCounts.incrementAndGet(e.ordinal());
         if (!broken) {
+            if (ready) {
+                // Chains returned earlier in this run carried frames that went out (or came in): the driver
+                // must still see them used, before it learns of the break and resets.
+                storeUsedIdx();
+            }
             error = e;
             broken = true;
             BrokenListener l = brokenListener;

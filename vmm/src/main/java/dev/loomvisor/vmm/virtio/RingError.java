@@ -40,6 +40,9 @@ public enum RingError {
     READABLE_AFTER_WRITABLE("a device-readable descriptor follows a device-writable one"),
     WRITABLE_ON_READ_ONLY_QUEUE("a device-writable descriptor on a queue the device only reads (TX)"),
 
+    // Device-type rules the ring cannot check itself, reported by the device through DeviceQueue.fail.
+    RX_BUFFER_TOO_SMALL("a virtio-net receive buffer is smaller than the virtio_net_hdr"),
+
     // Device-side bug guard (line 36).
     USED_ID_OUT_OF_RANGE("a used element's id is >= queue size");
 

@@ -460,4 +460,25 @@ class RingValidationTest {
         assertFalse(bad.isBroken());
         assertEquals(RingError.NONE, bad.error());
     }
+    @Test
+    void usedEntriesStagedBeforeABreakArePublished() {
+        // Two chains popped and returned (their frames went out), then the guest breaks the ring in the
+        // same run: the two used entries must still reach the driver.
+        rings.desc(0, data, 64, 0, 0);
+        rings.desc(1, data + 64, 64, 0, 0);
+        rings.pushAvail(0);
+        rings.pushAvail(1);
+        rings.pushAvail(N + 1); // head out of range
+        DeviceQueue q = device();
+        DescriptorChain c = q.newChain();
+        assertTrue(q.nextAvail(c));
+        assertTrue(q.stageUsed(c.head(), 0));
+        assertTrue(q.nextAvail(c));
+        assertTrue(q.stageUsed(c.head(), 0));
+        assertFalse(q.nextAvail(c));
+        assertEquals(RingError.HEAD_OUT_OF_RANGE, q.error());
+        assertEquals(2, rings.usedIdx(), "used entries staged before the break are published");
+        assertEquals(0, rings.usedId(0));
+        assertEquals(1, rings.usedId(1));
+    }
 }
