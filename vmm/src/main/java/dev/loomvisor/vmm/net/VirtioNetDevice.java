@@ -438,9 +438,20 @@ public final class VirtioNetDevice {
         vectors[0].signal();
     }
 
+    /**
+     * The backend serving queue {@code q} found the guest broke it (vhost's vring error eventfd): the device
+     * needs a reset, exactly as when it finds a violation on its own queue.
+     */
+    public void backendQueueError(int q) {
+        if (q >= 0 && q < queues.length) {
+            onQueueBroken(queues[q], RingError.NONE);
+        }
+    }
+
     private void onQueueBroken(DeviceQueue q, RingError e) {
-        // reference/virtio.md line 39: the device sets NEEDS_RESET and raises a config interrupt. Runs on the
-        // thread that found the violation (a backend worker): no lock, just a CAS on the status word.
+        // virtio 1.2 §2.1.2: a device in an error state that needs a reset sets NEEDS_RESET and, with DRIVER_OK
+        // set, sends a configuration change notification. Runs on the thread that found the violation (a
+        // backend worker): no lock, just a CAS on the status word.
         brokenQueues.incrementAndGet();
         status.getAndUpdate(s -> s | NEEDS_RESET);
         configInterrupt();
