@@ -71,7 +71,8 @@ public final class TxHandler extends NetHandler {
         long dropHeader = 0;
         long dropTooBig = 0;
         int staged = 0;
-        // Before consuming, ask the guest not to kick: it is being served (reference section 6).
+        // Before consuming, ask the guest not to kick: it is being served (handle_tx's vhost_disable_notify;
+        // virtio 1.2 §2.7.10).
         q.disableNotifications();
         while (true) {
             if (!q.nextAvail(c)) {

@@ -24,7 +24,7 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** vhost-net's TX and RX handlers against hand-driven rings (user-workers.md section 6). */
+/** vhost-net's TX and RX handlers against hand-driven rings (drivers/vhost/net.c). */
 class HandlerTest {
 
     private static final long V1 = NetFeatures.VERSION_1;

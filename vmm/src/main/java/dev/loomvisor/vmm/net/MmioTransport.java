@@ -3,7 +3,7 @@ package dev.loomvisor.vmm.net;
 /**
  * The virtio-mmio (version 2) register window in front of a {@link VirtioNetDevice}: how the emulated guest
  * driver discovers and sets up the device, one 32-bit register access at a time. Offsets and semantics follow
- * virtio 1.2 section 4.2.2. A refused access is recorded in {@link #lastError()} (the hardware would ignore
+ * virtio 1.2 §4.2.2. A refused access is recorded in {@link #lastError()} (the hardware would ignore
  * it), never thrown.
  */
 public final class MmioTransport {

@@ -1,6 +1,6 @@
 package dev.loomvisor.vmm.net;
 
-/** virtio-net and reserved feature bits (reference/virtio.md line 54-55), as bit masks. */
+/** virtio-net (virtio 1.2 §5.1.3) and reserved (§6) feature bits, as bit masks. */
 public final class NetFeatures {
 
     public static final long CSUM = 1L << 0;
