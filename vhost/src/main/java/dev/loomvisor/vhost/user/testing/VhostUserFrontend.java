@@ -347,8 +347,7 @@ public final class VhostUserFrontend implements AutoCloseable {
         long f = offered & wanted;
         if (NetFeatures.has(f, VhostUser.F_PROTOCOL_FEATURES)) {
             long pf = getProtocolFeatures();
-            setProtocolFeatures(pf & (VhostUser.PF_MQ | VhostUser.PF_CONFIG
-                    | VhostUser.PF_MTU));
+            setProtocolFeatures(pf & (VhostUser.PF_MQ | VhostUser.PF_CONFIG | VhostUser.PF_MTU));
         }
         setFeatures(f);
         setMemTable();
