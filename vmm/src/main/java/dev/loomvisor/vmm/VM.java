@@ -13,7 +13,7 @@ import dev.loomvisor.vmm.driver.TrafficSource;
 import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.net.DeviceError;
 import dev.loomvisor.vmm.net.MmioTransport;
-import dev.loomvisor.vmm.net.NetBackend;
+import dev.loomvisor.vmm.net.DeviceBackend;
 import dev.loomvisor.vmm.net.NetFeatures;
 import dev.loomvisor.vmm.net.VirtioNetDevice;
 import java.util.ArrayList;
@@ -32,10 +32,10 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class VM implements AutoCloseable {
 
     /** One virtio-net device of the VM. */
-    public record NetSpec(byte[] mac, int pairs, int queueMax, long offered, NetBackend backend,
+    public record NetSpec(byte[] mac, int pairs, int queueMax, long offered, DeviceBackend backend,
                           GuestNetDriver.Options driverOptions) {
         /** A single-pair device with the usual features and the driver's defaults. */
-        public static NetSpec of(byte[] mac, NetBackend backend) {
+        public static NetSpec of(byte[] mac, DeviceBackend backend) {
             return new NetSpec(mac, 1, 256, NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
                     | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC,
                     backend, GuestNetDriver.Options.defaults());

@@ -22,6 +22,7 @@ import dev.loomvisor.vhost.user.CloseReason;
 import dev.loomvisor.vhost.user.QueueStats;
 import dev.loomvisor.vhost.user.VhostUserServer;
 import dev.loomvisor.vhost.user.VhostUserSession;
+import dev.loomvisor.vmm.net.FrameLimits;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -262,9 +263,9 @@ public final class VhostUserCommand implements Callable<Integer> {
                     "--mac: '" + mac + "' is not a unicast MAC like 02:00:00:00:00:01");
         }
         hostMac = m;
-        if (frameSize != null && (frameSize < MIN_GEN_FRAME || frameSize > Frames.MAX_FRAME_LENGTH)) {
+        if (frameSize != null && (frameSize < MIN_GEN_FRAME || frameSize > FrameLimits.MAX_FRAME)) {
             throw new CommandLine.ParameterException(cmd, "--frame-size: " + frameSize + " is out of range; allowed "
-                    + MIN_GEN_FRAME + " to " + Frames.MAX_FRAME_LENGTH + " bytes");
+                    + MIN_GEN_FRAME + " to " + FrameLimits.MAX_FRAME + " bytes");
         }
         if (vms < 1 || vms > CommonOptions.MAX_VMS) {
             throw new CommandLine.ParameterException(cmd, "--vms: " + vms + " is not allowed; give 1 to " + CommonOptions.MAX_VMS);

@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loomvisor.bench.CliRun;
-import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.sys.NativeException;
 import dev.loomvisor.vhost.user.VhostUser;
 import dev.loomvisor.vhost.user.testing.VhostUserFrontend;
+import dev.loomvisor.vmm.net.NetFeatures;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -24,8 +24,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Timeout(60)
 class VhostUserCommandTest {
 
-    private static final long WANTED = VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_MRG_RXBUF)
-            | VirtioNet.bit(VirtioNet.F_EVENT_IDX) | VirtioNet.bit(VhostUser.F_PROTOCOL_FEATURES);
+    private static final long WANTED = NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF
+            | NetFeatures.EVENT_IDX | VhostUser.F_PROTOCOL_FEATURES;
 
     @TempDir
     Path dir;

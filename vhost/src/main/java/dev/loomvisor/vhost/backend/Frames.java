@@ -15,8 +15,6 @@ public final class Frames {
     /** IEEE 802 local experimental EtherType 1: what the generator and the tests send. */
     public static final int ETHERTYPE_EXPERIMENTAL = 0x88B5;
     public static final long BROADCAST = 0xFFFF_FFFF_FFFFL;
-    /** Largest frame without GSO: 1514 bytes (virtio.md, RX buffers). */
-    public static final int MAX_FRAME_LENGTH = 1514;
 
     private Frames() {
     }

@@ -1,5 +1,6 @@
 package dev.loomvisor.vhost.backend;
 
+import dev.loomvisor.vmm.net.FrameLimits;
 import java.nio.ByteOrder;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -30,7 +31,7 @@ public final class GeneratorBackend implements NetBackend {
      * @param count frames to generate; {@link Long#MAX_VALUE} for an endless stream
      */
     public GeneratorBackend(long src, long dst, int length, long count) {
-        if (length < SEQUENCE_OFFSET + 8 || length > Frames.MAX_FRAME_LENGTH) {
+        if (length < SEQUENCE_OFFSET + 8 || length > FrameLimits.MAX_FRAME) {
             throw new IllegalArgumentException("frame length " + length + " outside 22..1514");
         }
         this.length = length;

@@ -6,6 +6,7 @@ import dev.loomvisor.vhost.VhostVirtqueue;
 import dev.loomvisor.vhost.work.Carriers;
 import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
 import org.agrona.concurrent.BusySpinIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
@@ -22,8 +23,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
 
     protected final VhostVirtqueue vq;
     private final IdleStrategy idle;
-    protected int hdrLen = VirtioNet.HDR_LEN;
-    protected boolean mergeable;
+    protected int hdrLen = VirtioNetHeader.SIZE;
     protected long interrupts;
 
     NetHandler(VhostVirtqueue vq, IdleStrategy idle) {
@@ -33,8 +33,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
 
     /** Takes the negotiated features (SET_FEATURES; applied when the backend starts). */
     void setFeatures(long features) {
-        hdrLen = VirtioNet.hdrLen(features);
-        mergeable = VirtioNet.has(features, VirtioNet.F_MRG_RXBUF);
+        hdrLen = VirtioNetHeader.length(features);
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.loomvisor.vhost.net;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.VhostVirtqueue;
 import dev.loomvisor.vhost.backend.NetBackend;
+import dev.loomvisor.vmm.net.FrameLimits;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
 import java.lang.foreign.Arena;
@@ -36,9 +37,9 @@ public final class TxHandler extends NetHandler {
 
     public TxHandler(VhostVirtqueue vq, IdleStrategy idle) {
         super(vq, idle);
-        MemorySegment s = scratchArena.allocate(VirtioNet.MAX_FRAME, 64);
-        scratch = new UnsafeBuffer(s.address(), VirtioNet.MAX_FRAME);
-        LIVE_SCRATCH_BYTES.addAndGet(VirtioNet.MAX_FRAME);
+        MemorySegment s = scratchArena.allocate(FrameLimits.MAX_GSO_FRAME, 64);
+        scratch = new UnsafeBuffer(s.address(), FrameLimits.MAX_GSO_FRAME);
+        LIVE_SCRATCH_BYTES.addAndGet(FrameLimits.MAX_GSO_FRAME);
     }
 
     /**
@@ -48,7 +49,7 @@ public final class TxHandler extends NetHandler {
     void release() {
         if (released.compareAndSet(false, true)) {
             scratchArena.close();
-            LIVE_SCRATCH_BYTES.addAndGet(-VirtioNet.MAX_FRAME);
+            LIVE_SCRATCH_BYTES.addAndGet(-FrameLimits.MAX_GSO_FRAME);
         }
     }
 
@@ -70,7 +71,8 @@ public final class TxHandler extends NetHandler {
         long dropHeader = 0;
         long dropTooBig = 0;
         int staged = 0;
-        // Before consuming, ask the guest not to kick: it is being served (reference section 6).
+        // Before consuming, ask the guest not to kick: it is being served (handle_tx's vhost_disable_notify;
+        // virtio 1.2 §2.7.10).
         q.disableNotifications();
         while (true) {
             if (!q.nextAvail(c)) {
@@ -103,7 +105,7 @@ public final class TxHandler extends NetHandler {
             int len = 0;
             if (readable < hdrLen) {
                 dropHeader++;
-            } else if (readable - hdrLen > VirtioNet.MAX_FRAME) {
+            } else if (readable - hdrLen > FrameLimits.MAX_GSO_FRAME) {
                 dropTooBig++;
             } else {
                 len = (int) (readable - hdrLen);

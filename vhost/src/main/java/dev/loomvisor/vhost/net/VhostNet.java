@@ -50,7 +50,7 @@ public final class VhostNet implements AutoCloseable {
         this.tx = new TxHandler(device.vq(VirtioNet.TX), busyIdle);
         h[VirtioNet.RX] = rx;
         h[VirtioNet.TX] = tx;
-        // TX chains are device-readable only: a device-writable part is a ring violation (virtio.md).
+        // TX chains are device-readable only: a device-writable part is a ring violation (virtio 1.2 §5.1.6.2).
         device.vq(VirtioNet.TX).queue().setDeviceWritableAllowed(false);
     }
 

@@ -1,18 +1,21 @@
 package dev.loomvisor.vhost.net;
 
 import dev.loomvisor.core.ErrnoException;
+import dev.loomvisor.core.Notifier;
 import dev.loomvisor.core.Task;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.vhost.backend.NetBackend;
+import dev.loomvisor.vmm.net.DeviceBackend;
 import dev.loomvisor.vmm.net.VirtioNetDevice;
 
 /**
  * vmm's virtio-net device served by vhost-net, as QEMU hands its NIC to /dev/vhost-net: when the guest
  * driver sets DRIVER_OK, {@link #activate} opens a vhost-net device as the VMM process, owns it and gives it
  * the negotiated features, the guest memory, and queue pair 0's sizes, addresses, base indexes, kick and
- * call eventfds, then attaches {@code backend}; on reset {@link #deactivate} takes the rings back.
+ * call eventfds, then attaches {@code backend}; on reset {@link #deactivate} takes the rings back. A ring the
+ * guest breaks under vhost sets the device's NEEDS_RESET through the ring's error eventfd.
  */
-public final class VmmBackend implements dev.loomvisor.vmm.net.NetBackend {
+public final class VmmBackend implements DeviceBackend {
 
     private final Task owner;
     private final WorkerFactory factory;
@@ -46,6 +49,7 @@ public final class VmmBackend implements dev.loomvisor.vmm.net.NetBackend {
                 d.setVringBase(owner, i, device.queue(q).lastAvail());
                 d.setVringKick(owner, i, device.kick(q));
                 d.setVringCall(owner, i, device.call(q));
+                d.setVringErr(owner, i, ringError(device, q));
             }
             n.setBackend(owner, VirtioNet.RX, backend);
             n.setBackend(owner, VirtioNet.TX, backend);
@@ -54,6 +58,13 @@ public final class VmmBackend implements dev.loomvisor.vmm.net.NetBackend {
             failure = e; // the guest's NIC stays silent; the VMM reads the reason here
             n.close();
         }
+    }
+
+    /** vhost's error eventfd of a ring, routed to the device: a guest-broken ring sets NEEDS_RESET. */
+    private static Notifier ringError(VirtioNetDevice device, int q) {
+        Notifier err = new Notifier();
+        err.setListener(n -> device.backendQueueError(q));
+        return err;
     }
 
     @Override

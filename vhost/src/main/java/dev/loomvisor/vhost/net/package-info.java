@@ -1,5 +1,5 @@
 /**
- * vhost-net (drivers/vhost/net.c; user-workers.md section 6): {@link dev.loomvisor.vhost.net.VhostNet}
+ * vhost-net (drivers/vhost/net.c): {@link dev.loomvisor.vhost.net.VhostNet}
  * (the two-ring device and SET_BACKEND), {@link dev.loomvisor.vhost.net.TxHandler} and
  * {@link dev.loomvisor.vhost.net.RxHandler} (weights, batching, MRG_RXBUF, interrupts, busy-poll), and
  * {@link dev.loomvisor.vhost.net.VmmBackend}, which hands a vmm virtio-net device's rings to vhost-net.

@@ -8,6 +8,9 @@ import dev.loomvisor.vhost.net.VhostNet;
 import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.memory.GuestRegion;
+import dev.loomvisor.vmm.net.FrameLimits;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DriverQueue;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import dev.loomvisor.vmm.virtio.UsedElement;
@@ -79,7 +82,7 @@ public final class NetGuest implements AutoCloseable {
     private final UsedElement used = new UsedElement();
     private final int[] txFree;
     private int txFreeCount;
-    private final UnsafeBuffer assembly = new UnsafeBuffer(new byte[VirtioNet.MAX_FRAME + VirtioNet.HDR_LEN]);
+    private final UnsafeBuffer assembly = new UnsafeBuffer(new byte[FrameLimits.MAX_GSO_FRAME + VirtioNetHeader.SIZE]);
 
     // Traffic plan (set before start).
     private long peerMac;
@@ -143,7 +146,7 @@ public final class NetGuest implements AutoCloseable {
         txBuffers = rxBuffers + (long) n * BUFFER_SIZE;
         rxq = new DriverQueue(memory, n, rxDesc, rxAvail, rxUsed, config.eventIdx());
         txq = new DriverQueue(memory, n, txDesc, txAvail, txUsed, config.eventIdx());
-        hdrLen = VirtioNet.HDR_LEN; // VERSION_1 is always negotiated
+        hdrLen = VirtioNetHeader.SIZE; // VERSION_1 is always negotiated
         txFree = new int[n];
         slotPlan = new int[n];
         for (int i = 0; i < n; i++) {
@@ -185,12 +188,12 @@ public final class NetGuest implements AutoCloseable {
 
     /** The features this guest acks: VERSION_1, and EVENT_IDX / MRG_RXBUF as configured. */
     public long features() {
-        long f = VirtioNet.bit(VirtioNet.F_VERSION_1);
+        long f = NetFeatures.VERSION_1;
         if (config.eventIdx()) {
-            f |= VirtioNet.bit(VirtioNet.F_EVENT_IDX);
+            f |= NetFeatures.EVENT_IDX;
         }
         if (config.mrgRxbuf()) {
-            f |= VirtioNet.bit(VirtioNet.F_MRG_RXBUF);
+            f |= NetFeatures.MRG_RXBUF;
         }
         return f;
     }
@@ -220,7 +223,7 @@ public final class NetGuest implements AutoCloseable {
      * every {@code intervalNanos} (then the receiver records one-way latencies).
      */
     public void plan(long peer, int length, long count, long intervalNanos) {
-        if (length < MIN_FRAME || length > Frames.MAX_FRAME_LENGTH) {
+        if (length < MIN_FRAME || length > FrameLimits.MAX_FRAME) {
             throw new IllegalArgumentException("frame length " + length);
         }
         this.peerMac = peer;
@@ -441,7 +444,7 @@ public final class NetGuest implements AutoCloseable {
             long gpa = rxBuffers + (long) slot * BUFFER_SIZE;
             int off = (int) (gpa - BASE);
             int len = used.len();
-            int numBuffers = mem.getShort(off + VirtioNet.HDR_NUM_BUFFERS, ByteOrder.LITTLE_ENDIAN) & 0xffff;
+            int numBuffers = mem.getShort(off + VirtioNetHeader.NUM_BUFFERS, ByteOrder.LITTLE_ENDIAN) & 0xffff;
             int frameLen;
             UnsafeBuffer src;
             int frameOff;

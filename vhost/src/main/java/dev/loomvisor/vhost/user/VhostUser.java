@@ -1,6 +1,6 @@
 package dev.loomvisor.vhost.user;
 
-import dev.loomvisor.vhost.net.VirtioNet;
+import dev.loomvisor.vmm.net.NetFeatures;
 
 /** vhost-user wire constants (QEMU docs/interop/vhost-user.rst; reference vhost-user.md). Little-endian. */
 public final class VhostUser {
@@ -53,38 +53,23 @@ public final class VhostUser {
     public static final int CONFIG_SIZE = 4;
     public static final int CONFIG_FLAGS = 8;
 
-    // struct virtio_net_config: u8 mac[6]; le16 status; le16 max_virtqueue_pairs; le16 mtu (virtio 1.2 5.1.4).
-    public static final int NET_CONFIG_MAC = 0;
-    public static final int NET_CONFIG_STATUS = 6;
-    public static final int NET_CONFIG_MAX_PAIRS = 8;
-    public static final int NET_CONFIG_MTU = 10;
-    public static final int NET_CONFIG_SIZE = 12;
-    /** VIRTIO_NET_S_LINK_UP. */
-    public static final int NET_S_LINK_UP = 1;
-
-    // Virtio-net feature bits the backend offers besides the ring ones.
-    public static final int F_MAC = 5;
-    public static final int F_MQ = 22;
-    public static final int F_STATUS = 16;
-    public static final int F_MTU = 3;
-    /** VHOST_USER_F_PROTOCOL_FEATURES: GET/SET_PROTOCOL_FEATURES work, rings start disabled. */
-    public static final int F_PROTOCOL_FEATURES = 30;
+    /** VHOST_USER_F_PROTOCOL_FEATURES (bit 30): GET/SET_PROTOCOL_FEATURES work, rings start disabled. */
+    public static final long F_PROTOCOL_FEATURES = 1L << 30;
 
     /** GET_FEATURES: what the backend offers. */
-    public static final long FEATURES = VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_MRG_RXBUF)
-            | VirtioNet.bit(VirtioNet.F_EVENT_IDX) | VirtioNet.bit(VirtioNet.F_INDIRECT_DESC) | VirtioNet.bit(F_MQ)
-            | VirtioNet.bit(F_MAC) | VirtioNet.bit(F_STATUS) | VirtioNet.bit(F_MTU) | VirtioNet.bit(F_PROTOCOL_FEATURES);
+    public static final long FEATURES = NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX
+            | NetFeatures.INDIRECT_DESC | NetFeatures.MQ | NetFeatures.MAC | NetFeatures.STATUS | NetFeatures.MTU
+            | F_PROTOCOL_FEATURES;
 
-    // Protocol feature bits (vhost-user.rst "Protocol features").
-    public static final int PF_MQ = 0;
-    public static final int PF_RARP = 2;
-    public static final int PF_REPLY_ACK = 3;
-    public static final int PF_MTU = 4;
-    public static final int PF_CONFIG = 9;
+    // Protocol feature bits (vhost-user.rst "Protocol features"), as masks.
+    public static final long PF_MQ = 1L << 0;
+    public static final long PF_RARP = 1L << 2;
+    public static final long PF_REPLY_ACK = 1L << 3;
+    public static final long PF_MTU = 1L << 4;
+    public static final long PF_CONFIG = 1L << 9;
 
     /** GET_PROTOCOL_FEATURES: what the backend offers. */
-    public static final long PROTOCOL_FEATURES = VirtioNet.bit(PF_MQ) | VirtioNet.bit(PF_RARP)
-            | VirtioNet.bit(PF_REPLY_ACK) | VirtioNet.bit(PF_MTU) | VirtioNet.bit(PF_CONFIG);
+    public static final long PROTOCOL_FEATURES = PF_MQ | PF_RARP | PF_REPLY_ACK | PF_MTU | PF_CONFIG;
 
     private VhostUser() {
     }

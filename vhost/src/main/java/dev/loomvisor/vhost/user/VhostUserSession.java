@@ -20,6 +20,7 @@ import dev.loomvisor.vhost.sys.EventFd;
 import dev.loomvisor.vhost.sys.Libc;
 import dev.loomvisor.vhost.sys.NativeException;
 import dev.loomvisor.vhost.sys.UnixSocket;
+import dev.loomvisor.vmm.net.NetConfigSpace;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -327,7 +328,7 @@ public final class VhostUserSession {
                 throw new ProtocolException(CloseCause.SIZE_MISMATCH, size + " bytes, expected " + current.payloadSize());
             }
             boolean needReply = (flags & VhostUser.FLAG_NEED_REPLY) != 0
-                    && (protocolFeatures & VirtioNet.bit(VhostUser.PF_REPLY_ACK)) != 0;
+                    && (protocolFeatures & VhostUser.PF_REPLY_ACK) != 0;
             try {
                 boolean replied = handle(current, size);
                 messages++;
@@ -440,7 +441,7 @@ public final class VhostUserSession {
     }
 
     private boolean protocolNegotiated() {
-        return (features & VirtioNet.bit(VhostUser.F_PROTOCOL_FEATURES)) != 0;
+        return (features & VhostUser.F_PROTOCOL_FEATURES) != 0;
     }
 
     private long u64(int at) {
@@ -488,12 +489,12 @@ public final class VhostUserSession {
 
     /** struct virtio_net_config as this backend presents it. */
     private byte[] netConfig() {
-        MemorySegment c = MemorySegment.ofArray(new byte[VhostUser.NET_CONFIG_SIZE]);
+        MemorySegment c = MemorySegment.ofArray(new byte[NetConfigSpace.SIZE]);
         byte[] mac = server.config().mac();
-        MemorySegment.copy(MemorySegment.ofArray(mac), 0, c, VhostUser.NET_CONFIG_MAC, 6);
-        c.set(JAVA_SHORT_UNALIGNED, VhostUser.NET_CONFIG_STATUS, (short) VhostUser.NET_S_LINK_UP);
-        c.set(JAVA_SHORT_UNALIGNED, VhostUser.NET_CONFIG_MAX_PAIRS, (short) pairs.length());
-        c.set(JAVA_SHORT_UNALIGNED, VhostUser.NET_CONFIG_MTU, (short) mtu);
+        MemorySegment.copy(MemorySegment.ofArray(mac), 0, c, NetConfigSpace.MAC, 6);
+        c.set(JAVA_SHORT_UNALIGNED, NetConfigSpace.STATUS, (short) NetConfigSpace.LINK_UP);
+        c.set(JAVA_SHORT_UNALIGNED, NetConfigSpace.MAX_VIRTQUEUE_PAIRS, (short) pairs.length());
+        c.set(JAVA_SHORT_UNALIGNED, NetConfigSpace.MTU, (short) mtu);
         return c.toArray(JAVA_BYTE);
     }
 

@@ -8,6 +8,9 @@ import dev.loomvisor.vhost.backend.L2Switch;
 import dev.loomvisor.vhost.backend.L2Switch.PortCounter;
 import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.testing.RingRig;
+import dev.loomvisor.vmm.net.FrameLimits;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.UsedElement;
 import java.nio.ByteOrder;
 import java.util.EnumMap;
@@ -36,7 +39,7 @@ final class MalformedSender implements AutoCloseable {
     private volatile Throwable failure;
 
     MalformedSender(L2Switch sw, long count, long seed) throws ErrnoException {
-        this.rig = new RingRig(VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_EVENT_IDX));
+        this.rig = new RingRig(NetFeatures.VERSION_1 | NetFeatures.EVENT_IDX);
         this.port = sw.addPort("malformed");
         this.count = count;
         this.rnd = new SplittableRandom(seed);
@@ -59,18 +62,18 @@ final class MalformedSender implements AutoCloseable {
     private void prepare(int slot) {
         int off = (int) (RingRig.slot(slot) - RingRig.BASE);
         rig.frame(slot, 64, (byte) slot);
-        Frames.writeMac(rig.mem, off + VirtioNet.HDR_LEN + Frames.DST_OFFSET, MAC);
-        Frames.writeMac(rig.mem, off + VirtioNet.HDR_LEN + Frames.SRC_OFFSET, MAC);
-        rig.mem.putShort(off + VirtioNet.HDR_LEN + Frames.ETHERTYPE_OFFSET, (short) Frames.ETHERTYPE_EXPERIMENTAL,
+        Frames.writeMac(rig.mem, off + VirtioNetHeader.SIZE + Frames.DST_OFFSET, MAC);
+        Frames.writeMac(rig.mem, off + VirtioNetHeader.SIZE + Frames.SRC_OFFSET, MAC);
+        rig.mem.putShort(off + VirtioNetHeader.SIZE + Frames.ETHERTYPE_OFFSET, (short) Frames.ETHERTYPE_EXPERIMENTAL,
                 ByteOrder.BIG_ENDIAN);
     }
 
     /** The TX length (header included) of the chain for {@code slot}. */
     private int length(int slot) {
         return switch (kindOf(slot)) {
-            case TX_BAD_HEADER -> rnd.nextInt(0, VirtioNet.HDR_LEN); // shorter than the virtio-net header
-            case SWITCH_RUNT -> VirtioNet.HDR_LEN + rnd.nextInt(0, Frames.ETH_HEADER_LENGTH);
-            case SWITCH_SAME_PORT -> VirtioNet.HDR_LEN + 64; // to its own MAC
+            case TX_BAD_HEADER -> rnd.nextInt(0, VirtioNetHeader.SIZE); // shorter than the virtio-net header
+            case SWITCH_RUNT -> VirtioNetHeader.SIZE + rnd.nextInt(0, Frames.ETH_HEADER_LENGTH);
+            case SWITCH_SAME_PORT -> VirtioNetHeader.SIZE + 64; // to its own MAC
             default -> throw new IllegalStateException();
         };
     }
@@ -94,7 +97,7 @@ final class MalformedSender implements AutoCloseable {
                     Drop kind = kindOf(slot);
                     int head = kind == Drop.TX_TOO_BIG
                             // One readable descriptor of header + 64 KiB + 1: above the largest frame.
-                            ? rig.txq.add(BIG, VirtioNet.HDR_LEN + VirtioNet.MAX_FRAME + 1, false, slot)
+                            ? rig.txq.add(BIG, VirtioNetHeader.SIZE + FrameLimits.MAX_GSO_FRAME + 1, false, slot)
                             : rig.txq.add(RingRig.slot(slot), length(slot), false, slot);
                     if (head < 0) {
                         break;

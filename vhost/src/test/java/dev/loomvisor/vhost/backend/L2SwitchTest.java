@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.loomvisor.vmm.net.FrameLimits;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,7 +16,7 @@ import dev.loomvisor.vhost.backend.L2Switch.PortCounter;
 
 class L2SwitchTest {
 
-    private final UnsafeBuffer frame = new UnsafeBuffer(new byte[Frames.MAX_FRAME_LENGTH]);
+    private final UnsafeBuffer frame = new UnsafeBuffer(new byte[FrameLimits.MAX_FRAME]);
 
     private int frame(long dst, long src, long seq, int length) {
         Frames.writeMac(frame, Frames.DST_OFFSET, dst);

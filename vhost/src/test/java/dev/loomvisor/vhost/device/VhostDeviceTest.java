@@ -22,6 +22,7 @@ import dev.loomvisor.vhost.testing.NetGuest;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.memory.GuestMemory;
+import dev.loomvisor.vmm.net.NetFeatures;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -112,7 +113,7 @@ class VhostDeviceTest {
     void unsupportedFeaturesAreEopnotsupp() throws Exception {
         dev.setOwner(owner);
         assertErrno(Errno.EOPNOTSUPP, () -> dev.setFeatures(owner, 1L << 34)); // RING_PACKED
-        dev.setFeatures(owner, VirtioNet.bit(VirtioNet.F_VERSION_1));
+        dev.setFeatures(owner, NetFeatures.VERSION_1);
     }
 
     @Test

@@ -21,6 +21,9 @@ import dev.loomvisor.vhost.net.VhostNet;
 import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWorker;
+import dev.loomvisor.vmm.net.FrameLimits;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.testing.GuardedMemory;
 import dev.loomvisor.vmm.testing.TestRings;
 import dev.loomvisor.vmm.virtio.RingError;
@@ -46,11 +49,11 @@ class HandlerFuzzTest {
     static final long DATA = BASE + 0x10000;
     static final long DATA_SIZE = BASE + SIZE - DATA;
     static final long[] FEATURES = {
-        VirtioNet.bit(VirtioNet.F_VERSION_1),
-        VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_MRG_RXBUF),
-        VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_EVENT_IDX) | VirtioNet.bit(VirtioNet.F_INDIRECT_DESC),
-        VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_MRG_RXBUF) | VirtioNet.bit(VirtioNet.F_EVENT_IDX)
-                | VirtioNet.bit(VirtioNet.F_INDIRECT_DESC),
+        NetFeatures.VERSION_1,
+        NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF,
+        NetFeatures.VERSION_1 | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC,
+        NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX
+                | NetFeatures.INDIRECT_DESC,
     };
 
     @Test
@@ -180,7 +183,7 @@ class HandlerFuzzTest {
             int txStart = layOut(tx, in, false);
             net.device().setVringBase(owner, VirtioNet.RX, rxStart);
             net.device().setVringBase(owner, VirtioNet.TX, txStart);
-            int length = 22 + in.u16() % (Frames.MAX_FRAME_LENGTH - 21);
+            int length = 22 + in.u16() % (FrameLimits.MAX_FRAME - 21);
             int count = 1 + in.u8() % (2 * N);
             GeneratorBackend gen = new GeneratorBackend(Frames.localMac(9), Frames.localMac(1), length, count);
             err.poll();
@@ -278,7 +281,7 @@ class HandlerFuzzTest {
                 // A plain buffer: in the data area, a small or a full-frame length, the ring's direction,
                 // now and then chained to the next entry.
                 long addr = DATA + in.u32() % (DATA_SIZE - 4096);
-                long len = (mode & 1) == 0 ? VirtioNet.HDR_LEN + in.u16() % 1600 : 1526 + in.u8();
+                long len = (mode & 1) == 0 ? VirtioNetHeader.SIZE + in.u16() % 1600 : 1526 + in.u8();
                 int flags = (rx ? DESC_F_WRITE : 0) | ((mode & 0x0e) == 0 ? DESC_F_NEXT : 0);
                 int n = table < 0 ? N : N + 2;
                 if (table < 0) {
@@ -296,7 +299,7 @@ class HandlerFuzzTest {
             };
             long len = switch ((mode >> 3) & 7) {
                 case 0, 1 -> in.u16() & 0x7ff;
-                case 2 -> VirtioNet.HDR_LEN + (in.u8() & 3) - 1; // around the header's length
+                case 2 -> VirtioNetHeader.SIZE + (in.u8() & 3) - 1; // around the header's length
                 case 3 -> 0;
                 case 4 -> 16L * (in.u8() % (N + 2)); // an indirect table's length
                 case 5 -> in.u32();

@@ -14,6 +14,8 @@ import dev.loomvisor.vhost.backend.SinkBackend;
 import dev.loomvisor.vhost.testing.NetPair;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.testing.RingRig;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.RingError;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import dev.loomvisor.vmm.virtio.UsedElement;
@@ -22,12 +24,12 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** vhost-net's TX and RX handlers against hand-driven rings (user-workers.md section 6). */
+/** vhost-net's TX and RX handlers against hand-driven rings (drivers/vhost/net.c). */
 class HandlerTest {
 
-    private static final long V1 = VirtioNet.bit(VirtioNet.F_VERSION_1);
-    private static final long EVENT_IDX = VirtioNet.bit(VirtioNet.F_EVENT_IDX);
-    private static final long MRG = VirtioNet.bit(VirtioNet.F_MRG_RXBUF);
+    private static final long V1 = NetFeatures.VERSION_1;
+    private static final long EVENT_IDX = NetFeatures.EVENT_IDX;
+    private static final long MRG = NetFeatures.MRG_RXBUF;
     private static final Duration WAIT = Duration.ofSeconds(10);
 
     @Test
@@ -109,7 +111,7 @@ class HandlerTest {
             int[] lens = new int[1];
             for (int i = 0; i < 60; i++) {
                 addrs[0] = RingRig.DATA + i * 8192L;
-                lens[0] = VirtioNet.HDR_LEN + 8000;
+                lens[0] = VirtioNetHeader.SIZE + 8000;
                 r.txq.add(addrs, lens, 1, 0, i);
             }
             r.publishTx();
@@ -146,9 +148,9 @@ class HandlerTest {
             while (got < 1000 && Owners.await(WAIT, r.rxq::hasUsed)) {
                 while (r.rxq.reap(u)) {
                     int off = (int) (RingRig.slot((int) u.cookie()) - RingRig.BASE);
-                    assertEquals(VirtioNet.HDR_LEN + 64, u.len());
-                    assertEquals(1, r.mem.getShort(off + VirtioNet.HDR_NUM_BUFFERS, ByteOrder.LITTLE_ENDIAN));
-                    assertEquals(expectSeq++, r.mem.getLong(off + VirtioNet.HDR_LEN
+                    assertEquals(VirtioNetHeader.SIZE + 64, u.len());
+                    assertEquals(1, r.mem.getShort(off + VirtioNetHeader.NUM_BUFFERS, ByteOrder.LITTLE_ENDIAN));
+                    assertEquals(expectSeq++, r.mem.getLong(off + VirtioNetHeader.SIZE
                             + GeneratorBackend.SEQUENCE_OFFSET, ByteOrder.LITTLE_ENDIAN), "in order");
                     r.rxq.add(RingRig.slot((int) u.cookie()), 2048, true, u.cookie());
                     got++;
@@ -233,6 +235,56 @@ class HandlerTest {
             hits = Scenario.busyPollHits(NetPair.Options.defaults().withBusyPoll(1000), 64, 50_000);
         }
         assertTrue(hits > 0, "busy-poll found work");
+    }
+
+    @Test
+    void aTxRingBrokenMidRunStillReturnsTheChainsItSent() throws Exception {
+        try (RingRig r = new RingRig(V1)) {
+            SinkBackend sink = new SinkBackend();
+            r.attach(VirtioNet.TX, sink);
+            for (int i = 0; i < 3; i++) {
+                r.txq.add(RingRig.slot(i), r.frame(i, 64, (byte) i), false, i);
+            }
+            r.txq.add(RingRig.slot(3), 100, true, 3); // device-writable on TX: breaks the ring in the same run
+            r.publishTx();
+            assertTrue(r.err.await(10, TimeUnit.SECONDS) > 0, "the error eventfd is signalled");
+            r.net.device().flush();
+            assertEquals(3, sink.counters().get(SinkBackend.Counter.FRAMES));
+            UsedElement u = new UsedElement();
+            for (int i = 0; i < 3; i++) {
+                assertTrue(r.txq.reap(u), "the chain of sent frame " + i + " came back used");
+                assertEquals(i, u.cookie());
+            }
+            assertFalse(r.txq.reap(u));
+        }
+    }
+
+    @Test
+    void anRxBufferTooSmallForTheHeaderBreaksTheRing() throws Exception {
+        try (RingRig r = new RingRig(V1 | MRG)) {
+            r.rxq.add(RingRig.slot(0), 8, true, 0);
+            r.rxq.publish();
+            r.attach(VirtioNet.RX, new GeneratorBackend(Frames.localMac(9), Frames.localMac(1), 64, 10));
+            assertTrue(r.err.await(10, TimeUnit.SECONDS) > 0, "the error eventfd is signalled");
+            assertEquals(RingError.RX_BUFFER_TOO_SMALL, r.net.rx().ringError());
+            assertEquals(1, r.net.rx().counters().get(RingCounter.RING_ERRORS));
+        }
+    }
+
+    @Test
+    void anRxFrameLargerThanTheWholeRingIsDroppedAndTheNextOnesArrive() throws Exception {
+        try (RingRig r = new RingRig(V1 | MRG)) {
+            // 64 buffers of 16 bytes hold 1024 bytes: a 1100-byte frame can never fit, a 600-byte one can.
+            for (int i = 0; i < RingRig.SIZE; i++) {
+                r.rxq.add(RingRig.slot(i), 16, true, i);
+            }
+            r.rxq.publish();
+            r.attach(VirtioNet.RX, new GeneratorBackend(Frames.localMac(9), Frames.localMac(1), 1100, 3));
+            assertTrue(Owners.await(WAIT, () -> r.net.rx().counters().get(RingCounter.DROP_TOO_BIG) == 3));
+            assertFalse(r.net.rx().queue().isBroken());
+            r.attach(VirtioNet.RX, new GeneratorBackend(Frames.localMac(9), Frames.localMac(1), 600, 1));
+            assertTrue(Owners.await(WAIT, () -> r.net.rx().counters().get(RingCounter.FRAMES) == 1));
+        }
     }
 
     /** A pair run under the default model, with the end-to-end invariants. */

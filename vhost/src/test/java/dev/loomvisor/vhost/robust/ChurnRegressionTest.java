@@ -14,11 +14,11 @@ import dev.loomvisor.vhost.VhostDevice;
 import dev.loomvisor.vhost.VhostVirtqueue;
 import dev.loomvisor.vhost.net.TxHandler;
 import dev.loomvisor.vhost.net.VhostNet;
-import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vhost.work.WorkerSlot;
+import dev.loomvisor.vmm.net.FrameLimits;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Set;
@@ -48,7 +48,7 @@ class ChurnRegressionTest {
         try (WorkerFactory f = WorkerModel.USER_WORKER.factory(kernel)) {
             VhostNet n = VhostNet.open(owner, f);
             n.device().setOwner(owner);
-            assertEquals(before + VirtioNet.MAX_FRAME, TxHandler.liveScratchBytes(), "an open device holds one");
+            assertEquals(before + FrameLimits.MAX_GSO_FRAME, TxHandler.liveScratchBytes(), "an open device holds one");
             n.close();
             assertEquals(before, TxHandler.liveScratchBytes(), "release freed it, no GC needed");
             n.close();

@@ -11,6 +11,8 @@ import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.net.VhostNet;
 import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vmm.memory.GuestMemory;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DriverQueue;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -49,7 +51,7 @@ public final class RingRig implements AutoCloseable {
         net.device().setOwner(owner);
         net.device().setFeatures(owner, features);
         net.device().setMemTable(owner, memory);
-        boolean eventIdx = VirtioNet.has(features, VirtioNet.F_EVENT_IDX);
+        boolean eventIdx = NetFeatures.has(features, NetFeatures.EVENT_IDX);
         rxq = ring(VirtioNet.RX, RX_RING, rxKick, rxCall, eventIdx);
         txq = ring(VirtioNet.TX, TX_RING, txKick, txCall, eventIdx);
     }
@@ -78,9 +80,9 @@ public final class RingRig implements AutoCloseable {
     /** Writes a zero header and a {@code length}-byte frame into slot {@code i}; returns hdr + length. */
     public int frame(int i, int length, byte fill) {
         int off = (int) (slot(i) - BASE);
-        mem.setMemory(off, VirtioNet.HDR_LEN, (byte) 0);
-        mem.setMemory(off + VirtioNet.HDR_LEN, length, fill);
-        return VirtioNet.HDR_LEN + length;
+        mem.setMemory(off, VirtioNetHeader.SIZE, (byte) 0);
+        mem.setMemory(off + VirtioNetHeader.SIZE, length, fill);
+        return VirtioNetHeader.SIZE + length;
     }
 
     /** Publishes the TX ring and kicks if the device asks for it. */

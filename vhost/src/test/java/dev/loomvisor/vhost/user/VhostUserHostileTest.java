@@ -9,6 +9,7 @@ import dev.loomvisor.vhost.backend.SinkBackend;
 import dev.loomvisor.vhost.sys.EventFd;
 import dev.loomvisor.vhost.sys.Libc;
 import dev.loomvisor.vhost.user.testing.VhostUserFrontend;
+import dev.loomvisor.vmm.net.NetFeatures;
 import java.io.File;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -149,18 +150,13 @@ class VhostUserHostileTest {
         }));
         c.add(new Case("kick on a ring never set up", CloseCause.RING_NOT_CONFIGURED, fe -> {
             fe.setOwner();
-            fe.setFeatures(VirtioNetBits.VERSION_1);
+            fe.setFeatures(NetFeatures.VERSION_1);
             fe.setMemTable();
             try (EventFd e = EventFd.create()) {
                 fe.setVringKick(1, e.fd());
             }
         }));
         return c;
-    }
-
-    /** Virtio feature bits the cases use. */
-    static final class VirtioNetBits {
-        static final long VERSION_1 = 1L << 32;
     }
 
     static int openFds() {

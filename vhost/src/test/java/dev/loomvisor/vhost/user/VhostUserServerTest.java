@@ -9,11 +9,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.backend.GeneratorBackend;
 import dev.loomvisor.vhost.backend.SinkBackend;
+import dev.loomvisor.vmm.net.NetFeatures;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
-import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.user.testing.VhostUserFrontend;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -22,9 +22,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 class VhostUserServerTest {
 
-    static final long WANTED = VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_MRG_RXBUF)
-            | VirtioNet.bit(VirtioNet.F_EVENT_IDX) | VirtioNet.bit(VhostUser.F_PROTOCOL_FEATURES)
-            | VirtioNet.bit(VhostUser.F_MQ);
+    static final long WANTED = NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF
+            | NetFeatures.EVENT_IDX | VhostUser.F_PROTOCOL_FEATURES
+            | NetFeatures.MQ;
 
     @TempDir
     Path dir;
@@ -68,7 +68,7 @@ class VhostUserServerTest {
         try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults(), sessions);
              VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20)) {
             long f = fe.handshake(WANTED);
-            assertEquals(WANTED & ~VirtioNet.bit(VhostUser.F_MQ) | VirtioNet.bit(VhostUser.F_MQ), f);
+            assertEquals(WANTED & ~NetFeatures.MQ | NetFeatures.MQ, f);
             fe.setupVring(0, 256, true);
             fe.setupVring(1, 256, true);
             VhostUserSession s = sessions.nextOpened();
@@ -152,7 +152,7 @@ class VhostUserServerTest {
         Sessions sessions = new Sessions();
         try (VhostUserServer server = VhostUserServer.start(dir.resolve("s.sock"), VhostUserServer.Config.defaults(), sessions);
              VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20)) {
-            fe.handshake(WANTED & ~VirtioNet.bit(VhostUser.F_PROTOCOL_FEATURES));
+            fe.handshake(WANTED & ~VhostUser.F_PROTOCOL_FEATURES);
             fe.setupVring(0, 256, false);
             fe.setupVring(1, 256, false);
             VhostUserSession s = sessions.nextOpened();
@@ -252,7 +252,7 @@ class VhostUserServerTest {
             assertEquals(VhostUser.FEATURES, fe.getFeatures());
             assertEquals(VhostUser.PROTOCOL_FEATURES, fe.getProtocolFeatures());
             assertEquals(4, fe.getQueueNum());
-            fe.setProtocolFeatures(VirtioNet.bit(VhostUser.PF_REPLY_ACK) | VirtioNet.bit(VhostUser.PF_CONFIG));
+            fe.setProtocolFeatures(VhostUser.PF_REPLY_ACK | VhostUser.PF_CONFIG);
             // NEED_REPLY: a u64 0 for success.
             fe.send(VhostUserRequest.SET_OWNER.code(), VhostUser.VERSION | VhostUser.FLAG_NEED_REPLY, new byte[0]);
             assertEquals(0, MemorySegment.ofArray(fe.reply(VhostUserRequest.SET_OWNER)).get(ValueLayout.JAVA_LONG_UNALIGNED, 0));

@@ -1,6 +1,6 @@
 package dev.loomvisor.vmm.net;
 
-/** Device status bits (reference/virtio.md line 61). */
+/** Device status bits (virtio 1.2 §2.1). */
 public final class DeviceStatus {
     public static final int ACKNOWLEDGE = 1;
     public static final int DRIVER = 2;

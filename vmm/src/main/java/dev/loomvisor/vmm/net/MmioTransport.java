@@ -3,7 +3,7 @@ package dev.loomvisor.vmm.net;
 /**
  * The virtio-mmio (version 2) register window in front of a {@link VirtioNetDevice}: how the emulated guest
  * driver discovers and sets up the device, one 32-bit register access at a time. Offsets and semantics follow
- * virtio 1.2 section 4.2.2. A refused access is recorded in {@link #lastError()} (the hardware would ignore
+ * virtio 1.2 §4.2.2. A refused access is recorded in {@link #lastError()} (the hardware would ignore
  * it), never thrown.
  */
 public final class MmioTransport {
@@ -40,6 +40,10 @@ public final class MmioTransport {
     public static final int VENDOR = 0x4c4f4f4d; // "LOOM"
 
     private final VirtioNetDevice device;
+    /**
+     * Unsigned 32-bit selectors: each selects bits 32*sel..32*sel+31, so 0xffffffff is a selector far above
+     * 1 that selects no feature bits, not -1 (virtio 1.2 §4.2.2).
+     */
     private int deviceFeaturesSel;
     private int driverFeaturesSel;
     private int queueSel;
@@ -68,11 +72,11 @@ public final class MmioTransport {
             case VERSION -> MMIO_VERSION;
             case DEVICE_ID -> NET_DEVICE_ID;
             case VENDOR_ID -> VENDOR;
-            case DEVICE_FEATURES -> deviceFeaturesSel > 1 ? 0
+            case DEVICE_FEATURES -> Integer.compareUnsigned(deviceFeaturesSel, 1) > 0 ? 0
                     : (int) (device.offeredFeatures() >>> (32 * deviceFeaturesSel));
-            case QUEUE_NUM_MAX -> queueSel < device.queueCount() ? device.queueMax() : 0;
-            case QUEUE_NUM -> queueSel < device.queueCount() ? device.queueSize(queueSel) : 0;
-            case QUEUE_READY -> queueSel < device.queueCount() && device.queueReady(queueSel) ? 1 : 0;
+            case QUEUE_NUM_MAX -> queueExists() ? device.queueMax() : 0;
+            case QUEUE_NUM -> queueExists() ? device.queueSize(queueSel) : 0;
+            case QUEUE_READY -> queueExists() && device.queueReady(queueSel) ? 1 : 0;
             case INTERRUPT_STATUS -> device.interruptStatus();
             case STATUS -> device.status();
             case QUEUE_DESC_LOW -> (int) queueAddr(0);
@@ -86,8 +90,13 @@ public final class MmioTransport {
         };
     }
 
+    /** QueueSel is unsigned too: 0xffffffff names no queue, and QueueNumMax reads 0 for it (§4.2.2). */
+    private boolean queueExists() {
+        return Integer.compareUnsigned(queueSel, device.queueCount()) < 0;
+    }
+
     private long queueAddr(int which) {
-        if (queueSel >= device.queueCount()) {
+        if (!queueExists()) {
             return 0;
         }
         return switch (which) {
@@ -103,7 +112,7 @@ public final class MmioTransport {
             case DEVICE_FEATURES_SEL -> deviceFeaturesSel = value;
             case DRIVER_FEATURES_SEL -> driverFeaturesSel = value;
             case DRIVER_FEATURES -> {
-                if (driverFeaturesSel <= 1) {
+                if (Integer.compareUnsigned(driverFeaturesSel, 1) <= 0) {
                     int shift = 32 * driverFeaturesSel;
                     driverFeatures = (driverFeatures & ~(0xffffffffL << shift)) | ((value & 0xffffffffL) << shift);
                     e = device.setDriverFeatures(driverFeatures);

@@ -1,10 +1,11 @@
 package dev.loomvisor.vmm.net;
 
-/** virtio-net and reserved feature bits (reference/virtio.md line 54-55), as bit masks. */
+/** virtio-net (virtio 1.2 §5.1.3) and reserved (§6) feature bits, as bit masks. */
 public final class NetFeatures {
 
     public static final long CSUM = 1L << 0;
     public static final long GUEST_CSUM = 1L << 1;
+    public static final long MTU = 1L << 3;
     public static final long MAC = 1L << 5;
     public static final long MRG_RXBUF = 1L << 15;
     public static final long STATUS = 1L << 16;

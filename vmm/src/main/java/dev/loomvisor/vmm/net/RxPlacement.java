@@ -2,130 +2,188 @@ package dev.loomvisor.vmm.net;
 
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.RingError;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * Places received frames into a virtio-net RX queue (reference/virtio.md line 57-59). Without MRG_RXBUF a
- * frame takes exactly one chain and num_buffers is 1. With it a frame spreads over as many chains as it
- * needs, every one but the last filled, num_buffers counting them in the first chain's header, and all of
- * them published by one used.idx store. Allocation-free: chains and used-element arrays are preallocated
- * for the queue size.
+ * Places received frames, each behind a virtio_net_hdr, into the guest's buffers of one virtio-net receive
+ * queue: the one placement every data path uses (vhost-net's RX handler, and the tests' loopback cable).
+ * Without MRG_RXBUF a frame takes one chain and num_buffers is 1; with it a frame fills as many chains as it
+ * needs, every one but the last to its end, num_buffers counting them in the first chain's header (virtio 1.2
+ * §5.1.6.3.2, §5.1.6.4).
  *
- * <p>One instance per RX queue, used by the one thread serving that queue.
+ * <p>Used elements are staged, not published: the caller makes a batch of frames visible with one used.idx
+ * store ({@link DeviceQueue#publishUsed()}), so all buffers of a frame always appear together. Allocation-free
+ * per frame; arrays grow only when the queue is configured larger. One instance per queue, used by the one
+ * thread serving it.
  */
 public final class RxPlacement {
 
     private final DeviceQueue queue;
-    private final boolean mergeable;
-    private final DescriptorChain first;
-    private final DescriptorChain chain;
-    private final int[] heads;
-    private final int[] lens;
     private final UnsafeBuffer header = new UnsafeBuffer(new byte[VirtioNetHeader.SIZE]);
-    private long framesTooLarge;
-    private long noBuffers;
+    private DescriptorChain first;
+    private DescriptorChain chain;
+    private int[] heads = new int[0];
+    private int[] lens = new int[0];
+    private int hdrLen = VirtioNetHeader.SIZE;
+    private boolean mergeable;
+    /** Chains the last NO_BUFFERS frame popped and gave back: too few for it, already seen. */
+    private int heldOnFailure;
     private long delivered;
+    private long framesTooLarge;
+    private long badChains;
+    private long noBuffers;
 
-    public RxPlacement(DeviceQueue queue, boolean mergeable) {
+    public RxPlacement(DeviceQueue queue) {
         this.queue = queue;
-        this.mergeable = mergeable;
-        this.first = queue.newChain();
-        this.chain = queue.newChain();
-        this.heads = new int[Math.max(queue.size(), 1)];
-        this.lens = new int[heads.length];
+    }
+
+    /** A placement for these negotiated features. */
+    public RxPlacement(DeviceQueue queue, long features) {
+        this(queue);
+        setFeatures(features);
+    }
+
+    /** A placement with the VERSION_1 header, with or without MRG_RXBUF. */
+    public RxPlacement(DeviceQueue queue, boolean mergeable) {
+        this(queue, NetFeatures.VERSION_1 | (mergeable ? NetFeatures.MRG_RXBUF : 0));
+    }
+
+    /** Takes the negotiated features: the header's length and MRG_RXBUF. */
+    public void setFeatures(long features) {
+        hdrLen = VirtioNetHeader.length(features);
+        mergeable = NetFeatures.has(features, NetFeatures.MRG_RXBUF);
     }
 
     public DeviceQueue queue() {
         return queue;
     }
 
-    /** Writes {@code frame[off, off + len)} with a virtio_net_hdr into the queue. */
-    public RxResult deliver(DirectBuffer frame, int off, int len) {
+    /** The header length in use (12, or 10 for a legacy driver). */
+    public int headerLength() {
+        return hdrLen;
+    }
+
+    /**
+     * Writes {@code frame[off, off + len)} behind a header into the queue and stages the used elements.
+     *
+     * @return {@link RxResult#DELIVERED}; {@link RxResult#NO_BUFFERS} (nothing consumed: the frame waits for a
+     *         refill, see {@link #enableNotifications()}); {@link RxResult#FRAME_TOO_LARGE} or
+     *         {@link RxResult#BAD_CHAIN} (the frame is dropped, counted); {@link RxResult#RING_BROKEN}
+     */
+    public RxResult place(DirectBuffer frame, int off, int len) {
         if (queue.isBroken()) {
             return RxResult.RING_BROKEN;
         }
-        return mergeable ? deliverMergeable(frame, off, len) : deliverOne(frame, off, len);
-    }
-
-    private RxResult deliverOne(DirectBuffer frame, int off, int len) {
-        if (!queue.nextAvail(first)) {
-            return none();
+        int size = queue.size();
+        if (heads.length < size) {
+            heads = new int[size];
+            lens = new int[size];
+            first = queue.newChain();
+            chain = queue.newChain();
         }
-        if (first.writableLength() < VirtioNetHeader.SIZE + (long) len) {
-            // An error for this frame only: drop it and give the buffer back for the next one, as vhost-net
-            // discards a too-long packet when the guest did not negotiate mergeable buffers.
-            queue.discard(1);
-            framesTooLarge++;
-            return RxResult.FRAME_TOO_LARGE;
-        }
-        VirtioNetHeader.put(header, 0, 1);
-        first.writeWritable(0, header, 0, VirtioNetHeader.SIZE);
-        int n = first.writeWritable(VirtioNetHeader.SIZE, frame, off, len);
-        queue.addUsed(first.head(), VirtioNetHeader.SIZE + n);
-        delivered++;
-        return RxResult.DELIVERED;
-    }
-
-    private RxResult deliverMergeable(DirectBuffer frame, int off, int len) {
         int count = 0;
         int written = 0;
-        long room = 0;
-        // Pop chains until header + frame fit, filling each as it comes (its chain object is reused by the
-        // next pop). If the ring runs out first the pops are undone: the bytes already copied sit in buffers
-        // the driver has not been given back, and the next frame overwrites them.
-        while (room < VirtioNetHeader.SIZE + (long) len) {
-            DescriptorChain c = count == 0 ? first : chain;
-            if (count == heads.length || !queue.nextAvail(c)) {
-                queue.discard(count);
-                return count == 0 && queue.isBroken() ? RxResult.RING_BROKEN : none();
+        boolean firstCopied = false;
+        DescriptorChain c = chain;
+        while (true) {
+            if (!queue.nextAvail(c)) {
+                queue.discard(count); // every chain popped for this frame goes back, unused
+                heldOnFailure = count;
+                if (queue.isBroken()) {
+                    return RxResult.RING_BROKEN;
+                }
+                noBuffers++;
+                return RxResult.NO_BUFFERS;
             }
-            if (count == 0 && c.writableLength() < VirtioNetHeader.SIZE) {
-                // The header must fit in the first buffer; the spec's minimum buffer size guarantees it.
-                queue.discard(1);
+            if (c.readableCount() > 0) {
+                // A device-readable part in a receive buffer (vhost's "unexpected descriptor format for RX"): the
+                // device must not write there (virtio 1.2 §2.7.5.1). Drop the frame and give this frame's chains
+                // back empty, so the guest can reclaim them.
+                for (int i = 0; i < count; i++) {
+                    queue.stageUsed(heads[i], 0);
+                }
+                queue.stageUsed(c.head(), 0);
+                badChains++;
+                return RxResult.BAD_CHAIN;
+            }
+            if (c.writableLength() < hdrLen) {
+                // With MRG_RXBUF every buffer must hold a header (virtio 1.2 §5.1.6.3.1); without it the one
+                // buffer must hold at least the header. Left at the head of the ring such a buffer would take
+                // no frame ever again: the driver broke the queue, it needs a reset.
+                queue.discard(count + 1);
+                queue.fail(RingError.RX_BUFFER_TOO_SMALL);
+                return RxResult.RING_BROKEN;
+            }
+            int from = count == 0 ? hdrLen : 0;
+            int n = c.writeWritable(from, frame, off + written, len - written);
+            heads[count] = c.head();
+            lens[count] = from + n;
+            count++;
+            written += n;
+            if (written == len) {
+                break;
+            }
+            if (!mergeable || count == size) {
+                // Without MRG_RXBUF the one buffer is too small; with it, the whole ring is: waiting for more
+                // buffers would hold the frame (and its sender) for ever. vhost-net truncates and discards on
+                // overrun: the buffers go back unused, the frame is lost and counted.
+                queue.discard(count);
                 framesTooLarge++;
                 return RxResult.FRAME_TOO_LARGE;
             }
-            heads[count] = c.head();
-            lens[count] = (int) Math.min(c.writableLength(), Integer.MAX_VALUE);
-            room += lens[count];
-            count++;
-            if (count > 1) {
-                // Write this buffer now: its chain object is reused by the next pop.
-                int n = c.writeWritable(0, frame, off + written, Math.min(lens[count - 1], len - written));
-                lens[count - 1] = n;
-                written += n;
-            } else {
-                int n = c.writeWritable(VirtioNetHeader.SIZE, frame, off,
-                        (int) Math.min(c.writableLength() - VirtioNetHeader.SIZE, len));
-                lens[0] = VirtioNetHeader.SIZE + n;
-                written += n;
+            if (count == 1) {
+                c.copyTo(first); // the header goes into the first chain once num_buffers is known
+                firstCopied = true;
             }
         }
-        VirtioNetHeader.put(header, 0, count);
-        first.writeWritable(0, header, 0, VirtioNetHeader.SIZE);
-        // All buffers of the frame become visible together (line 59).
-        queue.addUsedN(heads, lens, count);
+        header.setMemory(0, VirtioNetHeader.SIZE, (byte) 0);
+        if (hdrLen == VirtioNetHeader.SIZE) {
+            // num_buffers is 1 without MRG_RXBUF (virtio 1.2 §5.1.6.3.2).
+            VirtioNetHeader.put(header, 0, mergeable ? count : 1);
+        }
+        (firstCopied ? first : c).writeWritable(0, header, 0, hdrLen);
+        for (int i = 0; i < count; i++) {
+            queue.stageUsed(heads[i], lens[i]);
+        }
         delivered++;
         return RxResult.DELIVERED;
     }
 
-    private RxResult none() {
-        if (queue.isBroken()) {
-            return RxResult.RING_BROKEN;
+    /**
+     * After {@link RxResult#NO_BUFFERS}: asks the driver to kick when it adds buffers and re-checks for some that
+     * came meanwhile (true: place again). With MRG_RXBUF the driver may have offered buffers, too few for the
+     * frame, which went back to the ring: they are popped again around the re-enable, so that the kick
+     * threshold (avail_event) and the re-check are about buffers the device has not seen yet, as
+     * vhost_enable_notify does with its avail_idx shadow. Else the re-check would find those same buffers for
+     * ever, and the driver would never kick.
+     */
+    public boolean enableNotifications() {
+        int held = 0;
+        while (held < heldOnFailure && queue.nextAvail(chain)) {
+            held++;
         }
-        noBuffers++;
-        return RxResult.NO_BUFFERS;
+        boolean more = queue.enableNotifications();
+        queue.discard(held);
+        return more;
     }
 
     public long delivered() {
         return delivered;
     }
 
+    /** Frames dropped because they could not fit: one buffer without MRG_RXBUF, the whole ring with it. */
     public long framesTooLarge() {
         return framesTooLarge;
     }
 
+    /** Frames dropped on a receive chain with a device-readable part. */
+    public long badChains() {
+        return badChains;
+    }
+
+    /** Times a frame found too few buffers and waited. */
     public long noBuffers() {
         return noBuffers;
     }

@@ -2,12 +2,17 @@ package dev.loomvisor.vmm.net;
 
 /** What became of one frame offered to a receive queue. */
 public enum RxResult {
-    /** Written and made visible to the driver. */
+    /** Written; its used elements are staged for the caller to publish. */
     DELIVERED,
-    /** Not enough RX buffers posted now; nothing consumed, the frame can be retried or dropped. */
+    /** Not enough buffers posted now; nothing consumed, the frame can wait for a refill. */
     NO_BUFFERS,
-    /** Without MRG_RXBUF the posted buffer is smaller than header + frame: dropped and counted, buffer kept. */
+    /**
+     * Dropped and counted: larger than the one buffer without MRG_RXBUF (the buffer stays for the next frame),
+     * or larger than the whole ring can hold with it (waiting would stall the sender for ever).
+     */
     FRAME_TOO_LARGE,
+    /** Dropped and counted: a receive chain had a device-readable part; its chains went back used, empty. */
+    BAD_CHAIN,
     /** The queue is broken (NEEDS_RESET); nothing is delivered until reset. */
     RING_BROKEN
 }

@@ -13,8 +13,8 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The virtio-net device model: feature negotiation, the device-status state machine, config space and
- * queue pairs (queue 2k receives for pair k, 2k+1 transmits; reference/virtio.md line 64). The data path
- * is not here: on DRIVER_OK the queues go to a {@link NetBackend} (vhost, or the loopback used in tests),
+ * queue pairs (queue 2k receives for pair k, 2k+1 transmits; virtio 1.2 §5.1.2). The data path
+ * is not here: on DRIVER_OK the queues go to a {@link DeviceBackend} (vhost, or the loopback used in tests),
  * as QEMU hands its rings to vhost-net.
  *
  * <p>Per queue the device owns a kick {@link Notifier} (guest to device: the transport's QueueNotify
@@ -56,7 +56,7 @@ public final class VirtioNetDevice {
     private long driverFeatures;
     private volatile long negotiated;
     private volatile boolean linkUp = true;
-    private NetBackend backend;
+    private DeviceBackend backend;
     private boolean backendActive;
 
     /**
@@ -190,7 +190,7 @@ public final class VirtioNetDevice {
         return refusedRequests.get();
     }
 
-    public void setBackend(NetBackend backend) {
+    public void setBackend(DeviceBackend backend) {
         lock.lock();
         try {
             this.backend = backend;
@@ -199,7 +199,7 @@ public final class VirtioNetDevice {
         }
     }
 
-    /** The driver's feature bits; refused after FEATURES_OK (reference/virtio.md line 62). */
+    /** The driver's feature bits; refused after FEATURES_OK (virtio 1.2 §3.1.1). */
     public DeviceError setDriverFeatures(long features) {
         lock.lock();
         try {
@@ -232,7 +232,7 @@ public final class VirtioNetDevice {
             }
             int old = status.get();
             if ((newStatus & old) != old) {
-                return refuse(DeviceError.STATUS_CLEARS_BITS);
+                return refuse(DeviceError.STATUS_CLEARS_BITS); // the driver must not clear a bit (virtio 1.2 §2.1.1)
             }
             int added = newStatus & ~old;
             if ((added & FAILED) != 0) {
@@ -247,7 +247,7 @@ public final class VirtioNetDevice {
             if ((added & NEEDS_RESET) != 0) {
                 return refuse(DeviceError.STATUS_OUT_OF_ORDER); // only the device sets NEEDS_RESET
             }
-            if (!inOrder(newStatus)) {
+            if (!inOrder(newStatus)) { // the initialization sequence (virtio 1.2 §3.1.1)
                 return refuse(DeviceError.STATUS_OUT_OF_ORDER);
             }
             if ((added & FEATURES_OK) != 0) {
@@ -285,7 +285,8 @@ public final class VirtioNetDevice {
     }
 
     private boolean acceptable(long features) {
-        // A subset of what was offered, and VERSION_1: this is a modern-only device (line 54).
+        // A subset of what was offered, and VERSION_1: this is a modern-only device (virtio 1.2
+        // §2.2.2: a set it cannot honour fails FEATURES_OK).
         return (features & ~offered) == 0 && (features & NetFeatures.VERSION_1) != 0;
     }
 
@@ -313,6 +314,7 @@ public final class VirtioNetDevice {
                 return refuse(DeviceError.QUEUE_INDEX);
             }
             if (qReady[q] || (status.get() & FEATURES_OK) == 0) {
+                // A ready queue's set-up is the device's now (virtio 1.2 §4.2.2.2).
                 return refuse(DeviceError.QUEUE_LOCKED);
             }
             set.run();
@@ -364,9 +366,9 @@ public final class VirtioNetDevice {
                 return DeviceError.OK;
             }
             if (qSize[q] > queueMax) {
-                return refuse(DeviceError.QUEUE_REJECTED);
+                return refuse(DeviceError.QUEUE_REJECTED); // QueueNum may not exceed QueueNumMax (virtio 1.2 §4.2.2.2)
             }
-            dq.setDeviceWritableAllowed(q % 2 == 0); // TX queues only carry device-readable buffers
+            dq.setDeviceWritableAllowed(q % 2 == 0); // TX queues carry output buffers only (virtio 1.2 §5.1.6.2)
             RingError e = dq.configure(memory, qSize[q], qDesc[q], qAvail[q], qUsed[q],
                     hasFeature(NetFeatures.EVENT_IDX), hasFeature(NetFeatures.INDIRECT_DESC));
             if (e != RingError.NONE) {
@@ -438,9 +440,20 @@ public final class VirtioNetDevice {
         vectors[0].signal();
     }
 
+    /**
+     * The backend serving queue {@code q} found the guest broke it (vhost's vring error eventfd): the device
+     * needs a reset, exactly as when it finds a violation on its own queue.
+     */
+    public void backendQueueError(int q) {
+        if (q >= 0 && q < queues.length) {
+            onQueueBroken(queues[q], RingError.NONE);
+        }
+    }
+
     private void onQueueBroken(DeviceQueue q, RingError e) {
-        // reference/virtio.md line 39: the device sets NEEDS_RESET and raises a config interrupt. Runs on the
-        // thread that found the violation (a backend worker): no lock, just a CAS on the status word.
+        // virtio 1.2 §2.1.2: a device in an error state that needs a reset sets NEEDS_RESET and, with DRIVER_OK
+        // set, sends a configuration change notification. Runs on the thread that found the violation (a
+        // backend worker): no lock, just a CAS on the status word.
         brokenQueues.incrementAndGet();
         status.getAndUpdate(s -> s | NEEDS_RESET);
         configInterrupt();

@@ -11,7 +11,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * The device side of one split virtqueue: pops chains the driver made available, validates every field the
- * guest controls, returns used buffers and suppresses notifications both ways (reference/virtio.md).
+ * guest controls, returns used buffers and suppresses notifications both ways (virtio 1.2 §2.7).
  *
  * <p>One thread at a time drives a queue (the device model, or the vhost worker it was handed to); the
  * driver runs concurrently on the other side of the shared ring memory. Nothing here allocates after
@@ -53,6 +53,8 @@ public final class DeviceQueue {
     private int availShadow;
     /** Next used ring entry to fill (free-running u16): the used.idx being built. */
     private int lastUsed;
+    /** used.idx as last stored to the ring: entries from here to {@link #lastUsed} are staged, not yet seen. */
+    private int publishedUsed;
     /** used.idx when the driver was last interrupted, for EVENT_IDX (vhost's signalled_used). */
     private int signalledUsed;
     private boolean signalledUsedValid;
@@ -80,7 +82,7 @@ public final class DeviceQueue {
     }
 
     /**
-     * Points the queue at rings in guest memory and checks them (reference/virtio.md line 27): a size that
+     * Points the queue at rings in guest memory and checks them (virtio 1.2 §2.7, §2.7.1): a size that
      * is a power of two in [1, 32768], each ring aligned and wholly inside one region. The used index starts
      * from what the ring holds (vhost_vq_init_access does the same), the avail index from
      * {@link #lastAvail()} (0 after reset, or what {@link #setLastAvail(int)} restored).
@@ -122,6 +124,7 @@ public final class DeviceQueue {
         this.usedEventOffset = usedEventOffset(size);
         this.availEventOffset = availEventOffset(size);
         this.lastUsed = used.getShort(USED_IDX) & 0xffff;
+        this.publishedUsed = lastUsed;
         this.availShadow = lastAvail;
         this.signalledUsedValid = false;
         this.usedFlags = used.getShort(USED_FLAGS) & 0xffff;
@@ -201,10 +204,11 @@ public final class DeviceQueue {
         }
         if (lastAvail == availShadow) {
             // Acquire: the slots and descriptors the driver wrote before bumping avail.idx are read after
-            // this load (reference/virtio.md line 20).
+            // this load: they were written before the idx update (virtio 1.2 §2.7.13.3.1).
             int idx = avail.getShort(AVAIL_IDX) & 0xffff;
             VarHandle.acquireFence();
-            // More than N ahead cannot be honest, and also catches a decrement (line 28).
+            // More than N ahead cannot be honest (the ring holds N: virtio 1.2 §2.7.13), and also catches a
+            // decrement (§2.7.6.1).
             if (((idx - lastAvail) & 0xffff) > size) {
                 fail(RingError.AVAIL_IDX_TOO_FAR_AHEAD);
                 return false;
@@ -216,7 +220,7 @@ public final class DeviceQueue {
         }
         int head = avail.getShort(AVAIL_RING + 2 * (lastAvail & mask)) & 0xffff;
         if (head >= size) {
-            fail(RingError.HEAD_OUT_OF_RANGE); // line 29
+            fail(RingError.HEAD_OUT_OF_RANGE); // the table has queue size entries (virtio 1.2 §2.7.5)
             return false;
         }
         // A queue reconfigured larger than when the chain was made: grow it once, never fail on it.
@@ -225,7 +229,7 @@ public final class DeviceQueue {
         int flags = desc.getShort(d + DESC_FLAGS) & 0xffff;
         if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) == 0) {
             // The common one-descriptor chain, without walk()'s loop: of the chain rules only the address
-            // (line 30) and direction (line 35) ones can apply to a single direct descriptor.
+            // (virtio 1.2 §2.7.5.2) and direction (§2.7.4.2, §5.1.6.2) ones can apply to a single direct descriptor.
             long addr = desc.getLong(d + DESC_ADDR);
             long len = desc.getInt(d + DESC_LEN) & 0xffffffffL;
             int r = memory.regionOf(addr, len);
@@ -267,7 +271,8 @@ public final class DeviceQueue {
         int i = head;
         GuestMemory mem = memory;
         while (true) {
-            // A chain may not visit more descriptors than its table holds: that bounds every loop (line 29).
+            // A chain may not visit more descriptors than its table holds: that bounds every loop (virtio 1.2
+            // §2.7.5: the table size is the longest chain; §2.7.5.2: no loops).
             if (++visited > tableSize) {
                 return RingError.CHAIN_TOO_LONG;
             }
@@ -277,7 +282,7 @@ public final class DeviceQueue {
             int flags = table.getShort(d + DESC_FLAGS) & 0xffff;
             int next = table.getShort(d + DESC_NEXT) & 0xffff;
             if ((flags & DESC_F_INDIRECT) != 0) {
-                // Line 31-33. The WRITE flag on this descriptor is ignored, as the spec allows.
+                // virtio 1.2 §2.7.5.3.1. The WRITE flag on this descriptor is ignored (§2.7.5.3.2).
                 if (!indirectAllowed) {
                     return RingError.INDIRECT_NOT_NEGOTIATED;
                 }
@@ -310,28 +315,28 @@ public final class DeviceQueue {
             }
             int r = mem.regionOf(addr, len);
             if (r < 0) {
-                // Line 30: any address + length that overflows or leaves guest memory.
+                // Any address + length that overflows or leaves guest memory: the buffer is not the guest's.
                 return addressError(r, RingError.DESC_OUTSIDE_MEMORY);
             }
             total += len;
             if (total >= (1L << 32)) {
-                return RingError.CHAIN_TOO_BIG; // line 30
+                return RingError.CHAIN_TOO_BIG; // virtio 1.2 §2.7.5.2
             }
             boolean writable = (flags & DESC_F_WRITE) != 0;
             if (writable) {
                 if (!writableAllowed) {
-                    return RingError.WRITABLE_ON_READ_ONLY_QUEUE; // line 35, TX
+                    return RingError.WRITABLE_ON_READ_ONLY_QUEUE; // TX buffers are output only (virtio 1.2 §5.1.6.2)
                 }
                 seenWritable = true;
             } else if (seenWritable) {
-                return RingError.READABLE_AFTER_WRITABLE; // line 35
+                return RingError.READABLE_AFTER_WRITABLE; // virtio 1.2 §2.7.4.2
             }
             chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
             if ((flags & DESC_F_NEXT) == 0) {
                 return RingError.NONE;
             }
             if (next >= tableSize) {
-                return RingError.NEXT_OUT_OF_RANGE; // line 29
+                return RingError.NEXT_OUT_OF_RANGE; // virtio 1.2 §2.7.5
             }
             i = next;
         }
@@ -363,7 +368,8 @@ public final class DeviceQueue {
             return false;
         }
         if (head < 0 || head >= size) {
-            fail(RingError.USED_ID_OUT_OF_RANGE); // line 36: guards the device model, not the guest
+            // An id names a head the driver made available (virtio 1.2 §2.7.8): guards the device model.
+            fail(RingError.USED_ID_OUT_OF_RANGE);
             return false;
         }
         int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
@@ -375,6 +381,13 @@ public final class DeviceQueue {
 
     /** Stages {@code n} used elements and publishes them with one used.idx store (vhost_add_used_n). */
     public boolean addUsedN(int[] heads, int[] lens, int n) {
+        for (int i = 0; i < n; i++) {
+            if (heads[i] < 0 || heads[i] >= size) {
+                // Checked before any is staged: a break publishes what was staged, never part of one frame.
+                stageUsed(heads[i], lens[i]);
+                return false;
+            }
+        }
         for (int i = 0; i < n; i++) {
             if (!stageUsed(heads[i], lens[i])) {
                 return false;
@@ -389,10 +402,23 @@ public final class DeviceQueue {
         if (broken || !ready) {
             return;
         }
-        // Release: the used elements and the buffer data written before are visible before the new
-        // used.idx (reference/virtio.md line 21).
+        storeUsedIdx();
+    }
+
+    /** True if used elements were staged since the last {@link #publishUsed()}. */
+    public boolean hasStagedUsed() {
+        return lastUsed != publishedUsed;
+    }
+
+    private void storeUsedIdx() {
+        if (lastUsed == publishedUsed) {
+            return;
+        }
+        // Release: the used elements and the buffer data written before are visible before the new used.idx
+        // (virtio 1.2 §2.7.8.2: the device writes the used ring entry before updating idx).
         VarHandle.releaseFence();
         used.putShort(USED_IDX, (short) lastUsed);
+        publishedUsed = lastUsed;
     }
 
     /**
@@ -404,7 +430,7 @@ public final class DeviceQueue {
         if (broken || !ready) {
             return false;
         }
-        // Full fence between publishing used.idx and reading used_event/flags (line 21-22): the driver
+        // Full fence between publishing used.idx and reading used_event/flags (virtio 1.2 §2.7.7.2): the driver
         // stores used_event then reads used.idx; without it both could miss each other and it sleeps.
         VarHandle.fullFence();
         if (!eventIdx) {
@@ -455,7 +481,7 @@ public final class DeviceQueue {
             usedFlags &= ~USED_F_NO_NOTIFY;
             used.putShort(USED_FLAGS, (short) usedFlags);
         }
-        // Full fence between writing avail_event/flags and re-reading avail.idx (line 22-23): otherwise the
+        // Full fence between writing avail_event/flags and re-reading avail.idx (virtio 1.2 §2.7.10.2): otherwise the
         // driver's bump and our re-read can cross, it skips the kick and we sleep with work pending.
         VarHandle.fullFence();
         int idx = avail.getShort(AVAIL_IDX) & 0xffff;
@@ -466,7 +492,7 @@ public final class DeviceQueue {
         // from this index instead of re-reading one the guest may have moved back, so a guest flipping avail.idx
         // cannot keep the worker looping between this re-check and an empty pop.
         if (((idx - lastAvail) & 0xffff) > size) {
-            fail(RingError.AVAIL_IDX_TOO_FAR_AHEAD); // reference/virtio.md line 28
+            fail(RingError.AVAIL_IDX_TOO_FAR_AHEAD); // virtio 1.2 §2.7.6.1, §2.7.13
             return false;
         }
         VarHandle.acquireFence();
@@ -515,6 +541,7 @@ public final class DeviceQueue {
         lastAvail = 0;
         availShadow = 0;
         lastUsed = 0;
+        publishedUsed = 0;
         signalledUsedValid = false;
         usedFlags = 0;
         eventIdx = false;
@@ -522,9 +549,19 @@ public final class DeviceQueue {
         size = 0;
     }
 
-    private RingError fail(RingError e) {
+    /**
+     * Breaks the queue for a rule of its device type that the ring cannot check itself (e.g. virtio-net's
+     * receive buffer sizes): counted, reported to the {@link BrokenListener}, and the queue stays quiet until
+     * {@link #reset()}. Called by the thread driving the queue.
+     */
+    public RingError fail(RingError e) {
         errorCounts.incrementAndGet(e.ordinal());
         if (!broken) {
+            if (ready) {
+                // Chains returned earlier in this run carried frames that went out (or came in): the driver
+                // must still see them used, before it learns of the break and resets.
+                storeUsedIdx();
+            }
             error = e;
             broken = true;
             BrokenListener l = brokenListener;

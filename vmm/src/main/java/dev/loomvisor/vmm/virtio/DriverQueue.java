@@ -197,7 +197,7 @@ public final class DriverQueue {
 
     /** Makes every chain added so far visible to the device. */
     public void publish() {
-        // Release: descriptors and avail slots before the new avail.idx (reference/virtio.md line 18).
+        // Release: descriptors and avail slots before the new avail.idx (virtio 1.2 §2.7.13.3.1).
         VarHandle.releaseFence();
         avail.putShort(AVAIL_IDX, (short) availShadow);
     }
@@ -208,7 +208,7 @@ public final class DriverQueue {
      * says NO_NOTIFY.
      */
     public boolean kickNeeded() {
-        // Full barrier between bumping avail.idx and reading the device's suppression (line 18-19).
+        // Full barrier between bumping avail.idx and reading the device's suppression (virtio 1.2 §2.7.13.4.1).
         VarHandle.fullFence();
         int newIdx = availShadow;
         int old = (newIdx - numAdded) & 0xffff;

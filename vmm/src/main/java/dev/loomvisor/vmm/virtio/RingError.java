@@ -2,13 +2,13 @@ package dev.loomvisor.vmm.virtio;
 
 /**
  * Every way a guest (or, for the last one, the device model) can break a split ring: one value per rule of
- * reference/virtio.md "What the device must reject". {@link #NONE} is success, so calls report outcomes
- * without allocating or throwing.
+ * the split virtqueue (virtio 1.2 §2.7) that a device must not trust. {@link #NONE} is success, so calls
+ * report outcomes without allocating or throwing.
  */
 public enum RingError {
     NONE("no error"),
 
-    // Configuration (reference/virtio.md line 27).
+    // Configuration (virtio 1.2 §2.7, §2.7.1).
     QUEUE_SIZE_ZERO("queue size is 0"),
     QUEUE_SIZE_TOO_LARGE("queue size is above 32768"),
     QUEUE_SIZE_NOT_POWER_OF_TWO("queue size is not a power of two"),
@@ -17,10 +17,10 @@ public enum RingError {
     USED_RING_MISALIGNED("used ring is not 4-byte aligned"),
     RING_OUTSIDE_MEMORY("a ring does not lie wholly inside one guest memory region"),
 
-    // The avail ring (line 28).
+    // The avail ring (virtio 1.2 §2.7.6.1, §2.7.13).
     AVAIL_IDX_TOO_FAR_AHEAD("avail.idx is more than queue size ahead of the device's next index"),
 
-    // Chains (line 29-30).
+    // Chains (virtio 1.2 §2.7.5, §2.7.5.2).
     HEAD_OUT_OF_RANGE("a head index in the avail ring is >= queue size"),
     NEXT_OUT_OF_RANGE("a descriptor's next index is >= the table's size"),
     CHAIN_TOO_LONG("a chain is longer than queue size descriptors (a loop)"),
@@ -28,7 +28,7 @@ public enum RingError {
     ADDRESS_OVERFLOW("a descriptor's address + length overflows 64 bits"),
     DESC_OUTSIDE_MEMORY("a descriptor's buffer does not lie wholly inside one guest memory region"),
 
-    // Indirect tables (line 31-34).
+    // Indirect tables (virtio 1.2 §2.7.5.3, §2.7.5.3.1).
     INDIRECT_NOT_NEGOTIATED("INDIRECT descriptor without VIRTIO_F_INDIRECT_DESC negotiated"),
     INDIRECT_NESTED("an indirect table holds an INDIRECT descriptor"),
     INDIRECT_BAD_LENGTH("an indirect table's length is zero or not a multiple of 16"),
@@ -36,11 +36,15 @@ public enum RingError {
     INDIRECT_WITH_NEXT("a descriptor has both INDIRECT and NEXT"),
     INDIRECT_OUTSIDE_MEMORY("an indirect table does not lie wholly inside one guest memory region"),
 
-    // Direction (line 35).
+    // Direction (virtio 1.2 §2.7.4.2; TX buffers are output only, §5.1.6.2).
     READABLE_AFTER_WRITABLE("a device-readable descriptor follows a device-writable one"),
     WRITABLE_ON_READ_ONLY_QUEUE("a device-writable descriptor on a queue the device only reads (TX)"),
 
-    // Device-side bug guard (line 36).
+    // Device-type rules the ring cannot check itself, reported by the device through DeviceQueue.fail
+    // (virtio 1.2 §5.1.6.3.1).
+    RX_BUFFER_TOO_SMALL("a virtio-net receive buffer is smaller than the virtio_net_hdr"),
+
+    // Device-side bug guard (virtio 1.2 §2.7.8).
     USED_ID_OUT_OF_RANGE("a used element's id is >= queue size");
 
     private final String rule;

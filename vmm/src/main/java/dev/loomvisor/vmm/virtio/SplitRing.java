@@ -3,7 +3,7 @@ package dev.loomvisor.vmm.virtio;
 import java.nio.ByteOrder;
 
 /**
- * The split virtqueue's memory layout (virtio 1.2 section 2.7; reference/virtio.md "Layout"), as offsets
+ * The split virtqueue's memory layout (virtio 1.2 §2.7), as offsets
  * and sizes, and the notification arithmetic both sides share.
  *
  * <pre>
@@ -17,7 +17,7 @@ import java.nio.ByteOrder;
  */
 public final class SplitRing {
 
-    /** Largest queue size a split ring may have (reference/virtio.md line 14). */
+    /** Largest queue size a split ring may have (virtio 1.2 §2.7). */
     public static final int MAX_QUEUE_SIZE = 32768;
 
     public static final int DESC_SIZE = 16;
@@ -81,7 +81,7 @@ public final class SplitRing {
     /**
      * vring_need_event: true if {@code event} lies in {@code [old, new)} modulo 2^16, i.e. the other side
      * asked to be notified when the index passed {@code event} and the move from {@code old} to {@code newIdx}
-     * passed it (reference/virtio.md line 47). All three are free-running 16-bit counters.
+     * passed it (virtio 1.2 §2.7.7.2, §2.7.10.2). All three are free-running 16-bit counters.
      */
     public static boolean needEvent(int event, int newIdx, int old) {
         return ((newIdx - event - 1) & 0xffff) < ((newIdx - old) & 0xffff);

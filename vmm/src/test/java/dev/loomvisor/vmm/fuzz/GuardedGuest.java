@@ -22,7 +22,7 @@ import java.nio.file.StandardOpenOption;
  * </pre>
  *
  * Region C is a sparse shared file mapping of the largest region size, so that chains can total 2^32 bytes
- * and more (line 30) without committing memory; it is too big for a shadow, so only its guard bands are
+ * and more (virtio 1.2 §2.7.5.2) without committing memory; it is too big for a shadow, so only its guard bands are
  * checked.
  *
  * Reads outside a region cannot reach a guard band: the ring core reads through Agrona buffers whose capacity

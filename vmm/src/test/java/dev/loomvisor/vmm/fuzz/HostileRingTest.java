@@ -29,8 +29,8 @@ import org.junit.jupiter.api.Test;
  * with an unmapped gap, a sparse 2 GiB region C, guard bands around each). Each asserts the exact declared
  * {@link RingError}, that the queue is broken and told its listener once, that a broken queue does nothing
  * more, that no guard byte changed, and that a reset queue serves a repaired ring again; then, as a queue of
- * a virtio-net device, that the device sets NEEDS_RESET and raises a config interrupt (virtio 1.2 section
- * 2.1.2) while its other queue goes on.
+ * a virtio-net device, that the device sets NEEDS_RESET and raises a config interrupt (virtio 1.2 §2.1.2)
+ * while its other queue goes on.
  */
 class HostileRingTest {
 
@@ -81,7 +81,7 @@ class HostileRingTest {
 
     /**
      * Through a virtio-net device brought up over mmio: the hostile ring is the RX or TX queue, a good ring
-     * the other. The break sets NEEDS_RESET and raises a config interrupt (virtio 1.2 section 2.1.2), the
+     * the other. The break sets NEEDS_RESET and raises a config interrupt (virtio 1.2 §2.1.2), the
      * other queue goes on, and a device reset clears it all.
      */
     void assertDeviceNeedsReset(RingError expected, boolean tx) {
@@ -458,7 +458,7 @@ class HostileRingTest {
         DeviceQueue q = queue(false);
         assertFalse(q.nextAvail(q.newChain()));
         assertEquals(RingError.CHAIN_TOO_LONG, q.error());
-        // The driver resets the device and sets the ring up again (virtio 1.2 section 2.1.2).
+        // The driver resets the device and sets the ring up again (virtio 1.2 §2.1.2).
         q.reset();
         rings = new TestRings(g.memory, N, A);
         rings.desc(0, data, 64, 0, 0);

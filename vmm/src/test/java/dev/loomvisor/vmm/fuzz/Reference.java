@@ -11,7 +11,7 @@ import java.nio.ByteOrder;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * A second, deliberately plain reading of reference/virtio.md "What the device must reject" for the
+ * A second, deliberately plain reading of the split-ring rules a device must not trust (virtio 1.2 §2.7) for the
  * differential oracle: walks a chain from the guest's memory with its own range arithmetic (no
  * {@code GuestMemory}, no fast path) and records the segments the device should have produced. The checks
  * run in the order the rules are listed, the order {@code DeviceQueue} documents.

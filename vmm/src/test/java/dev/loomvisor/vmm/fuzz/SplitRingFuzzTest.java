@@ -102,14 +102,15 @@ class SplitRingFuzzTest {
             StringBuilder missing = new StringBuilder();
             for (int i = 1; i < errors.length; i++) {
                 rules += errors[i] > 0 ? 1 : 0;
-                if (errors[i] == 0 && !RingError.values()[i].name().matches("QUEUE_SIZE.*|.*MISALIGNED|RING_OUTSIDE_MEMORY")) {
+                if (errors[i] == 0 && !RingError.values()[i].name().matches("QUEUE_SIZE.*|.*MISALIGNED|RING_OUTSIDE_MEMORY|RX_.*")) {
                     missing.append(' ').append(RingError.values()[i]);
                 }
             }
             assertTrue(target.pops() > inputs, "chains popped: " + target.pops() + " (seed " + seed + ")");
             assertTrue(errors[0] > inputs / 10, "inputs ending healthy: " + errors[0] + " (seed " + seed + ")");
             assertTrue(target.declaredErrors() > inputs / 10, "broken: " + target.declaredErrors() + " (seed " + seed + ")");
-            // Every chain and used rule (the configuration ones are not fuzzed: the rings are placed well).
+            // Every chain and used rule (the configuration ones are not fuzzed: the rings are placed well; the RX_
+            // ones are virtio-net's, which the RX placement checks, not the ring).
             assertTrue(missing.isEmpty(), "rules never hit:" + missing + " (seed " + seed + ")");
             synchronized (SplitRingFuzzTest.class) {
                 totalInputs += target.inputs();

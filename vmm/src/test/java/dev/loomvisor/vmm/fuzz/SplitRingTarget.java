@@ -26,7 +26,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  *       check, so this also proves no read left guest memory);</li>
  *   <li>a failure is a declared {@link RingError}, reported once, and afterwards every call is a no-op that
  *       writes nothing;</li>
- *   <li>every pop matches a reference walk written straight from reference/virtio.md (same head, same
+ *   <li>every pop matches a reference walk written straight from the rules of virtio 1.2 §2.7 (same head, same
  *       segments, or the same error), and every segment lies inside one region;</li>
  *   <li>the device changed guest bytes only in the used ring and in writable segments it popped, and no
  *       guard band byte;</li>
@@ -244,7 +244,7 @@ final class SplitRingTarget implements AutoCloseable {
                 default -> {
                     int v = in.u8();
                     if (v == 0xff) {
-                        q.addUsed(n + (v & 1), 0); // a device-model bug: line 36 must catch it
+                        q.addUsed(n + (v & 1), 0); // a device-model bug: the used-id guard (§2.7.8) catches it
                     } else if (heldCount > 0) {
                         useHeld(q, v);
                     }

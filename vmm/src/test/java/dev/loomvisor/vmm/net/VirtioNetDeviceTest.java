@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.testing.TestRings;
+import dev.loomvisor.vmm.virtio.RingError;
 import java.util.ArrayList;
 import java.util.List;
+import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -216,7 +218,7 @@ class VirtioNetDeviceTest {
     @Test
     void driverOkHandsQueuesToTheBackendAndResetTakesThemBack() {
         List<String> calls = new ArrayList<>();
-        dev.setBackend(new NetBackend() {
+        dev.setBackend(new DeviceBackend() {
             @Override
             public void activate(VirtioNetDevice d) {
                 calls.add("activate");
@@ -241,5 +243,40 @@ class VirtioNetDeviceTest {
         assertEquals(VirtioNetDevice.INT_USED_BUFFER, mmio.read(INTERRUPT_STATUS));
         mmio.write(QUEUE_NOTIFY, 3);
         assertTrue(dev.kick(3).isSignalled());
+    }
+    @Test
+    void featureSelectorsAreUnsigned() {
+        // DeviceFeaturesSel and DriverFeaturesSel are 32-bit registers: 0xffffffff and 0x80000000 are large
+        // selectors, which select no feature bits, not -1 and a negative number.
+        for (int sel : new int[] {2, 0x80000000, 0xffffffff}) {
+            mmio.write(DEVICE_FEATURES_SEL, sel);
+            assertEquals(0, mmio.read(DEVICE_FEATURES), "selector 0x" + Integer.toHexString(sel));
+        }
+        mmio.write(STATUS, ACKNOWLEDGE);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER);
+        writeFeatures(NetFeatures.VERSION_1);
+        for (int sel : new int[] {2, 0x80000000, 0xffffffff}) {
+            mmio.write(DRIVER_FEATURES_SEL, sel);
+            mmio.write(DRIVER_FEATURES, 0xffffffff);
+        }
+        assertEquals(NetFeatures.VERSION_1, dev.driverFeatures(), "writes through large selectors change nothing");
+        mmio.write(QUEUE_SEL, 0xffffffff);
+        assertEquals(0, mmio.read(QUEUE_NUM_MAX), "no queue 0xffffffff");
+    }
+
+    @Test
+    void rxBufferTooSmallForTheHeaderSetsNeedsResetWithAConfigInterrupt() {
+        upToFeaturesOk(NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF);
+        TestRings r0 = new TestRings(memory, 16, 0x10000);
+        setUpQueue(0, r0);
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        r0.desc(0, r0.dataAddr(), VirtioNetHeader.SIZE - 1, 2 /* WRITE */, 0);
+        r0.pushAvail(0);
+        RxPlacement rx = new RxPlacement(dev.queue(0), true);
+        assertEquals(RxResult.RING_BROKEN, rx.place(new UnsafeBuffer(new byte[60]), 0, 60));
+        assertEquals(RingError.RX_BUFFER_TOO_SMALL, dev.queue(0).error());
+        assertTrue((dev.status() & NEEDS_RESET) != 0, "NEEDS_RESET");
+        assertTrue((mmio.read(INTERRUPT_STATUS) & VirtioNetDevice.INT_CONFIG) != 0, "config interrupt");
+        assertTrue(dev.vector(0).isSignalled());
     }
 }

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Notification suppression both ways, with and without EVENT_IDX (reference/virtio.md "Notifications"). */
+/** Notification suppression both ways, with and without EVENT_IDX (virtio 1.2 §2.7.7, §2.7.10). */
 class NotificationTest {
 
     static final int N = 16;

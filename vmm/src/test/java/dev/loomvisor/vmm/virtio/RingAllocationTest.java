@@ -69,7 +69,8 @@ class RingAllocationTest {
             txq.publishUsed();
             txq.needsInterrupt();
             txq.enableNotifications();
-            assertEquals(RxResult.DELIVERED, placement.deliver(frame, 0, n));
+            assertEquals(RxResult.DELIVERED, placement.place(frame, 0, n));
+            placement.queue().publishUsed();
             placement.queue().needsInterrupt();
             // Driver: reap both.
             assertTrue(txd.reap(u));

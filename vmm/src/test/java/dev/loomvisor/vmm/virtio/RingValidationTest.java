@@ -11,7 +11,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** One test per rule of reference/virtio.md "What the device must reject", each at its exact boundary. */
+/** One test per split-ring rule a device must not trust (virtio 1.2 §2.7), each at its exact boundary. */
 class RingValidationTest {
 
     static final int N = 8;
@@ -55,7 +55,7 @@ class RingValidationTest {
         return pop(q, q.newChain());
     }
 
-    // Line 27: sizes.
+    // Sizes and alignment (virtio 1.2 §2.7, §2.7.1).
 
     @Test
     void queueSizeZeroRejected() {
@@ -101,7 +101,7 @@ class RingValidationTest {
         assertEquals(RingError.RING_OUTSIDE_MEMORY, configure(N, -16L, BASE + 0x1000, BASE + 0x2000));
     }
 
-    // Line 28: avail.idx.
+    // avail.idx (virtio 1.2 §2.7.6.1, §2.7.13).
 
     @Test
     void availIdxNAheadAcceptedNPlusOneRejected() {
@@ -134,7 +134,7 @@ class RingValidationTest {
         assertEquals(RingError.AVAIL_IDX_TOO_FAR_AHEAD, popOne(q));
     }
 
-    // Line 29: indexes and chain length.
+    // Indexes and chain length (virtio 1.2 §2.7.5, §2.7.5.2).
 
     @Test
     void headIndexBelowNAcceptedNRejected() {
@@ -196,7 +196,7 @@ class RingValidationTest {
         }
     }
 
-    // Line 30: addresses.
+    // Addresses: every buffer lies in guest memory; a chain totals less than 2^32 bytes (virtio 1.2 §2.7.5.2).
 
     @Test
     void bufferEndingAtRegionEndAcceptedOneBytePastRejected() {
@@ -226,7 +226,7 @@ class RingValidationTest {
         assertEquals(RingError.DESC_OUTSIDE_MEMORY, popOne(device()));
     }
 
-    // Line 31-34: indirect tables.
+    // Indirect tables (virtio 1.2 §2.7.5.3, §2.7.5.3.1, §2.7.5.3.2).
 
     long table() {
         return data + 0x8000;
@@ -346,7 +346,7 @@ class RingValidationTest {
         assertEquals(data + 100, c.segmentAddress(3));
     }
 
-    // Line 35: direction.
+    // Direction (virtio 1.2 §2.7.4.2; TX buffers are output only, §5.1.6.2).
 
     @Test
     void readableAfterWritableRejected() {
@@ -376,7 +376,7 @@ class RingValidationTest {
         assertEquals(RingError.WRITABLE_ON_READ_ONLY_QUEUE, popOne(q));
     }
 
-    // Line 36: used ids.
+    // Used ids (virtio 1.2 §2.7.8).
 
     @Test
     void usedIdBelowNAcceptedNRejected() {
@@ -459,5 +459,26 @@ class RingValidationTest {
         bad.reset();
         assertFalse(bad.isBroken());
         assertEquals(RingError.NONE, bad.error());
+    }
+    @Test
+    void usedEntriesStagedBeforeABreakArePublished() {
+        // Two chains popped and returned (their frames went out), then the guest breaks the ring in the
+        // same run: the two used entries must still reach the driver.
+        rings.desc(0, data, 64, 0, 0);
+        rings.desc(1, data + 64, 64, 0, 0);
+        rings.pushAvail(0);
+        rings.pushAvail(1);
+        rings.pushAvail(N + 1); // head out of range
+        DeviceQueue q = device();
+        DescriptorChain c = q.newChain();
+        assertTrue(q.nextAvail(c));
+        assertTrue(q.stageUsed(c.head(), 0));
+        assertTrue(q.nextAvail(c));
+        assertTrue(q.stageUsed(c.head(), 0));
+        assertFalse(q.nextAvail(c));
+        assertEquals(RingError.HEAD_OUT_OF_RANGE, q.error());
+        assertEquals(2, rings.usedIdx(), "used entries staged before the break are published");
+        assertEquals(0, rings.usedId(0));
+        assertEquals(1, rings.usedId(1));
     }
 }

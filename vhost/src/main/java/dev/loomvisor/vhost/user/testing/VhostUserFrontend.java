@@ -5,7 +5,6 @@ import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
-import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.sys.EventFd;
 import dev.loomvisor.vhost.sys.Libc;
 import dev.loomvisor.vhost.sys.NativeException;
@@ -13,6 +12,8 @@ import dev.loomvisor.vhost.sys.UnixSocket;
 import dev.loomvisor.vhost.user.VhostUser;
 import dev.loomvisor.vhost.user.VhostUserRequest;
 import dev.loomvisor.vmm.memory.GuestMemory;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DriverQueue;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import dev.loomvisor.vmm.virtio.UsedElement;
@@ -236,8 +237,8 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     public void setFeatures(long f) throws NativeException {
-        eventIdx = VirtioNet.has(f, VirtioNet.F_EVENT_IDX);
-        mergeable = VirtioNet.has(f, VirtioNet.F_MRG_RXBUF);
+        eventIdx = NetFeatures.has(f, NetFeatures.EVENT_IDX);
+        mergeable = NetFeatures.has(f, NetFeatures.MRG_RXBUF);
         request(VhostUserRequest.SET_FEATURES, u64(f));
     }
 
@@ -344,10 +345,9 @@ public final class VhostUserFrontend implements AutoCloseable {
         setOwner();
         long offered = getFeatures();
         long f = offered & wanted;
-        if (VirtioNet.has(f, VhostUser.F_PROTOCOL_FEATURES)) {
+        if (NetFeatures.has(f, VhostUser.F_PROTOCOL_FEATURES)) {
             long pf = getProtocolFeatures();
-            setProtocolFeatures(pf & (VirtioNet.bit(VhostUser.PF_MQ) | VirtioNet.bit(VhostUser.PF_CONFIG)
-                    | VirtioNet.bit(VhostUser.PF_MTU)));
+            setProtocolFeatures(pf & (VhostUser.PF_MQ | VhostUser.PF_CONFIG | VhostUser.PF_MTU));
         }
         setFeatures(f);
         setMemTable();
@@ -410,9 +410,9 @@ public final class VhostUserFrontend implements AutoCloseable {
         }
         int slot = v.takeSlot();
         long buf = buffer(v, slot);
-        memory.zero(buf, VirtioNet.HDR_LEN);
-        memory.write(buf + VirtioNet.HDR_LEN, frame, 0, frame.length);
-        q.add(buf, VirtioNet.HDR_LEN + frame.length, false, slot);
+        memory.zero(buf, VirtioNetHeader.SIZE);
+        memory.write(buf + VirtioNetHeader.SIZE, frame, 0, frame.length);
+        q.add(buf, VirtioNetHeader.SIZE + frame.length, false, slot);
         if (q.publishAndCheckKick()) {
             v.kick.signal();
         }
@@ -464,10 +464,10 @@ public final class VhostUserFrontend implements AutoCloseable {
             long buf = buffer(v, (int) used.cookie());
             byte[] all = new byte[used.len()];
             memory.read(buf, all, 0, all.length);
-            int numBuffers = all.length >= VirtioNet.HDR_LEN
-                    ? MemorySegment.ofArray(all).get(JAVA_SHORT_UNALIGNED, VirtioNet.HDR_NUM_BUFFERS) & 0xffff : 0;
-            byte[] frame = new byte[Math.max(0, all.length - VirtioNet.HDR_LEN)];
-            System.arraycopy(all, Math.min(all.length, VirtioNet.HDR_LEN), frame, 0, frame.length);
+            int numBuffers = all.length >= VirtioNetHeader.SIZE
+                    ? MemorySegment.ofArray(all).get(JAVA_SHORT_UNALIGNED, VirtioNetHeader.NUM_BUFFERS) & 0xffff : 0;
+            byte[] frame = new byte[Math.max(0, all.length - VirtioNetHeader.SIZE)];
+            System.arraycopy(all, Math.min(all.length, VirtioNetHeader.SIZE), frame, 0, frame.length);
             v.freeSlot((int) used.cookie());
             sink.frame(frame, numBuffers);
             n++;

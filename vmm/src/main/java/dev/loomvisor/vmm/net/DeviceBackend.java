@@ -2,13 +2,14 @@ package dev.loomvisor.vmm.net;
 
 /**
  * Whatever serves a virtio-net device's data path, as vhost-net serves QEMU's: when the driver sets
- * DRIVER_OK the device hands its queues to the backend, and takes them back on reset.
+ * DRIVER_OK the device hands its queues to the backend, and takes them back on reset. (Not vhost's
+ * {@code NetBackend}, the socket a vhost-net ring sends into and receives from.)
  *
  * <p>The backend reads the device's {@link VirtioNetDevice#queue(int)} rings, listens on
  * {@link VirtioNetDevice#kick(int)} and signals {@link VirtioNetDevice#call(int)}; it must not replace the
  * call notifiers' listeners (that is the interrupt routing to the guest).
  */
-public interface NetBackend {
+public interface DeviceBackend {
 
     /** The driver set DRIVER_OK: start serving the queues. Called on the driver's (vCPU) thread. */
     void activate(VirtioNetDevice device);
