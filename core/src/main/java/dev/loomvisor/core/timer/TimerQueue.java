@@ -5,28 +5,34 @@ import java.util.Arrays;
 /**
  * The kernel's timerqueue: armed timers ordered by expiry, the earliest at hand. A binary min-heap in an
  * array; each timer keeps its own index so that re-arming or cancelling one moves it in O(log n) without a
- * search. Confined to the clock thread. Grows by doubling; allocation-free once grown.
+ * search. Confined to one thread (the clock thread; public for the benchmark that weighs it against a
+ * timing wheel). Grows by doubling; allocation-free once grown.
  */
-final class TimerQueue {
+public final class TimerQueue {
 
     private Hrtimer[] heap;
     private int size;
 
-    TimerQueue(int initialCapacity) {
+    public TimerQueue(int initialCapacity) {
         heap = new Hrtimer[Math.max(16, initialCapacity)];
     }
 
-    int size() {
+    public int size() {
         return size;
     }
 
     /** The timer that expires first, or null. */
-    Hrtimer first() {
+    public Hrtimer first() {
         return size == 0 ? null : heap[0];
     }
 
+    /** The first timer's expiry; only while {@link #size()} is not 0. */
+    public long firstExpires() {
+        return heap[0].queuedExpires;
+    }
+
     /** timerqueue_add, or a move if {@code t} is queued already: {@code t} expires at {@code expires}. */
-    void add(Hrtimer t, long expires) {
+    public void add(Hrtimer t, long expires) {
         int i = t.queueIndex;
         if (i >= 0) {
             long old = t.queuedExpires;
@@ -48,7 +54,7 @@ final class TimerQueue {
     }
 
     /** timerqueue_del: no-op if {@code t} is not queued. */
-    void remove(Hrtimer t) {
+    public void remove(Hrtimer t) {
         int i = t.queueIndex;
         if (i < 0) {
             return;
@@ -66,7 +72,7 @@ final class TimerQueue {
     }
 
     /** Removes and returns the first timer. */
-    Hrtimer poll() {
+    public Hrtimer poll() {
         Hrtimer t = heap[0];
         remove(t);
         return t;

@@ -151,6 +151,9 @@ class HrtimerTest {
     void anIdleBaseBlocksWithoutATimeout() throws Exception {
         try (var base = new HrtimerBase("hrtimer-test")) {
             assertTrue(awaitState(base, Thread.State.WAITING), "a new base's clock is " + base.clockThread().getState());
+            if (System.getProperty("os.name", "").startsWith("Linux")) {
+                assertTrue(base.timerSlackSet(), "prctl(PR_SET_TIMERSLACK) on the clock thread");
+            }
             Notifier n = new Notifier();
             Hrtimer far = base.timer(n);
             far.start(System.nanoTime() + TimeUnit.HOURS.toNanos(1));
