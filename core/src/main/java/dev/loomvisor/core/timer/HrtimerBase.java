@@ -34,6 +34,7 @@ public final class HrtimerBase implements AutoCloseable {
     private final TimerQueue queue;
     private final AtomicInteger timers = new AtomicInteger();
     private final int capacity;
+    private final long slackNanos;
     private final Thread clock;
     /** When the clock thread will look next, relative to the epoch; {@link #AWAKE} while it works. */
     private volatile long sleepUntil = AWAKE;
@@ -47,10 +48,21 @@ public final class HrtimerBase implements AutoCloseable {
 
     /** A base for up to {@code capacity} timers, with a started clock thread called {@code name}. */
     public HrtimerBase(String name, int capacity) {
-        if (capacity < 1) {
-            throw new IllegalArgumentException("capacity " + capacity);
+        this(name, capacity, 0);
+    }
+
+    /**
+     * A base whose timers may fire up to {@code slackNanos} late, as hrtimer_start_range_ns allows: the clock
+     * thread sleeps until the first expiry plus the slack and fires everything due by then in one wake-up,
+     * so many senders whose times lie close together cost one wake of the clock instead of one each. Never
+     * early.
+     */
+    public HrtimerBase(String name, int capacity, long slackNanos) {
+        if (capacity < 1 || slackNanos < 0) {
+            throw new IllegalArgumentException("capacity " + capacity + ", slack " + slackNanos);
         }
         this.capacity = capacity;
+        this.slackNanos = slackNanos;
         this.inbox = new ManyToOneConcurrentArrayQueue<>(capacity);
         this.queue = new TimerQueue(Math.min(capacity, 1024));
         this.clock = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
@@ -117,7 +129,7 @@ public final class HrtimerBase implements AutoCloseable {
         // A cancel (MAX_VALUE) never wakes it: a stale entry only costs one wake-up at its old expiry.
         // MIN_VALUE (a close) always does.
         if (expiresNanos == Long.MIN_VALUE
-                || (expiresNanos != Long.MAX_VALUE && Math.max(0, expiresNanos - epoch) < sleepUntil)) {
+                || (expiresNanos != Long.MAX_VALUE && Math.max(0, expiresNanos - epoch) + slackNanos < sleepUntil)) {
             LockSupport.unpark(clock);
         }
     }
@@ -137,7 +149,7 @@ public final class HrtimerBase implements AutoCloseable {
                 first.expire();
             }
             armed = queue.size();
-            long next = first == null ? FOREVER : first.queuedExpires;
+            long next = first == null ? FOREVER : first.queuedExpires + slackNanos;
             sleepUntil = next;
             if (!inbox.isEmpty() || closing) {
                 continue;

@@ -31,10 +31,11 @@ class HrtimerTest {
         return false;
     }
 
-    @Test
-    void everyArmedDeadlineFiresOnceAndNeverBeforeItsTime() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(longs = {0, 50_000})
+    void everyArmedDeadlineFiresOnceAndNeverBeforeItsTime(long slackNanos) throws Exception {
         int n = 500;
-        try (var base = new HrtimerBase("hrtimer-test")) {
+        try (var base = new HrtimerBase("hrtimer-test", HrtimerBase.DEFAULT_CAPACITY, slackNanos)) {
             long[] deadline = new long[n];
             AtomicLongArray firedAt = new AtomicLongArray(n);
             AtomicInteger[] fires = new AtomicInteger[n];
