@@ -50,7 +50,6 @@ public final class Floor {
         var recorder = new Recorder(3);
         var recording = new AtomicBoolean();
         var stop = new AtomicBoolean();
-        var received = new LongAdder();
         var dropped = new LongAdder();
         try (var clock = new HrtimerBase("floor-hrtimer", Math.max(HrtimerBase.DEFAULT_CAPACITY, vms))) {
             Vm[] all = new Vm[vms];
@@ -66,7 +65,7 @@ public final class Floor {
                 // Senders start spread over one interval, as guests booted at different times would.
                 long first = start + interval * i / vms;
                 threads[i] = Thread.ofVirtual().name("floor-vm" + i).unstarted(() ->
-                        me.loop(peer, echo ? 0 : interval, first, echo, recorder, recording, stop, received, dropped));
+                        me.loop(peer, echo ? 0 : interval, first, echo, recorder, recording, stop, dropped));
             }
             for (Thread t : threads) {
                 t.start();
@@ -80,7 +79,6 @@ public final class Floor {
             long nanos = System.nanoTime() - t0;
             double cpu = MachineState.processCpuSeconds() - cpu0;
             recording.setOpaque(false);
-            Histogram h = recorder.getIntervalHistogram();
             stop.set(true);
             for (Vm vm : all) {
                 vm.wake.signal();
@@ -91,7 +89,10 @@ public final class Floor {
             for (Vm vm : all) {
                 vm.timer.close();
             }
-            long frames = received.sum(); // counted with each recorded value: the same frames as the histogram
+            // Read once every VM has left, so a value recorded as the window closed is in it. The frame count is
+            // the histogram's: a separate counter would race the recorder's reset at the window's start.
+            Histogram h = recorder.getIntervalHistogram();
+            long frames = h.getTotalCount();
             return new Measurement(vms, ratePerFlow, traffic, frames, nanos, h, cpu, dropped.sum());
         }
     }
@@ -120,7 +121,7 @@ public final class Floor {
         }
 
         void loop(Vm peer, long interval, long first, boolean echo, Recorder recorder, AtomicBoolean recording,
-                  AtomicBoolean stop, LongAdder received, LongAdder dropped) {
+                  AtomicBoolean stop, LongAdder dropped) {
             long next = first;
             try {
                 while (!stop.get()) {
@@ -135,7 +136,6 @@ public final class Floor {
                         } else {
                             if (recording.getOpaque()) {
                                 recorder.recordValue(Math.max(0, System.nanoTime() - stamp));
-                                received.increment();
                             }
                         }
                     }

@@ -14,7 +14,6 @@ class FloorTest {
     void pacedFramesArriveAndAreRecorded(DataPathRun.Traffic traffic) throws Exception {
         var m = Floor.run(4, 2000, traffic, Duration.ofMillis(100), Duration.ofMillis(300));
         assertTrue(m.frames() > 0, "no frame arrived");
-        assertEquals(m.frames(), m.latency().getTotalCount(), "every frame in the window is recorded once");
         assertEquals(0, m.dropped());
         assertTrue(m.latency().getMinValue() >= 0);
     }

@@ -65,6 +65,7 @@ public final class HrtimerBase implements AutoCloseable {
         this.slackNanos = slackNanos;
         this.inbox = new ManyToOneConcurrentArrayQueue<>(capacity);
         this.queue = new TimerQueue(Math.min(capacity, 1024));
+        TimerSlack.available(); // links the prctl downcall here, not on the clock thread
         this.clock = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
         clock.start();
     }
