@@ -1,5 +1,6 @@
 package dev.loomvisor.bench.cli;
 
+import dev.loomvisor.bench.scenario.DataPathRun;
 import dev.loomvisor.core.worker.WorkerModel;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,7 +18,14 @@ public final class CommonOptions {
     /** Frame sizes the data path takes: a minimal Ethernet frame up to a 9 KiB jumbo frame. */
     public static final int MIN_FRAME = 64;
     public static final int MAX_FRAME = 9216;
-    public static final int MAX_VMS = 64;
+    /** VMs of the emulated data path: the L2 switch numbers its ports in 16 bits. */
+    public static final int MAX_VMS = 65_534;
+    /** VMs of the vhost-user commands: each ring's kick fd is an epoll registration of one loop. */
+    public static final int MAX_VHOST_USER_VMS = 64;
+    /** The largest split virtqueue (virtio 1.2 §2.7: Queue Size is at most 32768). */
+    public static final int MAX_QUEUE_SIZE = 32_768;
+    /** The slowest rate per flow: one frame every 100 s. */
+    public static final double MIN_RATE = 0.01;
 
     @CommandLine.Spec(CommandLine.Spec.Target.MIXEE)
     CommandLine.Model.CommandSpec mixee;
@@ -52,8 +60,20 @@ public final class CommonOptions {
     int repeat;
 
     @Option(names = "--rate", paramLabel = "FPS", converter = Rates.class,
-            description = "Open-loop rate in frames per second per flow, e.g. 10k (latency commands).")
-    Long rate;
+            description = "Open-loop rate in frames per second per flow, e.g. 10k, or 0.5 for mostly idle VMs (latency commands).")
+    Double rate;
+
+    @Option(names = "--queue-size", paramLabel = "N",
+            description = "Entries of each virtqueue, a power of two from 2 to " + MAX_QUEUE_SIZE + " (default: the driver's, 256).")
+    Integer queueSize;
+
+    @Option(names = "--rx-buffers", paramLabel = "N",
+            description = "RX buffers each guest keeps posted, 1 to the queue size (default: the driver's).")
+    Integer rxBuffers;
+
+    @Option(names = "--tx-buffers", paramLabel = "N",
+            description = "TX buffers each guest keeps in flight, 1 to the queue size (default: the driver's).")
+    Integer txBuffers;
 
     @Option(names = "--busy-poll", paramLabel = "MICROS", defaultValue = "0",
             description = "Busy-poll each ring this many microseconds before sleeping (default: 0, off).")
@@ -110,12 +130,32 @@ public final class CommonOptions {
         if (repeat < 1 || repeat > 1000) {
             throw new CommandLine.ParameterException(cmd, "--repeat: " + repeat + " is not allowed; give 1 to 1000");
         }
-        if (rate != null && (rate < 1 || rate > 100_000_000L)) {
-            throw new CommandLine.ParameterException(cmd, "--rate: " + rate + " is not allowed; give 1 to 100m frames per second");
+        if (rate != null && !(rate >= MIN_RATE && rate <= 100_000_000L)) {
+            throw new CommandLine.ParameterException(cmd, "--rate: " + Rates.format(rate)
+                    + " is not allowed; give " + MIN_RATE + " to 100m frames per second");
+        }
+        if (queueSize != null && (queueSize < 2 || queueSize > MAX_QUEUE_SIZE || Integer.bitCount(queueSize) != 1)) {
+            throw new CommandLine.ParameterException(cmd, "--queue-size: " + queueSize
+                    + " is not allowed; give a power of two from 2 to " + MAX_QUEUE_SIZE);
+        }
+        int ring = queueSize == null ? DataPathRun.Scale.DEFAULT_QUEUE_SIZE : queueSize;
+        if (rxBuffers != null && (rxBuffers < 1 || rxBuffers > ring)) {
+            throw new CommandLine.ParameterException(cmd, "--rx-buffers: " + rxBuffers
+                    + " is not allowed; give 1 to the queue size, " + ring);
+        }
+        if (txBuffers != null && (txBuffers < 1 || txBuffers > ring)) {
+            throw new CommandLine.ParameterException(cmd, "--tx-buffers: " + txBuffers
+                    + " is not allowed; give 1 to the queue size, " + ring);
         }
         if (busyPollMicros < 0 || busyPollMicros > 1_000_000) {
             throw new CommandLine.ParameterException(cmd, "--busy-poll: " + busyPollMicros + " is not allowed; give 0 (off) to 1000000 microseconds");
         }
+    }
+
+    /** The ring and buffer sizes the data path is asked for (0 = the driver's default). */
+    public DataPathRun.Scale scale() {
+        return new DataPathRun.Scale(queueSize == null ? 0 : queueSize, rxBuffers == null ? 0 : rxBuffers,
+                txBuffers == null ? 0 : txBuffers);
     }
 
     public List<WorkerModel> workerModels() {

@@ -7,6 +7,7 @@ import dev.loomvisor.bench.output.LatencyFiles;
 import dev.loomvisor.bench.output.Table;
 import dev.loomvisor.bench.scenario.Ceilings;
 import dev.loomvisor.bench.scenario.DataPathRun;
+import dev.loomvisor.bench.scenario.Floor;
 import dev.loomvisor.bench.scenario.LimitsScenario;
 import dev.loomvisor.bench.scenario.WorkerCreateTime;
 import dev.loomvisor.core.worker.WorkerModel;
@@ -68,7 +69,9 @@ public class CompareCommand implements Callable<Integer> {
         var config = config();
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
-        long ratePerFlow = common.rate == null ? 0 : common.rate;
+        double ratePerFlow = common.rate == null ? 0 : common.rate;
+        // Open loop: the floor (a bare virtual-thread handoff at the same pacing) runs in every repeat too.
+        var floors = new Floor.Measurement[ratePerFlow > 0 ? common.repeat : 0];
 
         // measurements[size][model][repeat], ceilings[size][repeat]
         int sizes = common.frameSizes.size();
@@ -77,6 +80,10 @@ public class CompareCommand implements Callable<Integer> {
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
             String run = journal.startRun(spec.name(), config, machineStart);
             for (int r = 0; r < common.repeat; r++) {
+                if (floors.length > 0) {
+                    progress.update("floor", r + 1, common.repeat, "");
+                    floors[r] = Floor.run(common.vms, ratePerFlow, traffic(), common.warmup, common.duration);
+                }
                 for (int s = 0; s < sizes; s++) {
                     int size = common.frameSizes.get(s);
                     ceilings[s][r] = size >= LARGE_FRAME ? Ceilings.copyLoop(size, CEILING_TIME)
@@ -87,7 +94,7 @@ public class CompareCommand implements Callable<Integer> {
                         WorkerModel model = models.get(m);
                         int rep = r + 1;
                         var meas = DataPathRun.run(model, common.vms, size, common.warmup, common.duration,
-                                common.busyPollMicros, ratePerFlow, traffic(), (t, mpps) -> progress.update(
+                                common.busyPollMicros, ratePerFlow, traffic(), common.scale(), (t, mpps) -> progress.update(
                                         model.modelName() + " " + size + "B", rep, common.repeat,
                                         String.format(Locale.ROOT, "%.3f Mpps", mpps)));
                         runs[s][m][r] = meas;
@@ -106,6 +113,7 @@ public class CompareCommand implements Callable<Integer> {
             }
             List<Map<String, Object>> rows = new ArrayList<>();
             List<Map<String, Object>> ceilingRows = new ArrayList<>();
+            Map<String, Object> floor = floors.length == 0 ? null : floorRow(floors);
             for (int s = 0; s < sizes; s++) {
                 int size = common.frameSizes.get(s);
                 ceilingRows.add(ceilingRow(size, ceilings[s]));
@@ -113,6 +121,10 @@ public class CompareCommand implements Callable<Integer> {
                 for (int m = 0; m < models.size(); m++) {
                     var row = row(models.get(m), size, runs[s][m], uw < 0 ? null : runs[s][uw],
                             ratePerFlow > 0 ? null : ceilings[s], createMicros[m], overLimit[m]);
+                    if (floor != null) {
+                        row.put("xFloorP50", (double) row.get("latencyP50Us") / (double) floor.get("latencyP50Us"));
+                        row.put("xFloorP99", (double) row.get("latencyP99Us") / (double) floor.get("latencyP99Us"));
+                    }
                     journal.result(run, row);
                     rows.add(row);
                 }
@@ -120,6 +132,9 @@ public class CompareCommand implements Callable<Integer> {
             var end = new LinkedHashMap<String, Object>(machineStart);
             end.putAll(machine.endRecord());
             end.put("ceilings", ceilingRows);
+            if (floor != null) {
+                end.put("floor", floor);
+            }
             journal.endRun(run, end);
             progress.clear();
             if (common.out != null) {
@@ -149,6 +164,28 @@ public class CompareCommand implements Callable<Integer> {
         c.put("loop", common.rate == null ? "closed" : "open");
         c.put("traffic", traffic().name());
         return c;
+    }
+
+    /** The floor's figures over all repeats, latencies merged. */
+    static Map<String, Object> floorRow(Floor.Measurement[] reps) {
+        Histogram latency = new Histogram(3);
+        double[] cpu = new double[reps.length];
+        long frames = 0;
+        for (int r = 0; r < reps.length; r++) {
+            latency.add(reps[r].latency());
+            cpu[r] = reps[r].cpuSeconds();
+            frames += reps[r].frames();
+        }
+        var m = new LinkedHashMap<String, Object>();
+        m.put("model", "floor");
+        m.put("latencyP50Us", latency.getValueAtPercentile(50) / 1e3);
+        m.put("latencyP99Us", latency.getValueAtPercentile(99) / 1e3);
+        m.put("latencyP999Us", latency.getValueAtPercentile(99.9) / 1e3);
+        m.put("latencyMaxUs", latency.getMaxValue() / 1e3);
+        m.put("latencySamples", latency.getTotalCount());
+        m.put("cpuSeconds", median(cpu));
+        m.put("frames", frames);
+        return m;
     }
 
     private static Map<String, Object> ceilingRow(int size, Ceilings.Rate[] reps) {
@@ -257,6 +294,9 @@ public class CompareCommand implements Callable<Integer> {
         m.put("run", run);
         m.put("config", config);
         m.put("machine", end);
+        if (end.get("floor") != null) {
+            m.put("floor", end.get("floor"));
+        }
         m.put("results", rows);
         return m;
     }
@@ -283,18 +323,33 @@ public class CompareCommand implements Callable<Integer> {
             out.println();
             out.printf(Locale.ROOT, "%d B frames; ceiling (%s, same run): %.3f Mpps, %.2f Gbit/s%n", size,
                     c.get("ceiling"), (double) c.get("mpps"), (double) c.get("gbps"));
-            var t = new Table(List.of("model", "Mpps", "(min-max)", "Gbit/s", "p50 us", "p99 us", "p99.9 us",
+            var floor = (Map<?, ?>) end.get("floor");
+            var header = new ArrayList<>(List.of("model", "Mpps", "(min-max)", "Gbit/s", "p50 us", "p99 us", "p99.9 us",
                     "max us", "CPU s", "threads", "RSS MiB", "create us", "over limit", "x user-worker", "x ceiling"));
+            if (floor != null) {
+                header.addAll(List.of("x floor p50", "x floor p99"));
+            }
+            var t = new Table(header);
+            if (floor != null) {
+                var cells = new ArrayList<>(List.of("floor", "-", "-", "-", f1(floor.get("latencyP50Us")),
+                        f1(floor.get("latencyP99Us")), f1(floor.get("latencyP999Us")), f1(floor.get("latencyMaxUs")),
+                        f2(floor.get("cpuSeconds")), "-", "-", "-", "-", "-", "-", "1.00", "1.00"));
+                t.row(cells);
+            }
             for (var r : rows) {
                 if ((long) r.get("frameSize") != size) {
                     continue;
                 }
-                t.row(List.of((String) r.get("model"), f3(r.get("mpps")),
+                var cells = new ArrayList<>(List.of((String) r.get("model"), f3(r.get("mpps")),
                         f3(r.get("mppsMin")) + "-" + f3(r.get("mppsMax")), f2(r.get("gbps")),
                         f1(r.get("latencyP50Us")), f1(r.get("latencyP99Us")), f1(r.get("latencyP999Us")),
                         f1(r.get("latencyMaxUs")), f2(r.get("cpuSeconds")), String.valueOf(r.get("javaThreads")),
                         f1(r.get("rssMiB")), f1(r.get("workerCreateUs")), String.valueOf(r.get("limitViolations")),
                         f2(r.get("vsUserWorker")), f2(r.get("vsCeiling"))));
+                if (floor != null) {
+                    cells.addAll(List.of(f2(r.get("xFloorP50")), f2(r.get("xFloorP99"))));
+                }
+                t.row(cells);
             }
             out.print(t.render());
         }
@@ -302,9 +357,11 @@ public class CompareCommand implements Callable<Integer> {
         out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: "
                 + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"
-                        : "intended send time at " + common.rate + " frames/s per flow") + "; threads: JVM platform threads during the run; "
+                        : "intended send time at " + Rates.format(common.rate) + " frames/s per flow") + "; threads: JVM platform threads during the run; "
                 + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices (the limits command); ratios: medians "
-                + "of per-repeat ratios. Journal: " + common.journal + " (loomvisor report " + run + ").");
+                + "of per-repeat ratios" + (common.rate == null ? "" : "; floor: the same VMs, pacing and recording "
+                        + "as a bare virtual-thread handoff (no rings, no workers), same run, and each model's p50/p99 "
+                        + "as a multiple of it") + ". Journal: " + common.journal + " (loomvisor report " + run + ").");
         out.flush();
     }
 

@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
                 + "frame's intended send time (coordinated-omission corrected), per worker model.")
 public final class LatencyCommand extends CompareCommand {
 
-    static final long DEFAULT_RATE = 10_000;
+    static final double DEFAULT_RATE = 10_000;
 
     @Override
     protected void checkMode() {
@@ -22,7 +22,7 @@ public final class LatencyCommand extends CompareCommand {
         }
         if (common.rate > 10_000_000L) {
             throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--rate: " + common.rate + " is above what an open loop can pace here; give at most 10m");
+                    "--rate: " + Rates.format(common.rate) + " is above what an open loop can pace here; give at most 10m");
         }
     }
 }

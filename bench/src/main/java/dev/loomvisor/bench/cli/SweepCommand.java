@@ -3,11 +3,17 @@ package dev.loomvisor.bench.cli;
 import dev.loomvisor.bench.journal.Journal;
 import dev.loomvisor.bench.machine.MachineState;
 import dev.loomvisor.bench.output.Json;
+import dev.loomvisor.bench.output.SweepChart;
 import dev.loomvisor.bench.output.Table;
 import dev.loomvisor.bench.scenario.DataPathRun;
+import dev.loomvisor.bench.scenario.Floor;
+import dev.loomvisor.bench.scenario.SweepStep;
+import dev.loomvisor.bench.scenario.VmSearch;
+import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.worker.WorkerModel;
+import java.nio.file.Files;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -19,13 +25,16 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code sweep}: how many VMs each worker model holds under a p99 latency target. Adds a VM pair at a time,
- * every model at each step before the next (interleaved), each flow open loop at {@code --rate}; a model
- * drops out at the first step whose p99 (median over repeats) breaks the SLO.
+ * {@code sweep}: how many VMs each worker model holds under a p99 latency target. Per model, doubles the VMs
+ * (2, 4, 8, ...) until a step breaks the SLO (or a limit or memory stops it), then bisects between the last
+ * count that held and the first that broke ({@link VmSearch}); each step is the median of the repeats. Next to
+ * each model's result, the floor (a bare virtual-thread handoff at the same pacing) at the count it held.
  */
 @Command(name = "sweep", mixinStandardHelpOptions = true,
-        description = "Adds VM pairs until the p99 one-way latency (open loop at --rate per flow, default 10k) breaks "
-                + "--slo-us; reports the VMs each worker model held at the SLO. Uses the first --frame-size.")
+        description = "Per model, doubles the VMs (2, 4, 8, ...) then bisects to the most VMs whose p99 one-way latency "
+                + "(open loop at --rate per flow, default 10k; fractions such as 0.5 for mostly idle VMs) stays within "
+                + "--slo-us; reports the VMs held, the p99 there, the floor's p99, CPU, threads, RSS per VM, frames/s "
+                + "and why the next count broke. Uses the first --frame-size.")
 public final class SweepCommand implements Callable<Integer> {
 
     @CommandLine.Spec
@@ -39,8 +48,12 @@ public final class SweepCommand implements Callable<Integer> {
     double sloMicros;
 
     @Option(names = "--max-vms", paramLabel = "N", defaultValue = "16",
-            description = "Stop the sweep at this many VMs (default: ${DEFAULT-VALUE}).")
+            description = "Stop the sweep at this many VMs, an even number up to " + CommonOptions.MAX_VMS
+                    + " (default: ${DEFAULT-VALUE}).")
     int maxVms;
+
+    /** A step that saw fewer of the sent frames arrive than this broke: latency hides lost frames. */
+    private static final double MIN_DELIVERED = 0.9;
 
     @Override
     public Integer call() throws Exception {
@@ -52,7 +65,7 @@ public final class SweepCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--max-vms: " + maxVms + " is not allowed; give an even number from 2 to " + CommonOptions.MAX_VMS);
         }
-        long rate = common.rate == null ? LatencyCommand.DEFAULT_RATE : common.rate;
+        double rate = common.rate == null ? LatencyCommand.DEFAULT_RATE : common.rate;
         int size = common.frameSizes.getFirst();
         List<WorkerModel> models = common.workerModels();
         var config = new LinkedHashMap<String, Object>();
@@ -64,98 +77,203 @@ public final class SweepCommand implements Callable<Integer> {
         config.put("durationMs", common.duration.toMillis());
         config.put("warmupMs", common.warmup.toMillis());
         config.put("repeat", (long) common.repeat);
+        var scale = common.scale();
+        config.put("queueSize", (long) scale.queueSize());
+        config.put("rxBuffers", (long) scale.rxBuffers());
+        config.put("txBuffers", (long) scale.txBuffers());
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
-        int[] held = new int[models.size()];
-        double[] heldP99 = new double[models.size()];
-        int[] broke = new int[models.size()];
-        double[] brokeP99 = new double[models.size()];
-        Arrays.fill(heldP99, Double.NaN);
-        Arrays.fill(brokeP99, Double.NaN);
+        System.gc();
+        long baselineRss = MachineState.rssBytes();
         List<Map<String, Object>> steps = new ArrayList<>();
+        var summary = new ArrayList<Map<String, Object>>();
+        var chart = new LinkedHashMap<String, List<SweepChart.Point>>();
+        var floors = new HashMap<Integer, Floor.Measurement>();
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
             String run = journal.startRun("sweep", config, machineStart);
-            for (int vms = 2; vms <= maxVms; vms += 2) {
-                for (int m = 0; m < models.size(); m++) {
-                    if (broke[m] != 0) {
-                        continue;
-                    }
-                    double[] p99 = new double[common.repeat];
-                    double[] mpps = new double[common.repeat];
-                    for (int r = 0; r < common.repeat; r++) {
-                        int rep = r + 1;
-                        int n = vms;
-                        WorkerModel model = models.get(m);
-                        var x = DataPathRun.run(model, vms, size, common.warmup, common.duration,
-                                common.busyPollMicros, rate, (t, cur) -> progress.update(
-                                        model.modelName() + " " + n + " VMs", rep, common.repeat,
-                                        String.format(Locale.ROOT, "%.3f Mpps", cur)));
-                        p99[r] = x.latency().getValueAtPercentile(99) / 1e3;
-                        mpps[r] = x.mpps();
-                    }
-                    double p = CompareCommand.median(p99);
-                    var step = new LinkedHashMap<String, Object>();
-                    step.put("model", models.get(m).modelName());
-                    step.put("vms", (long) vms);
-                    step.put("latencyP99Us", p);
-                    step.put("mpps", CompareCommand.median(mpps));
-                    step.put("withinSlo", p <= sloMicros);
-                    journal.result(run, step);
-                    steps.add(step);
-                    if (p <= sloMicros) {
-                        held[m] = vms;
-                        heldP99[m] = p;
-                    } else {
-                        broke[m] = vms;
-                        brokeP99[m] = p;
-                    }
+            for (WorkerModel model : models) {
+                var points = new ArrayList<SweepChart.Point>();
+                VmSearch.Result result = VmSearch.search(maxVms, n -> {
+                    SweepStep s = measure(model, n, size, rate, scale, baselineRss, progress);
+                    var m = stepMap(model, s);
+                    journal.result(run, m);
+                    steps.add(m);
+                    points.add(new SweepChart.Point(n, s.p99Us()));
+                    return s;
+                });
+                chart.put(model.modelName(), points);
+                int floorVms = Math.max(2, result.held());
+                Floor.Measurement floor = floors.get(floorVms);
+                if (floor == null) {
+                    progress.update("floor " + floorVms + " VMs", 1, 1, "");
+                    floor = Floor.run(floorVms, rate, DataPathRun.Traffic.BOTH_WAYS, common.warmup, common.duration);
+                    floors.put(floorVms, floor);
                 }
-            }
-            var summary = new ArrayList<Map<String, Object>>();
-            for (int m = 0; m < models.size(); m++) {
-                var s = new LinkedHashMap<String, Object>();
-                s.put("model", models.get(m).modelName());
-                s.put("vmsHeldAtSlo", (long) held[m]);
-                s.put("p99AtHeldUs", heldP99[m]);
-                s.put("firstVmsOverSlo", broke[m] == 0 ? null : (long) broke[m]);
-                s.put("p99OverSloUs", brokeP99[m]);
-                summary.add(s);
+                summary.add(summaryMap(model, result, floor));
             }
             var end = new LinkedHashMap<String, Object>(machineStart);
             end.putAll(machine.endRecord());
+            end.put("baselineRssBytes", baselineRss);
             end.put("summary", summary);
             journal.endRun(run, end);
             progress.clear();
-            print(run, rate, size, summary, steps);
+            if (common.out != null) {
+                SweepChart.write(common.out, String.format(Locale.ROOT, "p99 one-way latency against VMs, %s frames/s "
+                        + "per flow, %d B (run %s)", Rates.format(rate), size, run), chart, sloMicros);
+                Files.writeString(common.out.resolve("sweep.json"), Json.pretty(report(run, config, summary, steps)));
+            }
+            print(run, rate, size, config, summary, steps);
         }
         return 0;
     }
 
-    private void print(String run, long rate, int size, List<Map<String, Object>> summary,
+    /** One step: the repeats at {@code vms} VMs, medians, and whether it held. */
+    private SweepStep measure(WorkerModel model, int vms, int size, double rate, DataPathRun.Scale scale,
+                              long baselineRss, Progress progress) {
+        int n = common.repeat;
+        double[] p99 = new double[n];
+        double[] cpu = new double[n];
+        double[] fps = new double[n];
+        double[] rss = new double[n];
+        long threads = 0;
+        long sent = 0;
+        long received = 0;
+        long samples = 0;
+        for (int r = 0; r < n; r++) {
+            int rep = r + 1;
+            DataPathRun.Measurement x;
+            try {
+                x = DataPathRun.run(model, vms, size, common.warmup, common.duration, common.busyPollMicros, rate,
+                        DataPathRun.Traffic.BOTH_WAYS, scale, (t, cur) -> progress.update(
+                                model.modelName() + " " + vms + " VMs", rep, n, String.format(Locale.ROOT, "%.3f Mpps", cur)));
+            } catch (ErrnoException e) {
+                return SweepStep.broken(vms, SweepStep.Outcome.LIMIT, e.errno() + ": " + e.getMessage());
+            } catch (OutOfMemoryError e) {
+                System.gc();
+                return SweepStep.broken(vms, SweepStep.Outcome.MEMORY, String.valueOf(e.getMessage()));
+            } catch (RuntimeException e) {
+                return SweepStep.broken(vms, SweepStep.Outcome.FAILED, e.getClass().getSimpleName() + ": " + e.getMessage());
+            }
+            p99[r] = x.latency().getValueAtPercentile(99) / 1e3;
+            double seconds = x.nanos() / 1e9;
+            cpu[r] = x.cpuSeconds() / seconds;
+            fps[r] = x.frames() / seconds;
+            rss[r] = Math.max(0, x.rssBytes() - baselineRss) / (double) vms;
+            threads = Math.max(threads, x.platformThreads());
+            sent += x.sent();
+            received += x.frames();
+            samples += x.latency().getTotalCount();
+        }
+        double p = CompareCommand.median(p99);
+        var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), threads,
+                Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "");
+        String detail;
+        SweepStep.Outcome outcome;
+        if (samples == 0) {
+            outcome = SweepStep.Outcome.FAILED;
+            detail = "no frame arrived in the measured window; give a longer --duration for this --rate";
+        } else if (sent > 100 && received < MIN_DELIVERED * sent) {
+            outcome = SweepStep.Outcome.LATENCY;
+            detail = String.format(Locale.ROOT, "%.1f%% of the frames sent arrived", 100.0 * received / sent);
+        } else if (p > sloMicros) {
+            outcome = SweepStep.Outcome.LATENCY;
+            detail = String.format(Locale.ROOT, "p99 %.1f us over the %.0f us SLO", p, sloMicros);
+        } else {
+            return s;
+        }
+        return new SweepStep(vms, outcome, s.p99Us(), s.cpuPerSecond(), s.platformThreads(), s.rssPerVmBytes(),
+                s.framesPerSecond(), detail);
+    }
+
+    private static Map<String, Object> stepMap(WorkerModel model, SweepStep s) {
+        var m = new LinkedHashMap<String, Object>();
+        m.put("model", model.modelName());
+        m.put("vms", (long) s.vms());
+        m.put("outcome", s.outcome().word());
+        m.put("withinSlo", s.held());
+        m.put("latencyP99Us", s.p99Us());
+        m.put("cpuSecondsPerSecond", s.cpuPerSecond());
+        m.put("platformThreads", s.platformThreads());
+        m.put("rssPerVmBytes", s.rssPerVmBytes());
+        m.put("framesPerSecond", s.framesPerSecond());
+        m.put("detail", s.detail());
+        return m;
+    }
+
+    private static Map<String, Object> summaryMap(WorkerModel model, VmSearch.Result r, Floor.Measurement floor) {
+        var s = new LinkedHashMap<String, Object>();
+        SweepStep held = r.heldStep();
+        SweepStep broke = r.firstBroken();
+        s.put("model", model.modelName());
+        s.put("vmsHeldAtSlo", (long) r.held());
+        s.put("p99AtHeldUs", held == null ? Double.NaN : held.p99Us());
+        s.put("floorVms", (long) floor.vms());
+        s.put("floorP99Us", floor.latency().getValueAtPercentile(99) / 1e3);
+        s.put("cpuSecondsPerSecond", held == null ? Double.NaN : held.cpuPerSecond());
+        s.put("platformThreads", held == null ? null : held.platformThreads());
+        s.put("rssPerVmBytes", held == null ? null : held.rssPerVmBytes());
+        s.put("framesPerSecond", held == null ? Double.NaN : held.framesPerSecond());
+        s.put("firstVmsOverSlo", broke == null ? null : (long) broke.vms());
+        s.put("brokeBy", broke == null ? null : broke.outcome().word());
+        s.put("brokeDetail", broke == null ? null : broke.detail());
+        s.put("p99OverSloUs", broke == null ? Double.NaN : broke.p99Us());
+        s.put("steps", (long) r.steps().size());
+        return s;
+    }
+
+    private static Map<String, Object> report(String run, Map<String, Object> config, List<Map<String, Object>> summary,
+                                              List<Map<String, Object>> steps) {
+        var m = new LinkedHashMap<String, Object>();
+        m.put("run", run);
+        m.put("config", config);
+        m.put("summary", summary);
+        m.put("steps", steps);
+        return m;
+    }
+
+    private void print(String run, double rate, int size, Map<String, Object> config, List<Map<String, Object>> summary,
                        List<Map<String, Object>> steps) {
         var out = spec.commandLine().getOut();
         if (common.json) {
-            var m = new LinkedHashMap<String, Object>();
-            m.put("run", run);
-            m.put("summary", summary);
-            m.put("steps", steps);
-            out.print(Json.pretty(m));
+            out.print(Json.pretty(report(run, config, summary, steps)));
             out.flush();
             return;
         }
-        out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %d frames/s per flow, up to %d VMs; run %s%n",
-                sloMicros, size, rate, maxVms, run);
-        var t = new Table(List.of("model", "VMs held at SLO", "p99 us there", "first VMs over", "p99 us there"));
+        out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs; run %s%n",
+                sloMicros, size, Rates.format(rate), maxVms, run);
+        var t = new Table(List.of("model", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
+                "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {
+            Object rssPerVm = s.get("rssPerVmBytes");
             t.row(List.of((String) s.get("model"), String.valueOf(s.get("vmsHeldAtSlo")), f1(s.get("p99AtHeldUs")),
+                    f1(s.get("floorP99Us")), f2(s.get("cpuSecondsPerSecond")),
+                    s.get("platformThreads") == null ? "-" : String.valueOf(s.get("platformThreads")),
+                    rssPerVm == null ? "-" : String.format(Locale.ROOT, "%.1f", ((Number) rssPerVm).longValue() / 1024.0),
+                    f0(s.get("framesPerSecond")),
                     s.get("firstVmsOverSlo") == null ? "-" : String.valueOf(s.get("firstVmsOverSlo")),
-                    f1(s.get("p99OverSloUs"))));
+                    s.get("brokeBy") == null ? "-" : (String) s.get("brokeBy"), f1(s.get("p99OverSloUs"))));
         }
         out.print(t.render());
+        for (var s : summary) {
+            if (s.get("brokeDetail") != null) {
+                out.printf("%s at %s VMs: %s%n", s.get("model"), s.get("firstVmsOverSlo"), s.get("brokeDetail"));
+            }
+        }
+        out.println("VMs held: most VMs within the SLO (doubling, then bisection to one pair); figures at that count, "
+                + "medians over repeats; floor: the same VMs and pacing as a bare virtual-thread handoff; RSS/VM: "
+                + "resident memory beyond the JVM's at start, per VM; frames/s: all flows together.");
         out.flush();
+    }
+
+    private static String f0(Object v) {
+        return v instanceof Double d && Double.isFinite(d) ? String.format(Locale.ROOT, "%.0f", d) : "-";
     }
 
     private static String f1(Object v) {
         return v instanceof Double d && Double.isFinite(d) ? String.format(Locale.ROOT, "%.1f", d) : "-";
+    }
+
+    private static String f2(Object v) {
+        return v instanceof Double d && Double.isFinite(d) ? String.format(Locale.ROOT, "%.2f", d) : "-";
     }
 }

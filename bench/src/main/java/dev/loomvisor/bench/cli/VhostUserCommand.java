@@ -267,8 +267,8 @@ public final class VhostUserCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cmd, "--frame-size: " + frameSize + " is out of range; allowed "
                     + MIN_GEN_FRAME + " to " + FrameLimits.MAX_FRAME + " bytes");
         }
-        if (vms < 1 || vms > CommonOptions.MAX_VMS) {
-            throw new CommandLine.ParameterException(cmd, "--vms: " + vms + " is not allowed; give 1 to " + CommonOptions.MAX_VMS);
+        if (vms < 1 || vms > CommonOptions.MAX_VHOST_USER_VMS) {
+            throw new CommandLine.ParameterException(cmd, "--vms: " + vms + " is not allowed; give 1 to " + CommonOptions.MAX_VHOST_USER_VMS);
         }
         if (busyPollMicros < 0 || busyPollMicros > 1_000_000) {
             throw new CommandLine.ParameterException(cmd,

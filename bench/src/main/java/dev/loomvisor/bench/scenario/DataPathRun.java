@@ -63,22 +63,51 @@ public final class DataPathRun {
     }
 
     /**
-     * @param ratePerFlow frames per second each sending guest sends, or 0 for closed loop
+     * The guests' ring and buffer sizes; 0 leaves the guest driver's default.
+     *
+     * @param queueSize entries of each virtqueue
+     * @param rxBuffers RX buffers each guest keeps posted
+     * @param txBuffers TX buffers each guest keeps in flight
+     */
+    public record Scale(int queueSize, int rxBuffers, int txBuffers) {
+
+        /** The guest driver's ring size when none is asked for. */
+        public static final int DEFAULT_QUEUE_SIZE = 256;
+
+        public static Scale defaults() {
+            return new Scale(0, 0, 0);
+        }
+    }
+
+    /**
+     * @param ratePerFlow frames per second each sending guest sends (fractions too), or 0 for closed loop
      */
     public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
-                                  long busyPollMicros, long ratePerFlow, Progress progress) throws ErrnoException {
+                                  long busyPollMicros, double ratePerFlow, Progress progress) throws ErrnoException {
         return run(model, vms, frameSize, warmup, duration, busyPollMicros, ratePerFlow, Traffic.BOTH_WAYS, progress);
     }
 
     public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
-                                  long busyPollMicros, long ratePerFlow, Traffic traffic, Progress progress)
+                                  long busyPollMicros, double ratePerFlow, Traffic traffic, Progress progress)
             throws ErrnoException {
+        return run(model, vms, frameSize, warmup, duration, busyPollMicros, ratePerFlow, traffic, Scale.defaults(),
+                progress);
+    }
+
+    public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
+                                  long busyPollMicros, double ratePerFlow, Traffic traffic, Scale scale,
+                                  Progress progress) throws ErrnoException {
         if (vms < 2 || vms % 2 != 0) {
             throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
         }
         Kernel kernel = new Kernel();
         Process vmm = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
         var options = NetPair.Options.defaults().withBusyPoll(busyPollMicros);
+        if (scale.queueSize() != 0) { // rxBuffers and txBuffers: not yet honoured by this guest
+            options = new NetPair.Options(scale.queueSize(), options.eventIdx(), options.mrgRxbuf(),
+                    options.rxBufferSize(), options.busyPollMicros(), options.switchQueueBytes(),
+                    options.virtualVcpus(), options.busyIdle());
+        }
         var recorder = new Recorder(3);
         var recording = new java.util.concurrent.atomic.AtomicBoolean();
         // Created once per run; the guests call it per frame without allocating.
@@ -94,7 +123,7 @@ public final class DataPathRun {
             }
             long setupNanos = System.nanoTime() - setupStart;
             var all = lab.vms();
-            long interval = ratePerFlow > 0 ? Math.max(1, 1_000_000_000L / ratePerFlow) : 0;
+            long interval = ratePerFlow > 0 ? Math.max(1, Math.round(1e9 / ratePerFlow)) : 0;
             for (int i = 0; i < vms; i++) {
                 var me = all.get(i).guest();
                 var peer = all.get(i ^ 1).guest();

@@ -81,6 +81,20 @@ class CompareCommandTest {
         assertEquals(0L, row.get("badFrames"));
     }
 
+    @Test
+    void latencyMeasuresTheFloorInTheSameRunAndRatiosToIt() {
+        String[] r = run("latency", "--json", "--quiet", "--journal", dir.toString(), "--models", "user-worker",
+                "--vms", "2", "--frame-size", "64", "--rate", "1k", "--duration", "300ms", "--warmup", "100ms",
+                "--repeat", "1");
+        assertEquals("0", r[0], r[2]);
+        var json = (Map<?, ?>) Json.parse(r[1]);
+        var floor = (Map<?, ?>) json.get("floor");
+        assertTrue((long) floor.get("latencySamples") > 0, "the floor recorded: " + floor);
+        var row = (Map<?, ?>) ((List<?>) json.get("results")).getFirst();
+        assertEquals((double) row.get("latencyP99Us") / (double) floor.get("latencyP99Us"), (double) row.get("xFloorP99"), 1e-9);
+        assertTrue((double) row.get("xFloorP50") > 0);
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
             "--vms|0|--vms: 0 is not allowed",

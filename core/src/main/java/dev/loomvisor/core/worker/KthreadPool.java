@@ -140,14 +140,11 @@ public final class KthreadPool implements WorkerFactory {
                 PoolWorker w = queue.poll();
                 if (w == null) {
                     Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
-                    // isEmpty reads the tail a producer CASed before it woke us: if it moved, an entry is
-                    // being published and we must not sleep past it.
-                    if (queue.isEmpty()) {
-                        me.schedule();
-                    } else {
-                        me.setRunning();
-                        Thread.onSpinWait();
-                    }
+                    // Sleeping is safe even while a producer is between its tail CAS and its slot store
+                    // (poll saw null, the queue is not empty): that producer wakes us after the store, and
+                    // we marked ourselves before polling, so its wake-up finds us about to sleep or asleep.
+                    // Spinning there instead would burn a CPU for as long as the producer is descheduled.
+                    me.schedule();
                     continue;
                 }
                 me.setRunning();

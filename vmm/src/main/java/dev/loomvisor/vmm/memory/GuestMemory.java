@@ -188,10 +188,13 @@ public final class GuestMemory implements AutoCloseable {
         private final Arena arena = Arena.ofShared();
         private final List<GuestRegion> regions = new ArrayList<>();
 
-        /** A zeroed region of private off-heap memory. */
+        /**
+         * A zeroed region of private anonymous memory, mapped, not touched: it costs host pages only as the
+         * guest (or the device) touches them.
+         */
         public Builder anonymous(long base, long size) {
             checkSize(size);
-            MemorySegment s = arena.allocate(size, 4096);
+            MemorySegment s = AnonymousMapping.map(arena, size);
             regions.add(new GuestRegion(base, s, GuestRegion.Backing.ANONYMOUS, null, -1));
             return this;
         }

@@ -103,4 +103,48 @@ class GuestMemoryTest {
             }
         }
     }
+
+    /** VmRSS of this process from /proc/self/status, in bytes (-1 where there is no /proc). */
+    private static long rssBytes() throws java.io.IOException {
+        Path status = Path.of("/proc/self/status");
+        if (!Files.exists(status)) {
+            return -1;
+        }
+        for (String line : Files.readAllLines(status)) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        return -1;
+    }
+
+    @Test
+    void anonymousMemoryIsMappedNotTouchedAndUnmappedOnClose() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(rssBytes() > 0, "no /proc/self/status");
+        long gib = 1L << 30;
+        long before = rssBytes();
+        GuestMemory m = GuestMemory.anonymous(0, gib);
+        try {
+            long mapped = rssBytes();
+            // A zero-filled allocation would have touched all of it; the bound only has to tell the two apart.
+            assertTrue(mapped - before < 128L << 20, "mapping 1 GiB grew RSS by " + (mapped - before) + " bytes");
+            byte[] one = new byte[1];
+            long step = 1L << 20;
+            for (long gpa = 0; gpa < gib; gpa += step) {
+                m.read(gpa, one, 0, 1);
+                assertEquals(0, one[0], "untouched guest memory reads zero");
+            }
+            // Touch 256 MiB: those pages, and only those, become resident.
+            for (long gpa = 0; gpa < gib / 4; gpa += 4096) {
+                m.write(gpa, new byte[] {1}, 0, 1);
+            }
+            long touched = rssBytes();
+            assertTrue(touched - mapped > 128L << 20, "touching 256 MiB grew RSS by only " + (touched - mapped));
+        } finally {
+            long beforeClose = rssBytes();
+            m.close();
+            long after = rssBytes();
+            assertTrue(beforeClose - after > 128L << 20, "close gave back only " + (beforeClose - after) + " bytes");
+        }
+    }
 }

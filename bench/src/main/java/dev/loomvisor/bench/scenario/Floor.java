@@ -1,0 +1,181 @@
+package dev.loomvisor.bench.scenario;
+
+import dev.loomvisor.bench.machine.MachineState;
+import dev.loomvisor.core.Notifier;
+import dev.loomvisor.core.timer.Hrtimer;
+import dev.loomvisor.core.timer.HrtimerBase;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+
+/**
+ * The floor under every model: the same VMs, pacing and latency recording as {@link DataPathRun}, with
+ * everything between two guests taken out. Each "VM" is one virtual thread that waits on one
+ * {@link Notifier} for its next send time (an {@link Hrtimer}) or a frame from its peer; a frame is its
+ * intended send time handed over through a single-producer mailbox and a signal. What is left is what the
+ * JVM's scheduler and the pacing cost; a model's latency over this is what its rings, workers and switch add.
+ */
+public final class Floor {
+
+    /** What one floor run saw. Latencies in nanoseconds. */
+    public record Measurement(int vms, double ratePerFlow, DataPathRun.Traffic traffic, long frames, long nanos,
+                              Histogram latency, double cpuSeconds, long dropped) {
+
+        public double framesPerSecond() {
+            return frames * 1e9 / nanos;
+        }
+    }
+
+    private static final int MAILBOX = 1 << 12;
+
+    private Floor() {}
+
+    /**
+     * @param vms an even count; pairs as in {@link DataPathRun}
+     * @param ratePerFlow frames per second each sending VM sends (above 0)
+     */
+    public static Measurement run(int vms, double ratePerFlow, DataPathRun.Traffic traffic, Duration warmup,
+                                  Duration duration) throws InterruptedException {
+        if (vms < 2 || vms % 2 != 0) {
+            throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
+        }
+        if (!(ratePerFlow > 0)) {
+            throw new IllegalArgumentException("the floor is an open loop: rate " + ratePerFlow);
+        }
+        long interval = Math.max(1, Math.round(1e9 / ratePerFlow));
+        var recorder = new Recorder(3);
+        var recording = new AtomicBoolean();
+        var stop = new AtomicBoolean();
+        var dropped = new LongAdder();
+        try (var clock = new HrtimerBase("floor-hrtimer", Math.max(HrtimerBase.DEFAULT_CAPACITY, vms))) {
+            Vm[] all = new Vm[vms];
+            for (int i = 0; i < vms; i++) {
+                all[i] = new Vm(clock);
+            }
+            long start = System.nanoTime();
+            Thread[] threads = new Thread[vms];
+            for (int i = 0; i < vms; i++) {
+                Vm me = all[i];
+                Vm peer = all[i ^ 1];
+                boolean echo = traffic == DataPathRun.Traffic.PING_PONG && (i & 1) == 1;
+                // Senders start spread over one interval, as guests booted at different times would.
+                long first = start + interval * i / vms;
+                threads[i] = Thread.ofVirtual().name("floor-vm" + i).unstarted(() ->
+                        me.loop(peer, echo ? 0 : interval, first, echo, recorder, recording, stop, dropped));
+            }
+            for (Thread t : threads) {
+                t.start();
+            }
+            sleep(warmup.toNanos());
+            recording.setOpaque(true);
+            recorder.getIntervalHistogram();
+            double cpu0 = MachineState.processCpuSeconds();
+            long t0 = System.nanoTime();
+            sleep(duration.toNanos());
+            long nanos = System.nanoTime() - t0;
+            double cpu = MachineState.processCpuSeconds() - cpu0;
+            recording.setOpaque(false);
+            stop.set(true);
+            for (Vm vm : all) {
+                vm.wake.signal();
+            }
+            for (Thread t : threads) {
+                t.join();
+            }
+            for (Vm vm : all) {
+                vm.timer.close();
+            }
+            // Read once every VM has left, so a value recorded as the window closed is in it. The frame count is
+            // the histogram's: a separate counter would race the recorder's reset at the window's start.
+            Histogram h = recorder.getIntervalHistogram();
+            long frames = h.getTotalCount();
+            return new Measurement(vms, ratePerFlow, traffic, frames, nanos, h, cpu, dropped.sum());
+        }
+    }
+
+    /** One VM of the floor: its notifier, its pacing timer and the mailbox its peer sends into. */
+    private static final class Vm {
+        final Notifier wake = new Notifier();
+        final Hrtimer timer;
+        /** Intended send times in flight to this VM (single producer: the peer; single consumer: this VM). */
+        final long[] mailbox = new long[MAILBOX];
+        final AtomicLong head = new AtomicLong();
+        final AtomicLong tail = new AtomicLong();
+
+        Vm(HrtimerBase clock) {
+            timer = clock.timer(wake);
+        }
+
+        boolean offer(long stamp) {
+            long t = tail.getPlain();
+            if (t - head.getAcquire() >= MAILBOX) {
+                return false;
+            }
+            mailbox[(int) (t & (MAILBOX - 1))] = stamp;
+            tail.setRelease(t + 1);
+            return true;
+        }
+
+        void loop(Vm peer, long interval, long first, boolean echo, Recorder recorder, AtomicBoolean recording,
+                  AtomicBoolean stop, LongAdder dropped) {
+            long next = first;
+            try {
+                while (!stop.get()) {
+                    // Frames from the peer: record them (one-way or the echo's return) or send them back.
+                    long h = head.getPlain();
+                    long t = tail.getAcquire();
+                    boolean sentBack = false;
+                    for (; h != t; h++) {
+                        long stamp = mailbox[(int) (h & (MAILBOX - 1))];
+                        if (echo) {
+                            sentBack |= send(peer, stamp, dropped);
+                        } else {
+                            if (recording.getOpaque()) {
+                                recorder.recordValue(Math.max(0, System.nanoTime() - stamp));
+                            }
+                        }
+                    }
+                    head.setRelease(h);
+                    if (sentBack) {
+                        peer.wake.signal();
+                    }
+                    if (interval > 0) {
+                        long now = System.nanoTime();
+                        boolean sent = false;
+                        while (next - now <= 0) {
+                            sent |= send(peer, next, dropped);
+                            next += interval;
+                        }
+                        if (sent) {
+                            peer.wake.signal();
+                        }
+                        timer.start(next);
+                    }
+                    wake.await();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        private static boolean send(Vm peer, long stamp, LongAdder dropped) {
+            if (peer.offer(stamp)) {
+                return true;
+            }
+            dropped.increment();
+            return false;
+        }
+    }
+
+    private static void sleep(long nanos) {
+        long end = System.nanoTime() + nanos;
+        long left;
+        while ((left = end - System.nanoTime()) > 0) {
+            LockSupport.parkNanos(left);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package dev.loomvisor.bench.scenario;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.IntFunction;
+
+/**
+ * The sweep's search for the most VMs a model holds: doubling from 2 (2, 4, 8, ...; the maximum itself
+ * if doubling would pass it) until a step breaks, then bisecting between the last count that held and the
+ * first that broke, down to one pair. A pure function of the measurements: about 2 log2(max) steps, so a
+ * sweep to 20,000 VMs takes some 27 measurements, not 10,000.
+ */
+public final class VmSearch {
+
+    /**
+     * The steps in the order they were measured, the most VMs that held (0 if none) and the fewest above it
+     * that broke (null if the maximum held).
+     */
+    public record Result(List<SweepStep> steps, int held, SweepStep heldStep, SweepStep firstBroken) {}
+
+    private VmSearch() {}
+
+    /**
+     * @param maxVms an even count, at least 2
+     * @param measure runs one step; called with even counts in [2, maxVms], never twice with the same count
+     */
+    public static Result search(int maxVms, IntFunction<SweepStep> measure) {
+        if (maxVms < 2 || maxVms % 2 != 0) {
+            throw new IllegalArgumentException("maxVms must be even and at least 2: " + maxVms);
+        }
+        Objects.requireNonNull(measure, "measure");
+        List<SweepStep> steps = new ArrayList<>();
+        SweepStep heldStep = null;
+        SweepStep broken = null;
+        int held = 0;
+        for (int n = 2; ; ) {
+            SweepStep s = step(measure, n, steps);
+            if (!s.held()) {
+                broken = s;
+                break;
+            }
+            held = n;
+            heldStep = s;
+            if (n == maxVms) {
+                break;
+            }
+            n = n > maxVms / 2 ? maxVms : n * 2;
+        }
+        // Bisect (held, broken) over even counts: every step halves the gap.
+        while (broken != null && broken.vms() - held > 2) {
+            int mid = ((held + broken.vms()) / 2) & ~1;
+            SweepStep s = step(measure, mid, steps);
+            if (s.held()) {
+                held = mid;
+                heldStep = s;
+            } else {
+                broken = s;
+            }
+        }
+        return new Result(List.copyOf(steps), held, heldStep, broken);
+    }
+
+    private static SweepStep step(IntFunction<SweepStep> measure, int n, List<SweepStep> steps) {
+        SweepStep s = Objects.requireNonNull(measure.apply(n), "a step's result");
+        if (s.vms() != n) {
+            throw new IllegalStateException("asked for " + n + " VMs, the step reports " + s.vms());
+        }
+        steps.add(s);
+        return s;
+    }
+}

@@ -1,0 +1,70 @@
+package dev.loomvisor.bench.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loomvisor.bench.CliRun;
+import dev.loomvisor.bench.output.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class SweepCommandTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void jsonHoldsEveryStepAndTheSummaryPerModel() throws Exception {
+        Path out = dir.resolve("out");
+        // An SLO no step can break: the search doubles to the maximum (2, 4) and holds it.
+        CliRun r = CliRun.of("sweep", "--json", "--quiet", "--journal", dir.resolve("j").toString(), "--out",
+                out.toString(), "--models", "user-worker", "--max-vms", "4", "--rate", "500", "--slo-us", "10000000",
+                "--duration", "200ms", "--warmup", "50ms", "--repeat", "1", "--frame-size", "64");
+        assertEquals(0, r.status(), r.err());
+        var json = (Map<?, ?>) Json.parse(r.out());
+        var steps = (List<?>) json.get("steps");
+        assertEquals(List.of(2L, 4L), steps.stream().map(s -> ((Map<?, ?>) s).get("vms")).toList());
+        for (Object s : steps) {
+            for (String field : List.of("model", "vms", "outcome", "latencyP99Us", "cpuSecondsPerSecond",
+                    "platformThreads", "rssPerVmBytes", "framesPerSecond")) {
+                assertTrue(((Map<?, ?>) s).containsKey(field), field + " missing in " + s);
+            }
+        }
+        var summary = (Map<?, ?>) ((List<?>) json.get("summary")).getFirst();
+        assertEquals(4L, summary.get("vmsHeldAtSlo"));
+        assertEquals(null, summary.get("firstVmsOverSlo"));
+        assertTrue((double) summary.get("floorP99Us") > 0, "the floor ran: " + summary);
+        assertTrue((double) summary.get("framesPerSecond") > 0);
+        assertTrue(Files.size(out.resolve("sweep.png")) > 0);
+        assertTrue(Files.exists(out.resolve("sweep.json")));
+    }
+
+    @Test
+    void twentyThousandVmsAndFractionalRatesAreAccepted() {
+        // Only the validation: --help after valid options would not check them, so use a bad SLO to stop early.
+        CliRun r = CliRun.of("sweep", "--journal", dir.toString(), "--max-vms", "20000", "--rate", "0.5", "--slo-us", "0");
+        assertEquals(2, r.status());
+        assertTrue(r.err().contains("--slo-us"), "max-vms and rate passed, the SLO did not: " + r.err());
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "--max-vms|65536|--max-vms: 65536 is not allowed",
+            "--max-vms|3|--max-vms: 3 is not allowed",
+            "--rate|0|--rate: 0 is not allowed",
+            "--rate|fast|'fast' is not a rate",
+            "--queue-size|300|--queue-size: 300 is not allowed",
+            "--rx-buffers|512|--rx-buffers: 512 is not allowed"})
+    void badOptionsGiveOneLineAndStatus2(String option, String value, String message) {
+        CliRun r = CliRun.of("sweep", "--journal", dir.toString(), option, value);
+        assertEquals(2, r.status());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains(message), r.err());
+    }
+}

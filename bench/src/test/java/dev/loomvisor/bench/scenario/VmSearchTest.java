@@ -1,0 +1,87 @@
+package dev.loomvisor.bench.scenario;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.IntFunction;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+class VmSearchTest {
+
+    /** A model that holds up to {@code capacity} VMs and then breaks for {@code reason}. */
+    private static IntFunction<SweepStep> capacity(int capacity, SweepStep.Outcome reason) {
+        return n -> n <= capacity
+                ? new SweepStep(n, SweepStep.Outcome.HELD, 100, 0.1, 10, 4096, n * 10.0, "")
+                : SweepStep.broken(n, reason, "over " + capacity);
+    }
+
+    private static List<Integer> counts(VmSearch.Result r) {
+        return r.steps().stream().map(SweepStep::vms).toList();
+    }
+
+    @Test
+    void doublesThenBisectsBetweenTheLastHeldAndTheFirstBroken() {
+        var r = VmSearch.search(20_000, capacity(10_500, SweepStep.Outcome.LATENCY));
+        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+                12288, 10240, 11264, 10752, 10496, 10624, 10560, 10528, 10512, 10504, 10500, 10502), counts(r));
+        assertEquals(10_500, r.held());
+        assertEquals(10_500, r.heldStep().vms());
+        assertEquals(10_502, r.firstBroken().vms());
+        assertEquals(SweepStep.Outcome.LATENCY, r.firstBroken().outcome());
+    }
+
+    @Test
+    void theMaximumIsTriedWhenDoublingWouldPassIt() {
+        var r = VmSearch.search(20_000, capacity(1_000_000, SweepStep.Outcome.LATENCY));
+        assertEquals(20_000, r.held());
+        assertNull(r.firstBroken());
+        assertEquals(20_000, counts(r).getLast());
+        assertEquals(16_384, counts(r).get(counts(r).size() - 2));
+    }
+
+    @Test
+    void twoVmsBrokenHoldsNothingAfterOneStep() {
+        var r = VmSearch.search(64, capacity(0, SweepStep.Outcome.LIMIT));
+        assertEquals(List.of(2), counts(r));
+        assertEquals(0, r.held());
+        assertNull(r.heldStep());
+        assertEquals(SweepStep.Outcome.LIMIT, r.firstBroken().outcome());
+        assertEquals("over 0", r.firstBroken().detail());
+    }
+
+    @Test
+    void aStepReportingAnotherCountIsRefused() {
+        assertThrows(IllegalStateException.class,
+                () -> VmSearch.search(8, n -> new SweepStep(n + 2, SweepStep.Outcome.HELD, 1, 0, 0, 0, 0, "")));
+        assertThrows(IllegalArgumentException.class, () -> VmSearch.search(7, capacity(8, SweepStep.Outcome.LATENCY)));
+    }
+
+    @Property(tries = 500)
+    void findsTheCapacityToOnePairInFewSteps(@ForAll @IntRange(min = 1, max = 12_000) int halfMax,
+                                              @ForAll @IntRange(min = 0, max = 30_000) int capacity) {
+        int max = halfMax * 2;
+        var r = VmSearch.search(max, capacity(capacity, SweepStep.Outcome.MEMORY));
+        int expected = Math.min(max, capacity & ~1);
+        assertEquals(expected, r.held());
+        if (expected == max) {
+            assertNull(r.firstBroken());
+        } else {
+            assertEquals(expected + 2, r.firstBroken().vms());
+        }
+        Set<Integer> seen = new HashSet<>();
+        for (int n : counts(r)) {
+            assertTrue(n >= 2 && n <= max && n % 2 == 0, "count " + n);
+            assertTrue(seen.add(n), n + " measured twice");
+        }
+        int log2 = 32 - Integer.numberOfLeadingZeros(max);
+        assertTrue(r.steps().size() <= 2 * log2 + 1, r.steps().size() + " steps for max " + max);
+    }
+}

@@ -1,0 +1,223 @@
+package dev.loomvisor.core.timer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loomvisor.core.Notifier;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
+import org.junit.jupiter.api.Test;
+
+class HrtimerTest {
+
+    private static final long MS = 1_000_000L;
+
+    /** Waits (bounded) until the clock thread is in {@code state}; false if it never got there. */
+    private static boolean awaitState(HrtimerBase base, Thread.State state) throws InterruptedException {
+        long end = System.nanoTime() + 10_000 * MS;
+        while (System.nanoTime() - end < 0) {
+            if (base.clockThread().getState() == state) {
+                return true;
+            }
+            Thread.sleep(1);
+        }
+        return false;
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(longs = {0, 50_000})
+    void everyArmedDeadlineFiresOnceAndNeverBeforeItsTime(long slackNanos) throws Exception {
+        int n = 500;
+        try (var base = new HrtimerBase("hrtimer-test", HrtimerBase.DEFAULT_CAPACITY, slackNanos)) {
+            long[] deadline = new long[n];
+            AtomicLongArray firedAt = new AtomicLongArray(n);
+            AtomicInteger[] fires = new AtomicInteger[n];
+            CountDownLatch all = new CountDownLatch(n);
+            List<Hrtimer> timers = new ArrayList<>();
+            SplittableRandom r = new SplittableRandom(7);
+            for (int i = 0; i < n; i++) {
+                int id = i;
+                fires[i] = new AtomicInteger();
+                Notifier notifier = new Notifier();
+                notifier.setListener(x -> {
+                    firedAt.compareAndSet(id, 0, System.nanoTime());
+                    fires[id].incrementAndGet();
+                    all.countDown();
+                });
+                timers.add(base.timer(notifier));
+            }
+            long start = System.nanoTime();
+            for (int i = 0; i < n; i++) {
+                deadline[i] = start + r.nextLong(0, 50 * MS);
+                timers.get(i).start(deadline[i]);
+            }
+            assertTrue(all.await(30, TimeUnit.SECONDS), "not every timer fired");
+            assertTrue(awaitState(base, Thread.State.WAITING), "the clock thread did not go idle");
+            for (int i = 0; i < n; i++) {
+                assertEquals(1, fires[i].get(), "timer " + i + " fires");
+                assertTrue(firedAt.get(i) - deadline[i] >= 0, "timer " + i + " fired early");
+                assertFalse(timers.get(i).isActive());
+                assertEquals(1, timers.get(i).expiries());
+            }
+            assertEquals(0, base.armed());
+        }
+    }
+
+    @Test
+    void tenThousandArmedDeadlinesAllFire() throws Exception {
+        int n = 10_000;
+        try (var base = new HrtimerBase("hrtimer-test")) {
+            CountDownLatch all = new CountDownLatch(n);
+            Thread[] threads = new Thread[n];
+            for (int i = 0; i < n; i++) {
+                // One virtual thread per sender, each waiting on its own notifier for its own deadline.
+                Notifier notifier = new Notifier();
+                Hrtimer t = base.timer(notifier);
+                long deadline = System.nanoTime() + (i % 100) * MS;
+                threads[i] = Thread.ofVirtual().start(() -> {
+                    t.start(deadline);
+                    try {
+                        notifier.await();
+                        if (System.nanoTime() - deadline >= 0) {
+                            all.countDown();
+                        }
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                });
+            }
+            assertTrue(all.await(60, TimeUnit.SECONDS), all.getCount() + " of " + n + " senders not woken in time");
+            for (Thread t : threads) {
+                t.join();
+            }
+        }
+    }
+
+    @Test
+    void aCancelledTimerDoesNotFire() throws Exception {
+        try (var base = new HrtimerBase("hrtimer-test")) {
+            Notifier cancelledN = new Notifier();
+            Notifier sentinelN = new Notifier();
+            Hrtimer cancelled = base.timer(cancelledN);
+            Hrtimer sentinel = base.timer(sentinelN);
+            long now = System.nanoTime();
+            cancelled.start(now + 20 * MS);
+            assertTrue(cancelled.cancel());
+            assertFalse(cancelled.cancel(), "a second cancel finds it inactive");
+            sentinel.start(now + 60 * MS); // fires after the cancelled one would have
+            assertTrue(sentinelN.await(30, TimeUnit.SECONDS) > 0);
+            assertEquals(0, cancelledN.poll());
+            assertEquals(0, cancelled.expiries());
+        }
+    }
+
+    @Test
+    void reArmingReplacesTheExpiry() throws Exception {
+        try (var base = new HrtimerBase("hrtimer-test")) {
+            Notifier n = new Notifier();
+            Hrtimer t = base.timer(n);
+            t.start(System.nanoTime() + TimeUnit.HOURS.toNanos(1));
+            long soon = System.nanoTime() + 5 * MS;
+            t.start(soon);
+            assertEquals(1, n.await(30, TimeUnit.SECONDS));
+            assertTrue(System.nanoTime() - soon >= 0);
+            assertTrue(awaitState(base, Thread.State.WAITING), "the hour-long expiry was left queued");
+            assertEquals(1, t.expiries());
+        }
+    }
+
+    @Test
+    void aThreadTimerUnparksItsThread() throws Exception {
+        try (var base = new HrtimerBase("hrtimer-test")) {
+            Hrtimer t = base.timer(Thread.currentThread());
+            long deadline = System.nanoTime() + 5 * MS;
+            t.start(deadline);
+            long end = System.nanoTime() + 30_000 * MS;
+            while (t.isActive() && System.nanoTime() - end < 0) {
+                java.util.concurrent.locks.LockSupport.parkNanos(this, end - System.nanoTime());
+            }
+            assertFalse(t.isActive());
+            assertTrue(System.nanoTime() - deadline >= 0);
+        }
+    }
+
+    @Test
+    void anIdleBaseBlocksWithoutATimeout() throws Exception {
+        try (var base = new HrtimerBase("hrtimer-test")) {
+            assertTrue(awaitState(base, Thread.State.WAITING), "a new base's clock is " + base.clockThread().getState());
+            if (System.getProperty("os.name", "").startsWith("Linux")) {
+                assertTrue(base.timerSlackSet(), "prctl(PR_SET_TIMERSLACK) on the clock thread");
+            }
+            Notifier n = new Notifier();
+            Hrtimer far = base.timer(n);
+            far.start(System.nanoTime() + TimeUnit.HOURS.toNanos(1));
+            // The check can tell: with a timer armed the clock sleeps with a timeout...
+            assertTrue(awaitState(base, Thread.State.TIMED_WAITING), "armed: " + base.clockThread().getState());
+            far.close();
+            Hrtimer near = base.timer(n);
+            near.start(System.nanoTime() + MS); // wakes the clock, which then drains the closed one
+            assertEquals(1, n.await(30, TimeUnit.SECONDS));
+            // ...and without one it blocks until an arm wakes it.
+            assertTrue(awaitState(base, Thread.State.WAITING), "idle again: " + base.clockThread().getState());
+            for (int i = 0; i < 20; i++) {
+                Thread.sleep(5);
+                assertEquals(Thread.State.WAITING, base.clockThread().getState());
+            }
+            assertEquals(1, base.timers());
+        }
+    }
+
+    @Test
+    void armingAllocatesNothing() throws Exception {
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        try (var base = new HrtimerBase("hrtimer-test")) {
+            Hrtimer t = base.timer(new Notifier());
+            long far = System.nanoTime() + TimeUnit.HOURS.toNanos(1);
+            for (int i = 0; i < 200_000; i++) {
+                t.start(far + i);
+                t.cancel();
+            }
+            long before = threads.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 1_000_000; i++) {
+                t.start(far - i);
+                t.cancel();
+            }
+            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            assertTrue(allocated < 1024, "1,000,000 arms and cancels allocated " + allocated + " bytes");
+        }
+    }
+
+    @Test
+    void aFullBaseRefusesAnotherTimerAndAClosedTimerFreesItsPlace() throws Exception {
+        try (var base = new HrtimerBase("hrtimer-test", 2)) {
+            Hrtimer a = base.timer(new Notifier());
+            base.timer(new Notifier());
+            assertThrowsIllegalState(() -> base.timer(new Notifier()));
+            a.close();
+            // The closed timer's place comes back once the clock thread has drained it.
+            long end = System.nanoTime() + 10_000 * MS;
+            while (base.timers() != 1 && System.nanoTime() - end < 0) {
+                Thread.sleep(1);
+            }
+            Notifier n = new Notifier();
+            base.timer(n).start(System.nanoTime());
+            assertEquals(1, n.await(30, TimeUnit.SECONDS));
+        }
+    }
+
+    private static void assertThrowsIllegalState(Runnable r) {
+        try {
+            r.run();
+        } catch (IllegalStateException expected) {
+            return;
+        }
+        throw new AssertionError("expected IllegalStateException");
+    }
+}

@@ -1,0 +1,113 @@
+package dev.loomvisor.vhost.net;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loomvisor.core.Credentials;
+import dev.loomvisor.core.Kernel;
+import dev.loomvisor.core.Process;
+import dev.loomvisor.core.Rlimits;
+import dev.loomvisor.core.worker.WorkerFactory;
+import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.backend.L2Switch;
+import dev.loomvisor.vhost.work.VhostWorker;
+import dev.loomvisor.vmm.VM;
+import dev.loomvisor.vmm.driver.RxSink;
+import dev.loomvisor.vmm.driver.TrafficSource;
+import dev.loomvisor.vmm.net.DeviceError;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * An idle data path costs nothing: with two VMs' devices set up behind the switch and no frame moving, every
+ * thread serving them (vhost workers, pool kthreads) blocks without a timeout: it is never seen RUNNABLE
+ * (spinning) or TIMED_WAITING (polling on a timer) over a sampled window, before frames moved and after.
+ */
+class IdleThreadsTest {
+
+    private static final int SAMPLES = 100;
+    private static final long BURST = 2_000;
+
+    @ParameterizedTest
+    @EnumSource(WorkerModel.class)
+    void workersOfIdleDevicesBlockWithoutATimeout(WorkerModel model) throws Exception {
+        Kernel kernel = new Kernel();
+        Process qemu = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
+        L2Switch sw = new L2Switch();
+        byte[] macA = {2, 0, 0, 0, 0, 1};
+        byte[] macB = {2, 0, 0, 0, 0, 2};
+        try (WorkerFactory f = model.factory(kernel)) {
+            VmmBackend ba = new VmmBackend(qemu.mainTask(), f, sw.addPort("a"));
+            VmmBackend bb = new VmmBackend(qemu.mainTask(), f, sw.addPort("b"));
+            try (VM a = VM.builder("a", qemu).memory(16L << 20).net(VM.NetSpec.of(macA, ba)).build();
+                 VM b = VM.builder("b", qemu).memory(16L << 20).net(VM.NetSpec.of(macB, bb)).build()) {
+                assertEquals(DeviceError.OK, a.start());
+                assertEquals(DeviceError.OK, b.start());
+                assertNotNull(ba.net(), "DRIVER_OK handed the rings to vhost-net");
+                List<Thread> serving = servingThreads(ba, bb);
+                assertBlockedWithoutTimeout(model + ", set up, no frame sent", serving);
+
+                // A burst, then silence: the workers must go back to an untimed sleep.
+                a.startVcpu(0, 0, TrafficSource.fixed(64, 0, BURST, macB), RxSink.NONE, false);
+                var rx = b.driver(0).pair(0).stats();
+                b.startVcpu(0, 0, null, RxSink.NONE, false);
+                long end = System.nanoTime() + 60_000_000_000L;
+                while (rx.rxFrames() < BURST && System.nanoTime() - end < 0) {
+                    Thread.sleep(1);
+                }
+                assertEquals(BURST, rx.rxFrames(), "the burst arrived");
+                assertBlockedWithoutTimeout(model + ", after a burst", servingThreads(ba, bb));
+            }
+        } finally {
+            qemu.exit();
+        }
+    }
+
+    /** The threads of every vhost worker of both devices (a pool's kthreads for kthread-pool). */
+    private static List<Thread> servingThreads(VmmBackend... backends) {
+        Set<Thread> threads = new LinkedHashSet<>();
+        for (VmmBackend be : backends) {
+            for (VhostWorker w : be.net().device().workers()) {
+                Thread t = w.thread().task().thread();
+                assertNotNull(t, w + " has a thread");
+                threads.add(t);
+            }
+        }
+        assertTrue(!threads.isEmpty(), "the devices have workers");
+        return new ArrayList<>(threads);
+    }
+
+    /**
+     * Waits (bounded) for every thread to settle into WAITING, then samples them: any RUNNABLE or
+     * TIMED_WAITING sighting fails. A thread mid-wake-up would show RUNNABLE once; with nothing to wake it,
+     * none may.
+     */
+    private static void assertBlockedWithoutTimeout(String what, List<Thread> threads) throws InterruptedException {
+        long end = System.nanoTime() + 30_000_000_000L;
+        while (!threads.stream().allMatch(t -> t.getState() == Thread.State.WAITING)) {
+            assertTrue(System.nanoTime() - end < 0, what + ": never all WAITING: " + states(threads));
+            Thread.sleep(1);
+        }
+        for (int i = 0; i < SAMPLES; i++) {
+            Thread.sleep(5);
+            for (Thread t : threads) {
+                Thread.State s = t.getState();
+                assertTrue(s == Thread.State.WAITING, what + ": " + t + " seen " + s + " at sample " + i
+                        + " of " + SAMPLES + "; " + states(threads));
+            }
+        }
+    }
+
+    private static String states(List<Thread> threads) {
+        StringBuilder sb = new StringBuilder();
+        for (Thread t : threads) {
+            sb.append(t.getName()).append('=').append(t.getState()).append(' ');
+        }
+        return sb.toString();
+    }
+}
