@@ -1,5 +1,8 @@
 package dev.loomvisor.bench;
 
+import dev.loomvisor.bench.jfr.FlightRecording;
+import java.nio.file.Path;
+
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -24,6 +27,11 @@ public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Option(names = "--jfr", paramLabel = "FILE", scope = CommandLine.ScopeType.INHERIT,
+            description = "Record a JDK Flight Recorder file of the run: the JDK's events and Loomvisor's (workers, "
+                    + "owners, ring errors, vhost-user sessions, switch drops); open it in JDK Mission Control.")
+    Path jfr;
+
     /** Top-level options only (no command): the usage and the version. */
     @Override
     public void run() {
@@ -37,7 +45,26 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         var cmd = new CommandLine(new Main());
         cmd.setParameterExceptionHandler(Main::badArgument);
+        cmd.setExecutionStrategy(Main::recorded);
         return cmd;
+    }
+
+    /** Runs the command, inside a flight recording when {@code --jfr} was given. */
+    private static int recorded(CommandLine.ParseResult parsed) {
+        Main main = parsed.commandSpec().commandLine().getCommand();
+        if (main.jfr == null) {
+            return new CommandLine.RunLast().execute(parsed);
+        }
+        CommandLine last = parsed.asCommandLineList().getLast();
+        String problem = FlightRecording.problem(main.jfr);
+        if (problem != null) {
+            throw new CommandLine.ParameterException(last, "--jfr: " + problem);
+        }
+        try (var rec = FlightRecording.start(main.jfr)) {
+            return new CommandLine.RunLast().execute(parsed);
+        } catch (java.io.IOException e) {
+            throw new CommandLine.ExecutionException(last, "--jfr: cannot record: " + e.getMessage(), e);
+        }
     }
 
     /** A wrong argument gets one line: what is wrong and where to see what is allowed; exit status 2. */

@@ -442,6 +442,7 @@ public final class VirtioNetDevice {
         // reference/virtio.md line 39: the device sets NEEDS_RESET and raises a config interrupt. Runs on the
         // thread that found the violation (a backend worker): no lock, just a CAS on the status word.
         brokenQueues.incrementAndGet();
+        dev.loomvisor.vmm.jfr.RingErrorEvent.emit("virtio-net", this, q.index(), e);
         status.getAndUpdate(s -> s | NEEDS_RESET);
         configInterrupt();
     }
