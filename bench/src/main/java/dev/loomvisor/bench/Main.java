@@ -1,6 +1,9 @@
 package dev.loomvisor.bench;
 
+import dev.loomvisor.bench.cli.PcapOptions;
 import dev.loomvisor.bench.jfr.FlightRecording;
+import dev.loomvisor.vhost.backend.PcapSwitchCapture;
+import dev.loomvisor.vhost.backend.PcapWriter;
 import java.nio.file.Path;
 
 import picocli.CommandLine;
@@ -52,19 +55,50 @@ public final class Main implements Runnable {
     /** Runs the command, inside a flight recording when {@code --jfr} was given. */
     private static int recorded(CommandLine.ParseResult parsed) {
         Main main = parsed.commandSpec().commandLine().getCommand();
-        if (main.jfr == null) {
-            return new CommandLine.RunLast().execute(parsed);
-        }
         CommandLine last = parsed.asCommandLineList().getLast();
+        if (main.jfr == null) {
+            return captured(last, parsed);
+        }
         String problem = FlightRecording.problem(main.jfr);
         if (problem != null) {
             throw new CommandLine.ParameterException(last, "--jfr: " + problem);
         }
         try (var rec = FlightRecording.start(main.jfr)) {
-            return new CommandLine.RunLast().execute(parsed);
+            return captured(last, parsed);
         } catch (java.io.IOException e) {
             throw new CommandLine.ExecutionException(last, "--jfr: cannot record: " + e.getMessage(), e);
         }
+    }
+
+    /** Runs the command, with the in-process switch captured when a measuring command got {@code --pcap}. */
+    private static int captured(CommandLine last, CommandLine.ParseResult parsed) {
+        PcapOptions.Switch pcap = switchPcap(last.getCommandSpec());
+        if (pcap == null || pcap.file() == null) {
+            return new CommandLine.RunLast().execute(parsed);
+        }
+        try (PcapWriter w = pcap.open()) {
+            PcapSwitchCapture.set(w);
+            try {
+                return new CommandLine.RunLast().execute(parsed);
+            } finally {
+                PcapSwitchCapture.set(null);
+            }
+        } catch (java.io.IOException e) {
+            throw new CommandLine.ExecutionException(last, "--pcap: cannot write " + pcap.file() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static PcapOptions.Switch switchPcap(CommandLine.Model.CommandSpec spec) {
+        for (var m : spec.mixins().values()) {
+            if (m.userObject() instanceof PcapOptions.Switch p) {
+                return p;
+            }
+            PcapOptions.Switch nested = switchPcap(m);
+            if (nested != null) {
+                return nested;
+            }
+        }
+        return null;
     }
 
     /** A wrong argument gets one line: what is wrong and where to see what is allowed; exit status 2. */

@@ -16,6 +16,8 @@ import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.backend.SinkBackend;
 import dev.loomvisor.vhost.testing.NetLab;
 import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.backend.PcapBackend;
+import dev.loomvisor.vhost.backend.PcapWriter;
 import dev.loomvisor.vhost.user.BackendFactory;
 import dev.loomvisor.vhost.user.CloseCause;
 import dev.loomvisor.vhost.user.CloseReason;
@@ -113,6 +115,10 @@ public final class VhostUserCommand implements Callable<Integer> {
             description = "Time between stats lines on stderr (default: ${DEFAULT-VALUE}).")
     Duration statsInterval;
 
+    @CommandLine.Mixin
+    PcapOptions pcapOptions;
+    private PcapWriter pcap;
+
     @Option(names = "--quiet", description = "No stats lines (session lines and the summary still print).")
     boolean quiet;
 
@@ -140,7 +146,7 @@ public final class VhostUserCommand implements Callable<Integer> {
                 // Exiting anyway.
             }
         });
-        try (Backends backends = new Backends(kernel, workerModel)) {
+        try (PcapWriter capture = pcap = pcapOptions.open(); Backends backends = new Backends(kernel, workerModel)) {
             var config = VhostUserServer.Config.defaults().withModel(workerModel).withKernel(kernel)
                     .withMaxQueuePairs(queues).withBackends(backends).withBusyPollMicros(busyPollMicros);
             VhostUserServer server;
@@ -239,6 +245,7 @@ public final class VhostUserCommand implements Callable<Integer> {
     /** Checks every value; a wrong one gets one line naming the option and what it accepts (exit 2). */
     void validate() {
         var cmd = spec.commandLine();
+        pcapOptions.validate();
         try {
             parsedMode = Mode.valueOf(mode.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
@@ -477,7 +484,7 @@ public final class VhostUserCommand implements Callable<Integer> {
                 case SWITCH -> lab.switchboard().addPort("session" + session.id() + "-q" + queuePair);
             };
             made.add(b);
-            return b;
+            return pcap == null ? b : new PcapBackend(b, pcap);
         }
 
         /** The mode's own counters summed over every backend made (name to value, in enum order). */
