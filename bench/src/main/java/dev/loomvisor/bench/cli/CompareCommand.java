@@ -1,6 +1,7 @@
 package dev.loomvisor.bench.cli;
 
 import dev.loomvisor.bench.journal.Journal;
+import dev.loomvisor.bench.machine.Disturbance;
 import dev.loomvisor.bench.machine.MachineState;
 import dev.loomvisor.bench.output.Json;
 import dev.loomvisor.bench.output.LatencyFiles;
@@ -68,6 +69,7 @@ public class CompareCommand implements Callable<Integer> {
         var config = config();
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
+        var disturbance = new Disturbance();
         long ratePerFlow = common.rate == null ? 0 : common.rate;
 
         // measurements[size][model][repeat], ceilings[size][repeat]
@@ -86,11 +88,13 @@ public class CompareCommand implements Callable<Integer> {
                         int m = (k + r) % models.size();
                         WorkerModel model = models.get(m);
                         int rep = r + 1;
+                        disturbance.begin();
                         var meas = DataPathRun.run(model, common.vms, size, common.warmup, common.duration,
                                 common.busyPollMicros, ratePerFlow, traffic(), (t, mpps) -> progress.update(
                                         model.modelName() + " " + size + "B", rep, common.repeat,
                                         String.format(Locale.ROOT, "%.3f Mpps", mpps)));
                         runs[s][m][r] = meas;
+                        disturbance.end(key(model.modelName(), size));
                         for (Histogram h : meas.intervals()) {
                             journal.interval(run, key(model.modelName(), size), h);
                         }
@@ -113,6 +117,7 @@ public class CompareCommand implements Callable<Integer> {
                 for (int m = 0; m < models.size(); m++) {
                     var row = row(models.get(m), size, runs[s][m], uw < 0 ? null : runs[s][uw],
                             ratePerFlow > 0 ? null : ceilings[s], createMicros[m], overLimit[m]);
+                    disturbance.flag(row, ratePerFlow > 0 ? null : ceilings[s]);
                     journal.result(run, row);
                     rows.add(row);
                 }
@@ -289,7 +294,7 @@ public class CompareCommand implements Callable<Integer> {
                 if ((long) r.get("frameSize") != size) {
                     continue;
                 }
-                t.row(List.of((String) r.get("model"), f3(r.get("mpps")),
+                t.row(List.of(Disturbance.mark(r), f3(r.get("mpps")),
                         f3(r.get("mppsMin")) + "-" + f3(r.get("mppsMax")), f2(r.get("gbps")),
                         f1(r.get("latencyP50Us")), f1(r.get("latencyP99Us")), f1(r.get("latencyP999Us")),
                         f1(r.get("latencyMaxUs")), f2(r.get("cpuSeconds")), String.valueOf(r.get("javaThreads")),
@@ -299,6 +304,7 @@ public class CompareCommand implements Callable<Integer> {
             out.print(t.render());
         }
         out.println();
+        Disturbance.footnote(rows).ifPresent(out::println);
         out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: "
                 + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"
