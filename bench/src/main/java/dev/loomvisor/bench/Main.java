@@ -1,5 +1,11 @@
 package dev.loomvisor.bench;
 
+import dev.loomvisor.bench.cli.PcapOptions;
+import dev.loomvisor.bench.jfr.FlightRecording;
+import dev.loomvisor.vhost.backend.PcapSwitchCapture;
+import dev.loomvisor.vhost.backend.PcapWriter;
+import java.nio.file.Path;
+
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -24,6 +30,11 @@ public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Option(names = "--jfr", paramLabel = "FILE", scope = CommandLine.ScopeType.INHERIT,
+            description = "Record a JDK Flight Recorder file of the run: the JDK's events and Loomvisor's (workers, "
+                    + "owners, ring errors, vhost-user sessions, switch drops); open it in JDK Mission Control.")
+    Path jfr;
+
     /** Top-level options only (no command): the usage and the version. */
     @Override
     public void run() {
@@ -37,7 +48,57 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         var cmd = new CommandLine(new Main());
         cmd.setParameterExceptionHandler(Main::badArgument);
+        cmd.setExecutionStrategy(Main::recorded);
         return cmd;
+    }
+
+    /** Runs the command, inside a flight recording when {@code --jfr} was given. */
+    private static int recorded(CommandLine.ParseResult parsed) {
+        Main main = parsed.commandSpec().commandLine().getCommand();
+        CommandLine last = parsed.asCommandLineList().getLast();
+        if (main.jfr == null) {
+            return captured(last, parsed);
+        }
+        String problem = FlightRecording.problem(main.jfr);
+        if (problem != null) {
+            throw new CommandLine.ParameterException(last, "--jfr: " + problem);
+        }
+        try (var rec = FlightRecording.start(main.jfr)) {
+            return captured(last, parsed);
+        } catch (java.io.IOException e) {
+            throw new CommandLine.ExecutionException(last, "--jfr: cannot record: " + e.getMessage(), e);
+        }
+    }
+
+    /** Runs the command, with the in-process switch captured when a measuring command got {@code --pcap}. */
+    private static int captured(CommandLine last, CommandLine.ParseResult parsed) {
+        PcapOptions.Switch pcap = switchPcap(last.getCommandSpec());
+        if (pcap == null || pcap.file() == null) {
+            return new CommandLine.RunLast().execute(parsed);
+        }
+        try (PcapWriter w = pcap.open()) {
+            PcapSwitchCapture.set(w);
+            try {
+                return new CommandLine.RunLast().execute(parsed);
+            } finally {
+                PcapSwitchCapture.set(null);
+            }
+        } catch (java.io.IOException e) {
+            throw new CommandLine.ExecutionException(last, "--pcap: cannot write " + pcap.file() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static PcapOptions.Switch switchPcap(CommandLine.Model.CommandSpec spec) {
+        for (var m : spec.mixins().values()) {
+            if (m.userObject() instanceof PcapOptions.Switch p) {
+                return p;
+            }
+            PcapOptions.Switch nested = switchPcap(m);
+            if (nested != null) {
+                return nested;
+            }
+        }
+        return null;
     }
 
     /** A wrong argument gets one line: what is wrong and where to see what is allowed; exit status 2. */

@@ -13,6 +13,7 @@ import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.memory.GuestMemory;
+import dev.loomvisor.vhost.jfr.DeviceEvents;
 import dev.loomvisor.vmm.virtio.RingError;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import java.util.ArrayList;
@@ -184,8 +185,10 @@ public final class VhostDevice implements AutoCloseable {
             } catch (ErrnoException e) {
                 ownerMm = null;
                 ownerTask = null;
+                DeviceEvents.owner(this, "set-refused", caller, modelName());
                 throw new ErrnoException(Errno.ENOMEM, "default worker: " + e.getMessage());
             }
+            DeviceEvents.owner(this, "set", caller, modelName());
             for (VhostVirtqueue vq : vqs) {
                 attach(vq, w);
             }
@@ -202,7 +205,7 @@ public final class VhostDevice implements AutoCloseable {
         }
         VhostWorker w = new VhostWorker(id);
         WorkerFactory f = forkFromOwner || kthreadFactory == null ? factory : kthreadFactory;
-        Worker t = f.create(caller, w::run, () -> workerKilled(w), null);
+        Worker t = DeviceEvents.createWorker(this, f, caller, w::run, () -> workerKilled(w));
         w.bind(t);
         workers.put(id, w);
         threads.add(t);
@@ -377,6 +380,7 @@ public final class VhostDevice implements AutoCloseable {
         Worker t = w.thread();
         threads.remove(t);
         t.stop();
+        DeviceEvents.workerExited(modelName(), ownerTask, t, t.isKilled() ? "killed" : "stopped");
         // Whatever got queued after the last flush and was not run before the stop is cancelled, not left
         // QUEUED on a dead list (see VhostWorker.cancelPending).
         w.cancelPending();
@@ -691,6 +695,7 @@ public final class VhostDevice implements AutoCloseable {
         for (VhostWorker w : List.copyOf(workers.values())) {
             destroyWorker(w);
         }
+        DeviceEvents.owner(this, "reset", ownerTask, modelName());
         ownerMm = null;
         ownerTask = null;
         memory = null;

@@ -51,6 +51,7 @@ public final class VhostVirtqueue {
         this.poll = new VhostPoll(handleKick, slot);
         queue.setBrokenListener((q, e) -> {
             counters.add(RingCounter.RING_ERRORS, 1);
+            dev.loomvisor.vmm.jfr.RingErrorEvent.emit("vhost-net", this, q.index(), e);
             Notifier n = err;
             if (n != null) {
                 n.signal(); // vq_err: the VMM learns through the error eventfd

@@ -93,6 +93,9 @@ public final class CommonOptions {
     @Option(names = "--quiet", description = "No progress line.")
     boolean quiet;
 
+    @CommandLine.Mixin
+    PcapOptions.Switch pcap;
+
     /** Checks every value; throws a one-line ParameterException naming the option and what it accepts. */
     public void validate() {
         var cmd = mixee.commandLine();

@@ -1,6 +1,7 @@
 package dev.loomvisor.bench.cli;
 
 import dev.loomvisor.bench.journal.Journal;
+import dev.loomvisor.bench.machine.Disturbance;
 import dev.loomvisor.bench.machine.MachineState;
 import dev.loomvisor.bench.output.Json;
 import dev.loomvisor.bench.output.LatencyFiles;
@@ -69,6 +70,7 @@ public class CompareCommand implements Callable<Integer> {
         var config = config();
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
+        var disturbance = new Disturbance();
         double ratePerFlow = common.rate == null ? 0 : common.rate;
         // Open loop: the floor (a bare virtual-thread handoff at the same pacing) runs in every repeat too.
         var floors = new Floor.Measurement[ratePerFlow > 0 ? common.repeat : 0];
@@ -93,11 +95,13 @@ public class CompareCommand implements Callable<Integer> {
                         int m = (k + r) % models.size();
                         WorkerModel model = models.get(m);
                         int rep = r + 1;
+                        disturbance.begin();
                         var meas = DataPathRun.run(model, common.vms, size, common.warmup, common.duration,
                                 common.busyPollMicros, ratePerFlow, traffic(), common.scale(), (t, mpps) -> progress.update(
                                         model.modelName() + " " + size + "B", rep, common.repeat,
                                         String.format(Locale.ROOT, "%.3f Mpps", mpps)));
                         runs[s][m][r] = meas;
+                        disturbance.end(key(model.modelName(), size));
                         for (Histogram h : meas.intervals()) {
                             journal.interval(run, key(model.modelName(), size), h);
                         }
@@ -125,6 +129,7 @@ public class CompareCommand implements Callable<Integer> {
                         row.put("xFloorP50", (double) row.get("latencyP50Us") / (double) floor.get("latencyP50Us"));
                         row.put("xFloorP99", (double) row.get("latencyP99Us") / (double) floor.get("latencyP99Us"));
                     }
+                    disturbance.flag(row, ratePerFlow > 0 ? null : ceilings[s]);
                     journal.result(run, row);
                     rows.add(row);
                 }
@@ -340,7 +345,7 @@ public class CompareCommand implements Callable<Integer> {
                 if ((long) r.get("frameSize") != size) {
                     continue;
                 }
-                var cells = new ArrayList<>(List.of((String) r.get("model"), f3(r.get("mpps")),
+                var cells = new ArrayList<>(List.of(Disturbance.mark(r), f3(r.get("mpps")),
                         f3(r.get("mppsMin")) + "-" + f3(r.get("mppsMax")), f2(r.get("gbps")),
                         f1(r.get("latencyP50Us")), f1(r.get("latencyP99Us")), f1(r.get("latencyP999Us")),
                         f1(r.get("latencyMaxUs")), f2(r.get("cpuSeconds")), String.valueOf(r.get("javaThreads")),
@@ -354,6 +359,7 @@ public class CompareCommand implements Callable<Integer> {
             out.print(t.render());
         }
         out.println();
+        Disturbance.footnote(rows).ifPresent(out::println);
         out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: "
                 + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"

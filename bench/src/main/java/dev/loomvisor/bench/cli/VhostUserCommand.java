@@ -16,6 +16,9 @@ import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.backend.SinkBackend;
 import dev.loomvisor.vhost.testing.NetLab;
 import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.backend.PcapBackend;
+import dev.loomvisor.vhost.backend.PcapWriter;
+import dev.loomvisor.vhost.backend.TapBackend;
 import dev.loomvisor.vhost.user.BackendFactory;
 import dev.loomvisor.vhost.user.CloseCause;
 import dev.loomvisor.vhost.user.CloseReason;
@@ -51,13 +54,14 @@ import picocli.CommandLine.Option;
 @Command(name = "vhost-user", mixinStandardHelpOptions = true,
         description = "Serves vhost-user frontends (QEMU, DPDK virtio-user) on a UNIX socket: sink counts what they "
                 + "send, gen sends to them as fast as they take it, echo returns every frame and answers ARP and "
-                + "ping for --ip, switch puts each queue pair on an L2 switch with --vms emulated VMs that echo. "
+                + "ping for --ip, switch puts each queue pair on an L2 switch with --vms emulated VMs that echo, "
+                + "tap plugs the frontend into the host's network stack through TAP interface --tap. "
                 + "Stats on stderr every --stats-interval; a summary on stdout at the end (--duration, or "
                 + "SIGINT/SIGTERM).")
 public final class VhostUserCommand implements Callable<Integer> {
 
     /** What the backend of each queue pair does with frames. */
-    enum Mode { SINK, GEN, ECHO, SWITCH }
+    enum Mode { SINK, GEN, ECHO, SWITCH, TAP }
 
     static final int MAX_QUEUES = 8;
     static final int MIN_GEN_FRAME = GeneratorBackend.SEQUENCE_OFFSET + 8;
@@ -71,7 +75,7 @@ public final class VhostUserCommand implements Callable<Integer> {
     Path socket;
 
     @Option(names = "--mode", paramLabel = "MODE", required = true,
-            description = "sink, gen, echo or switch.")
+            description = "sink, gen, echo, switch or tap.")
     String mode;
 
     @Option(names = "--model", paramLabel = "MODEL", defaultValue = "user-worker",
@@ -114,6 +118,14 @@ public final class VhostUserCommand implements Callable<Integer> {
             description = "Time between stats lines on stderr (default: ${DEFAULT-VALUE}).")
     Duration statsInterval;
 
+    @CommandLine.Mixin
+    PcapOptions pcapOptions;
+    private PcapWriter pcap;
+
+    @CommandLine.Mixin
+    TapOptions tapOptions;
+    private TapBackend tap;
+
     @Option(names = "--quiet", description = "No stats lines (session lines and the summary still print).")
     boolean quiet;
 
@@ -141,7 +153,14 @@ public final class VhostUserCommand implements Callable<Integer> {
                 // Exiting anyway.
             }
         });
-        try (Backends backends = new Backends(kernel, workerModel)) {
+        try {
+            tap = parsedMode == Mode.TAP ? tapOptions.open() : null;
+        } catch (IOException e) {
+            err.println("vhost-user: " + e.getMessage());
+            err.flush();
+            return 1;
+        }
+        try (PcapWriter capture = pcap = pcapOptions.open(); Backends backends = new Backends(kernel, workerModel)) {
             var config = VhostUserServer.Config.defaults().withModel(workerModel).withKernel(kernel)
                     .withMaxQueuePairs(queues).withBackends(backends).withBusyPollMicros(busyPollMicros);
             VhostUserServer server;
@@ -240,15 +259,17 @@ public final class VhostUserCommand implements Callable<Integer> {
     /** Checks every value; a wrong one gets one line naming the option and what it accepts (exit 2). */
     void validate() {
         var cmd = spec.commandLine();
+        pcapOptions.validate();
         try {
             parsedMode = Mode.valueOf(mode.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cmd, "--mode: unknown mode '" + mode + "'; allowed: sink, gen, echo, switch");
+            throw new CommandLine.ParameterException(cmd, "--mode: unknown mode '" + mode + "'; allowed: sink, gen, echo, switch, tap");
         }
         if (!WorkerModel.names().contains(model)) {
             throw new CommandLine.ParameterException(cmd,
                     "--model: unknown model '" + model + "'; allowed: " + String.join(", ", WorkerModel.names()));
         }
+        tapOptions.validate(parsedMode == Mode.TAP, queues);
         if (queues < 1 || queues > MAX_QUEUES) {
             throw new CommandLine.ParameterException(cmd, "--queues: " + queues + " is not allowed; give 1 to " + MAX_QUEUES);
         }
@@ -476,9 +497,10 @@ public final class VhostUserCommand implements Callable<Integer> {
                 case GEN -> new GeneratorBackend(hostMac, Frames.BROADCAST, frameSize == null ? 64 : frameSize, Long.MAX_VALUE);
                 case ECHO -> new EchoBackend(hostMac, hostIp);
                 case SWITCH -> lab.switchboard().addPort("session" + session.id() + "-q" + queuePair);
+                case TAP -> tap;
             };
             made.add(b);
-            return b;
+            return pcap == null ? b : new PcapBackend(b, pcap);
         }
 
         /** The mode's own counters summed over every backend made (name to value, in enum order). */
@@ -490,6 +512,7 @@ public final class VhostUserCommand implements Callable<Integer> {
                     case GeneratorBackend g -> g.counters().snapshot();
                     case EchoBackend e -> e.counters().snapshot();
                     case L2Switch.Port p -> p.counters().snapshot();
+                    case TapBackend tb -> tb.counters().snapshot();
                     default -> Map.of();
                 };
                 snap.forEach((k, v) -> sum.merge(k.name().toLowerCase(Locale.ROOT), v, Long::sum));
@@ -509,6 +532,9 @@ public final class VhostUserCommand implements Callable<Integer> {
 
         @Override
         public void close() {
+            if (tap != null) {
+                tap.shutdown();
+            }
             if (lab != null) {
                 lab.close();
                 labFactory.close();

@@ -47,8 +47,9 @@ public final class NetLab implements AutoCloseable {
                 n.device().setVringBusyloopTimeout(owner, VirtioNet.TX, options.busyPollMicros());
             }
             L2Switch.Port p = sw.addPort(name);
-            n.setBackend(owner, VirtioNet.RX, p);
-            n.setBackend(owner, VirtioNet.TX, p);
+            var b = dev.loomvisor.vhost.backend.PcapSwitchCapture.wrap(p);
+            n.setBackend(owner, VirtioNet.RX, b);
+            n.setBackend(owner, VirtioNet.TX, b);
             Vm vm = new Vm(g, n, p);
             vms.add(vm);
             return vm;

@@ -250,6 +250,7 @@ public final class VhostUserServer implements AutoCloseable {
             VhostUserSession s = new VhostUserSession(this, id, conn, p);
             sessions.add(s);
             listener.opened(s);
+            dev.loomvisor.vhost.jfr.SessionEvents.opened(id, path);
             s.start();
         }
     }
@@ -266,6 +267,7 @@ public final class VhostUserServer implements AutoCloseable {
     void sessionEnded(VhostUserSession s, CloseReason reason) {
         sessions.remove(s);
         count(reason.cause());
+        dev.loomvisor.vhost.jfr.SessionEvents.closed(s.id(), reason.cause(), reason.detail());
         listener.closed(s, reason);
     }
 

@@ -455,6 +455,7 @@ public final class VirtioNetDevice {
         // set, sends a configuration change notification. Runs on the thread that found the violation (a
         // backend worker): no lock, just a CAS on the status word.
         brokenQueues.incrementAndGet();
+        dev.loomvisor.vmm.jfr.RingErrorEvent.emit("virtio-net", this, q.index(), e);
         status.getAndUpdate(s -> s | NEEDS_RESET);
         configInterrupt();
     }
