@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.loomvisor.bench.CliRun;
-import dev.loomvisor.vhost.net.VirtioNet;
+import dev.loomvisor.vmm.net.NetFeatures;
 import dev.loomvisor.vhost.sys.NativeException;
 import dev.loomvisor.vhost.user.VhostUser;
 import dev.loomvisor.vhost.user.testing.VhostUserFrontend;
@@ -23,8 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code --pcap FILE} on vhost-user and on a measuring command: tshark reads the frames that went by. */
 class PcapOptionTest {
 
-    static final long WANTED = VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VirtioNet.F_MRG_RXBUF)
-            | VirtioNet.bit(VirtioNet.F_EVENT_IDX) | VirtioNet.bit(VhostUser.F_PROTOCOL_FEATURES);
+    static final long WANTED = NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX
+            | VhostUser.F_PROTOCOL_FEATURES;
 
     @TempDir
     Path dir;

@@ -1,5 +1,6 @@
 package dev.loomvisor.vhost.jfr;
 
+import dev.loomvisor.vmm.net.NetFeatures;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,7 +52,7 @@ class JfrEventsTest {
             rec.start();
 
             // A device with an owner and a worker; a TX ring broken by a device-writable descriptor.
-            try (RingRig r = new RingRig(VirtioNet.bit(VirtioNet.F_VERSION_1))) {
+            try (RingRig r = new RingRig(NetFeatures.VERSION_1)) {
                 r.attach(VirtioNet.TX, new SinkBackend());
                 r.txq.add(RingRig.slot(0), 100, true, 0);
                 r.publishTx();
@@ -68,7 +69,7 @@ class JfrEventsTest {
                         }
                     })) {
                 VhostUserFrontend fe = VhostUserFrontend.connect(server.socket(), 4 << 20);
-                fe.handshake(VirtioNet.bit(VirtioNet.F_VERSION_1) | VirtioNet.bit(VhostUser.F_PROTOCOL_FEATURES));
+                fe.handshake(NetFeatures.VERSION_1 | VhostUser.F_PROTOCOL_FEATURES);
                 fe.close();
                 assertTrue(closed.await(10, TimeUnit.SECONDS), "the session ended");
             }
