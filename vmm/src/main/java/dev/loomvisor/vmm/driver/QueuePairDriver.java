@@ -8,8 +8,8 @@ import dev.loomvisor.vmm.net.VirtioNetDevice;
 import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DriverQueue;
 import dev.loomvisor.vmm.virtio.UsedElement;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongConsumer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -29,6 +29,15 @@ import org.agrona.concurrent.UnsafeBuffer;
  * sequence numbers go on growing across plans, so a receiver's checks hold over a whole run.
  */
 public final class QueuePairDriver {
+
+    /** What the echo responder returns to its sender. */
+    public enum Echo {
+        OFF,
+        /** PINGs, as PONGs: round trips between two emulated guests. */
+        PINGS,
+        /** Every frame, addresses swapped and the rest as it came: a reflector for any peer's traffic. */
+        ALL
+    }
 
     /** A frame that needs more than this many bytes is not one of ours; MRG_RXBUF reassembly caps there. */
     private static final int MAX_FRAME = 65536;
@@ -74,12 +83,13 @@ public final class QueuePairDriver {
     // Settings (any thread).
     private volatile TrafficSource source;
     private volatile int planVersion;
-    private volatile boolean echo;
+    private volatile Echo echo = Echo.OFF;
     private volatile RxSink sink = RxSink.NONE;
     private volatile LongConsumer latencySink;
     private volatile long latencySource = -1;
     private volatile boolean fullCheck = true;
     private volatile boolean stopRequested;
+    private volatile Throwable failure;
 
     // Transmit state (vCPU only).
     private int planSeen;
@@ -161,7 +171,11 @@ public final class QueuePairDriver {
 
     /** Echo responder: every PING received goes back to its sender as a PONG. */
     public void setEcho(boolean on) {
-        echo = on;
+        echo = on ? Echo.PINGS : Echo.OFF;
+    }
+
+    public void setEcho(Echo mode) {
+        echo = mode;
     }
 
     public void setSink(RxSink s) {
@@ -332,7 +346,8 @@ public final class QueuePairDriver {
     int reapRx() {
         int frames = 0;
         boolean echoed = false;
-        boolean echoOn = echo;
+        Echo echoMode = echo;
+        boolean echoOn = echoMode != Echo.OFF;
         RxSink rxSink = sink;
         LongConsumer latency = latencySink;
         long latencyFrom = latencySource;
@@ -381,6 +396,10 @@ public final class QueuePairDriver {
                 stats.add(PairStats.RX_CORRUPT, 1);
                 continue;
             }
+            if (echoMode == Echo.ALL) {
+                echoed |= echoAny(fb, off, frameLen);
+                continue;
+            }
             if (onFrame(fb, off, frameLen, echoOn, rxSink, latency, latencyFrom, full)) {
                 echoed = true;
             }
@@ -392,6 +411,24 @@ public final class QueuePairDriver {
             publishTx();
         }
         return frames;
+    }
+
+    /** Returns any frame to its sender: destination its source, source this NIC. */
+    private boolean echoAny(UnsafeBuffer b, int off, int len) {
+        stats.add(PairStats.RX_FRAMES, 1);
+        stats.add(PairStats.RX_BYTES, len);
+        if (len < FrameFormat.SRC + 6) {
+            stats.add(PairStats.RX_CORRUPT, 1);
+            return false;
+        }
+        b.putBytes(off + FrameFormat.DST, b, off + FrameFormat.SRC, 6);
+        b.putBytes(off + FrameFormat.SRC, mac);
+        if (addCopy(b, off, len)) {
+            stats.add(PairStats.ECHOED, 1);
+            return true;
+        }
+        stats.add(PairStats.ECHO_DROPPED, 1);
+        return false;
     }
 
     /** The next used RX entry of a frame being gathered; false if the device never published it. */
@@ -407,7 +444,6 @@ public final class QueuePairDriver {
 
     private boolean onFrame(UnsafeBuffer b, int off, int len, boolean echoOn, RxSink rxSink, LongConsumer latency,
                             long latencyFrom, boolean full) {
-        long now = System.nanoTime();
         stats.add(PairStats.RX_FRAMES, 1);
         stats.add(PairStats.RX_BYTES, len);
         if (!FrameFormat.isLoom(b, off, len)) {
@@ -428,7 +464,9 @@ public final class QueuePairDriver {
             } else {
                 stats.add(PairStats.ECHO_DROPPED, 1);
             }
-            rxSink.onFrame(pair, type, seq, sent, now, len);
+            if (rxSink != RxSink.NONE) {
+                rxSink.onFrame(pair, type, seq, sent, System.nanoTime(), len);
+            }
             return true;
         }
         int f = flow(src);
@@ -444,10 +482,13 @@ public final class QueuePairDriver {
         } else {
             stats.add(PairStats.RX_OUT_OF_ORDER, 1);
         }
-        if (latency != null && (latencyFrom < 0 || latencyFrom == src)) {
-            latency.accept(now - sent);
+        if (latency != null || rxSink != RxSink.NONE) {
+            long now = System.nanoTime();
+            if (latency != null && (latencyFrom < 0 || latencyFrom == src)) {
+                latency.accept(now - sent);
+            }
+            rxSink.onFrame(pair, type, seq, sent, now, len);
         }
-        rxSink.onFrame(pair, type, seq, sent, now, len);
         return false;
     }
 
@@ -481,6 +522,24 @@ public final class QueuePairDriver {
 
     /** The vCPU loop with the current settings; see {@link #run(TrafficSource, RxSink, boolean, BooleanSupplier)}. */
     public void run(BooleanSupplier running) {
+        // The interrupt line: the vector's signal unparks this vCPU (an irqfd injecting into a halted vCPU).
+        Thread vcpu = Thread.currentThread();
+        vector.setListener(n -> LockSupport.unpark(vcpu));
+        try {
+            loop(running);
+        } catch (RuntimeException | Error e) {
+            failure = e; // a driver bug: the vCPU stops, and the VMM can tell why
+        } finally {
+            vector.setListener(null);
+        }
+    }
+
+    /** Why the vCPU loop ended with an exception, or null. */
+    public Throwable failure() {
+        return failure;
+    }
+
+    private void loop(BooleanSupplier running) {
         rx.disableInterrupts();
         tx.disableInterrupts();
         sliceStart = System.nanoTime();
@@ -516,8 +575,8 @@ public final class QueuePairDriver {
             if (!rxBlocked) {
                 pending |= rx.enableInterrupts();
             }
-            if (!pending && !awaitInterrupt(deadline)) {
-                return;
+            if (!pending) {
+                awaitInterrupt(deadline);
             }
             tx.disableInterrupts();
             rx.disableInterrupts();
@@ -526,20 +585,24 @@ public final class QueuePairDriver {
     }
 
     /**
-     * Waits for the pair's interrupt vector, or until {@code deadline} ({@link System#nanoTime()}) when an
-     * open-loop frame is due then. Nothing wakes an idle vCPU but an interrupt: stopping signals the vector or
-     * interrupts the thread. False if the thread was interrupted.
+     * The halted vCPU: sleeps until the pair's interrupt vector fires, or until {@code deadline}
+     * ({@link System#nanoTime()}) when an open-loop frame is due then. Anything that may end the loop wakes it
+     * too, as a signal kicks a vCPU out of KVM_RUN: a stop request (it signals the vector), a signal to the
+     * vCPU task (signal_wake_up unparks it) or a Java interrupt. One park per call; the loop re-checks why.
+     * Nothing wakes an idle vCPU periodically.
      */
-    private boolean awaitInterrupt(long deadline) {
-        try {
-            long n = deadline == NO_DEADLINE ? vector.await()
-                    : vector.await(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            if (n > 0) {
-                stats.add(PairStats.INTERRUPTS, 1);
-            }
-            return true;
-        } catch (InterruptedException e) {
-            return false;
+    private void awaitInterrupt(long deadline) {
+        if (vector.poll() > 0) {
+            stats.add(PairStats.INTERRUPTS, 1);
+            return;
+        }
+        if (deadline == NO_DEADLINE) {
+            LockSupport.park(this);
+        } else {
+            LockSupport.parkNanos(this, Math.max(1, deadline - System.nanoTime()));
+        }
+        if (vector.poll() > 0) {
+            stats.add(PairStats.INTERRUPTS, 1);
         }
     }
 
