@@ -560,10 +560,12 @@ public final class QueuePairDriver {
                 if (now - sliceStart >= SLICE_NANOS) {
                     // A host preempts a busy vCPU after its slice; a virtual thread is never preempted, so a
                     // guest that always has work would keep its carrier from every other vCPU and worker.
-                    sliceStart = now;
+                    // A timed park, not Thread.yield: a yield finds the scheduler's queue empty while the
+                    // workers this vCPU feeds are still waking, and runs the vCPU on.
                     if (Thread.currentThread().isVirtual()) {
-                        Thread.yield();
+                        LockSupport.parkNanos(1);
                     }
+                    sliceStart = System.nanoTime();
                 }
                 continue;
             }
