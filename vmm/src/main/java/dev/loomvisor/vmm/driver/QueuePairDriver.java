@@ -255,7 +255,7 @@ public final class QueuePairDriver {
         int slot = txFree[--txFreeTop];
         UnsafeBuffer b = txView[slot];
         if (txPreparedPlan[slot] != planSeen || txPreparedSize[slot] != size) {
-            VirtioNetHeader.put(b, 0, 0); // TX: num_buffers 0 (virtio 1.2 §5.1.6.2)
+            VirtioNetHeader.put(b, 0, 0); // TX: num_buffers 0 (virtio 1.2 §5.1.6.2.1)
             FrameFormat.writeFixed(b, VirtioNetHeader.SIZE, activeDst, mac, active.type(), pair, size);
             txPreparedPlan[slot] = planSeen;
             txPreparedSize[slot] = size;
@@ -375,7 +375,7 @@ public final class QueuePairDriver {
             int off = VirtioNetHeader.SIZE;
             if (numBuffers > 1) {
                 // MRG_RXBUF: the other buffers of this frame are used together with the first (virtio 1.2
-                // §5.1.6.4.2); gather them.
+                // §5.1.6.4.1); gather them.
                 frame.putBytes(0, b, VirtioNetHeader.SIZE, frameLen);
                 for (int k = 1; k < numBuffers; k++) {
                     if (!reapRest()) {
