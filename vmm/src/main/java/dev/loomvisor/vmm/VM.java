@@ -125,12 +125,27 @@ public final class VM implements AutoCloseable {
      * @throws ErrnoException if the owner may not create another thread (EAGAIN from RLIMIT_NPROC, pids.max)
      */
     public Task startVcpu(int dev, int pair, TrafficSource source, RxSink sink, boolean echo) throws ErrnoException {
+        QueuePairDriver p = pairDriver(dev, pair);
+        p.setSink(sink);
+        p.setEcho(echo);
+        p.transmit(source);
+        return startVcpu(dev, pair);
+    }
+
+    /**
+     * Starts a vCPU serving queue pair {@code pair} of device {@code dev} with the pair driver's current
+     * settings (traffic, echo, sinks), which may be changed while it runs.
+     *
+     * @throws ErrnoException if the owner may not create another thread (EAGAIN from RLIMIT_NPROC, pids.max)
+     */
+    public Task startVcpu(int dev, int pair) throws ErrnoException {
         lock.lock();
         try {
             if (!running) {
                 throw new IllegalStateException(name + " is not started");
             }
             QueuePairDriver p = drivers.get(dev).pair(pair);
+            p.clearStop();
             KernelCloneArgs args = new KernelCloneArgs()
                     .flags(KernelCloneArgs.PTHREAD_FLAGS)
                     .exitSignal(null) // a thread of the group: no signal to a parent
@@ -138,13 +153,25 @@ public final class VM implements AutoCloseable {
                     .carrier(carrier)
                     .fn(arg -> {
                         Task self = Task.current();
-                        p.run(source, sink, echo, () -> running && !self.fatalSignalPending());
+                        p.run(() -> running && !self.fatalSignalPending());
                         return 0;
                     }, null);
             Task t = owner.kernel().copyProcess(owner.mainTask(), args);
             vcpus.add(t);
             t.start();
             return t;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private QueuePairDriver pairDriver(int dev, int pair) {
+        lock.lock();
+        try {
+            if (!running) {
+                throw new IllegalStateException(name + " is not started");
+            }
+            return drivers.get(dev).pair(pair);
         } finally {
             lock.unlock();
         }
@@ -164,11 +191,18 @@ public final class VM implements AutoCloseable {
         return running;
     }
 
-    /** Stops the vCPUs (and waits for them), then resets every device so its backend lets go of the rings. */
-    public void stop() {
+    /**
+     * Stops the vCPUs and waits for them; the devices keep running (their rings stay with the backend), so
+     * vCPUs may be started again.
+     */
+    public void stopVcpus() {
         lock.lock();
         try {
-            running = false;
+            for (GuestNetDriver d : drivers) {
+                for (int p = 0; p < d.pairCount(); p++) {
+                    d.pair(p).requestStop();
+                }
+            }
             for (Task t : vcpus) {
                 Thread th = t.thread();
                 if (th != null) {
@@ -179,6 +213,17 @@ public final class VM implements AutoCloseable {
                 t.awaitExit();
             }
             vcpus.clear();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Stops the vCPUs (and waits for them), then resets every device so its backend lets go of the rings. */
+    public void stop() {
+        lock.lock();
+        try {
+            running = false;
+            stopVcpus();
             for (GuestNetDriver d : drivers) {
                 d.reset();
             }

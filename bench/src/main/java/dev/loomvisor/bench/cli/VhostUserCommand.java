@@ -1,5 +1,6 @@
 package dev.loomvisor.bench.cli;
 
+import dev.loomvisor.bench.scenario.VmLab;
 import dev.loomvisor.core.Credentials;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
@@ -14,8 +15,6 @@ import dev.loomvisor.vhost.backend.Inet;
 import dev.loomvisor.vhost.backend.L2Switch;
 import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.backend.SinkBackend;
-import dev.loomvisor.vhost.testing.NetLab;
-import dev.loomvisor.vhost.testing.NetPair;
 import dev.loomvisor.vhost.backend.PcapBackend;
 import dev.loomvisor.vhost.backend.PcapWriter;
 import dev.loomvisor.vhost.backend.TapBackend;
@@ -26,6 +25,7 @@ import dev.loomvisor.vhost.user.QueueStats;
 import dev.loomvisor.vhost.user.VhostUserServer;
 import dev.loomvisor.vhost.user.VhostUserSession;
 import dev.loomvisor.vmm.net.FrameLimits;
+import dev.loomvisor.vmm.driver.QueuePairDriver;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -461,7 +461,7 @@ public final class VhostUserCommand implements Callable<Integer> {
     private final class Backends implements BackendFactory, AutoCloseable {
 
         private final List<NetBackend> made = new CopyOnWriteArrayList<>();
-        private final NetLab lab;
+        private final VmLab lab;
         private final WorkerFactory labFactory;
 
         Backends(Kernel kernel, WorkerModel workerModel) throws ErrnoException {
@@ -472,15 +472,14 @@ public final class VhostUserCommand implements Callable<Integer> {
             }
             Process vmm = kernel.spawn("switch-lab", Credentials.root(), Rlimits.unlimited(), kernel.rootCgroup());
             labFactory = workerModel.factory(kernel);
-            NetLab l = new NetLab(vmm.mainTask(), labFactory, NetPair.Options.defaults());
+            VmLab l = new VmLab(vmm, labFactory, VmLab.Options.defaults());
             try {
                 for (int i = 0; i < vms; i++) {
-                    var vm = l.addVm("vm" + i);
-                    vm.guest().plan(Frames.BROADCAST, 64, 0, 0); // sends nothing of its own
-                    vm.guest().setEcho(true);
+                    // Sends nothing of its own: returns every frame to its sender.
+                    l.addVm("vm" + i).driver().setEcho(QueuePairDriver.Echo.ALL);
                 }
                 for (var vm : l.vms()) {
-                    vm.guest().start(true);
+                    vm.start();
                 }
             } catch (ErrnoException | RuntimeException e) {
                 l.close();
@@ -521,8 +520,8 @@ public final class VhostUserCommand implements Callable<Integer> {
                 long echoed = 0;
                 long echoDropped = 0;
                 for (var vm : lab.vms()) {
-                    echoed += vm.guest().echoed();
-                    echoDropped += vm.guest().echoDropped();
+                    echoed += vm.stats().echoed();
+                    echoDropped += vm.stats().echoDropped();
                 }
                 sum.put("vms_echoed", echoed);
                 sum.put("vms_echo_dropped", echoDropped);

@@ -1,13 +1,14 @@
 package dev.loomvisor.bench.jmh;
 
 import dev.loomvisor.bench.scenario.Ceilings;
+import dev.loomvisor.bench.scenario.VmLab;
+import dev.loomvisor.bench.scenario.VmPair;
 import dev.loomvisor.core.Credentials;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
-import dev.loomvisor.vhost.testing.NetPair;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -21,8 +22,8 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
 /**
  * The vhost-net data path end to end, per worker model, next to the local ceilings, in one process run.
  *
- * <p>Not a JMH benchmark: each sample is a whole scenario (two guests, two vhost-net devices owned by one
- * emulated VMM process, a switch) streaming frames one way, guest a to guest b, for a fixed window after a
+ * <p>Not a JMH benchmark: each sample is a whole scenario ({@link VmPair}: two VMs of one emulated VMM process,
+ * their vCPUs threads of that process, their NICs served by two vhost-net devices it owns, a switch) streaming frames one way, guest a to guest b, for a fixed window after a
  * warm-up; the figure is what guest b received (frames/s for 64 B frames, Gbit/s of frame bytes for
  * 1,500 B). Configurations (frame size x worker model x busy-poll off/on) run interleaved, one sample each
  * per repeat, so that the machine's drift hits all of them alike; the two ceilings run in every repeat
@@ -77,12 +78,12 @@ public final class DataPathBenchmark {
                 ceiling(length, window, record, samples);
                 for (WorkerModel m : models) {
                     for (boolean busy : new boolean[] {false, true}) {
-                        NetPair.Options o = NetPair.Options.defaults().withBusyPoll(busy ? busyMicros : 0);
-                        NetPair.Measurement x;
-                        try (NetPair pair = NetPair.open(vmm.mainTask(), factories.get(m), o)) {
+                        VmLab.Options o = VmLab.Options.defaults().withBusyPoll(busy ? busyMicros : 0);
+                        VmPair.Measurement x;
+                        try (VmPair pair = VmPair.open(vmm, factories.get(m), o)) {
                             x = pair.measure(length, false, record ? warmup : warmup / 3, window);
                         }
-                        checks += x.badChecksums() + x.reordered();
+                        checks += x.badFrames() + x.reordered();
                         if (record) {
                             String key = key(length, m.modelName(), busy);
                             samples.computeIfAbsent(key, k -> new ArrayList<>())
@@ -126,7 +127,7 @@ public final class DataPathBenchmark {
         System.out.printf("%nratio = median / median of the ceiling of the same frame size, same run."
                 + " Issue targets: 64 B / Agrona >= 0.5 (notifications), >= 1.0 (busy-poll); 1500 B / copy >= 0.5.%n");
         System.out.printf("drops = median share of frames the switch dropped (its port queue full: the open-loop"
-                + " sender outran the receiver).%nguest checks: %d bad checksums or reordered frames%n", checks);
+                + " sender outran the receiver).%nguest checks: %d corrupt or reordered frames%n", checks);
     }
 
     private static void ceiling(int length, long window, boolean record, Map<String, List<Double>> samples)

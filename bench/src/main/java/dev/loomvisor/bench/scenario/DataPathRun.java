@@ -8,8 +8,7 @@ import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
-import dev.loomvisor.vhost.testing.NetLab;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vmm.driver.TrafficSource;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -20,9 +19,10 @@ import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
 /**
- * One measurement of the virtio-net data path under one worker model: {@code vms} emulated guests in pairs,
- * each with a vhost-net device owned by one VMM process and served by the model's workers, joined by the
- * L2 switch. Every guest sends to its pair's other guest, closed loop (as fast as the path takes frames)
+ * One measurement of the virtio-net data path under one worker model: {@code vms} emulated VMs in pairs
+ * ({@link VmLab}), all of one VMM process whose threads their vCPUs are, each NIC served by a vhost-net device
+ * that process owns and the model's workers run, joined by the L2 switch. Every guest sends to its pair's
+ * other guest, closed loop (as fast as the path takes frames)
  * or open loop at a rate per flow; each received frame's one-way latency goes into an HdrHistogram
  * {@link Recorder}. A warm-up runs first and is not counted.
  */
@@ -58,7 +58,7 @@ public final class DataPathRun {
     public enum Traffic {
         /** Both guests of a pair send to each other; latency is one-way. */
         BOTH_WAYS,
-        /** The first guest of a pair sends, the second echoes every frame back; latency is the round trip. */
+        /** The first guest of a pair sends, the second echoes every PING back as a PONG; latency is the round trip. */
         PING_PONG
     }
 
@@ -102,11 +102,11 @@ public final class DataPathRun {
         }
         Kernel kernel = new Kernel();
         Process vmm = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
-        var options = NetPair.Options.defaults().withBusyPoll(busyPollMicros);
-        if (scale.queueSize() != 0) { // rxBuffers and txBuffers: not yet honoured by this guest
-            options = new NetPair.Options(scale.queueSize(), options.eventIdx(), options.mrgRxbuf(),
+        var options = VmLab.Options.defaults().withBusyPoll(busyPollMicros);
+        if (scale.queueSize() != 0) { // rxBuffers and txBuffers: not yet honoured by the guest driver
+            options = new VmLab.Options(scale.queueSize(), options.eventIdx(), options.mrgRxbuf(),
                     options.rxBufferSize(), options.busyPollMicros(), options.switchQueueBytes(),
-                    options.virtualVcpus(), options.busyIdle());
+                    options.vcpuCarrier(), options.busyIdle());
         }
         var recorder = new Recorder(3);
         var recording = new java.util.concurrent.atomic.AtomicBoolean();
@@ -116,28 +116,29 @@ public final class DataPathRun {
                 recorder.recordValue(Math.max(0, latency));
             }
         };
-        try (WorkerFactory factory = model.factory(kernel); NetLab lab = new NetLab(vmm.mainTask(), factory, options)) {
+        try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options)) {
             long setupStart = System.nanoTime();
             for (int i = 0; i < vms; i++) {
                 lab.addVm("vm" + i);
             }
             long setupNanos = System.nanoTime() - setupStart;
             var all = lab.vms();
-            long interval = ratePerFlow > 0 ? Math.max(1, Math.round(1e9 / ratePerFlow)) : 0;
+            double interval = ratePerFlow > 0 ? 1e9 / ratePerFlow : 0;
             for (int i = 0; i < vms; i++) {
-                var me = all.get(i).guest();
-                var peer = all.get(i ^ 1).guest();
+                var me = all.get(i);
+                var peer = all.get(i ^ 1);
                 if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
-                    me.plan(peer.mac(), frameSize, 0, 0);
-                    me.setEcho(true);
+                    me.driver().setEcho(true);
                     continue;
                 }
-                me.plan(peer.mac(), frameSize, UNBOUNDED, interval);
-                me.setLatencySink(sink);
-                me.stampIntendedSendTime(true);
+                // Open loop: each frame stamped with the time it was due (coordinated omission corrected).
+                TrafficSource source = TrafficSource.paced(frameSize, interval, UNBOUNDED, VmLab.macBytes(peer.mac()))
+                        .stampIntended();
+                me.driver().setLatencySink(sink);
+                me.driver().transmit(traffic == Traffic.PING_PONG ? source.pings() : source);
             }
             for (var vm : all) {
-                vm.guest().start(options.virtualVcpus());
+                vm.start();
             }
             sleep(warmup.toNanos());
             recording.set(true);
@@ -182,10 +183,10 @@ public final class DataPathRun {
             total.add(last);
             long bad = 0;
             for (var vm : all) {
-                vm.guest().setLatencySink(null);
-                bad += vm.guest().badChecksums() + vm.guest().reordered();
-                if (vm.guest().failure() != null) {
-                    throw new IllegalStateException("guest " + vm.guest().name() + " failed", vm.guest().failure());
+                vm.driver().setLatencySink(null);
+                bad += vm.stats().rxCorrupt() + vm.stats().rxOutOfOrder();
+                if (vm.driver().failure() != null) {
+                    throw new IllegalStateException("guest " + vm.name() + " failed", vm.driver().failure());
                 }
             }
             return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
@@ -195,26 +196,26 @@ public final class DataPathRun {
         }
     }
 
-    private static long received(List<NetLab.Vm> vms) {
+    private static long received(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.guest().received();
+            n += vm.stats().rxFrames();
         }
         return n;
     }
 
-    private static long receivedBytes(List<NetLab.Vm> vms) {
+    private static long receivedBytes(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.guest().receivedBytes();
+            n += vm.stats().rxBytes();
         }
         return n;
     }
 
-    private static long sent(List<NetLab.Vm> vms) {
+    private static long sent(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.guest().sent();
+            n += vm.stats().txFrames();
         }
         return n;
     }

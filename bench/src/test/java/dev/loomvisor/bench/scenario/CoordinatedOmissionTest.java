@@ -10,7 +10,6 @@ import dev.loomvisor.core.Signal;
 import dev.loomvisor.core.Task;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
-import dev.loomvisor.vhost.testing.NetPair;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.HdrHistogram.Histogram;
@@ -36,21 +35,19 @@ class CoordinatedOmissionTest {
         var latency = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
         long frames = 6_000;
         try (WorkerFactory f = WorkerModel.USER_WORKER_PLATFORM.factory(kernel);
-             NetPair pair = NetPair.open(vmm.mainTask(), f, NetPair.Options.defaults())) {
-            var tx = pair.guest(0);
-            var rx = pair.guest(1);
-            tx.plan(rx.mac(), 64, frames, 1_000_000_000L / RATE);
-            tx.stampIntendedSendTime(true);
-            rx.plan(tx.mac(), 64, 0, 0);
+             VmPair pair = VmPair.open(vmm, f, VmLab.Options.defaults())) {
+            var tx = pair.vm(0);
+            var rx = pair.vm(1);
+            tx.send(rx.mac(), 64, frames, 1e9 / RATE, true);
             // Only the receiving vCPU records, so the histogram has one writer and needs no recorder.
-            rx.setLatencySink(v -> latency.recordValue(Math.max(0, v)));
-            rx.start(true);
-            tx.start(true);
+            rx.driver().setLatencySink(v -> latency.recordValue(Math.max(0, v)));
+            rx.start();
+            tx.start();
             // Stall 2,000 frames in (0.2 s), well after start-up, for 100 ms.
-            while (rx.received() < 2_000) {
+            while (rx.stats().rxFrames() < 2_000) {
                 LockSupport.parkNanos(100_000);
             }
-            Task worker = pair.net(0).device().workers().getFirst().thread().task();
+            Task worker = pair.vm(0).net().device().workers().getFirst().thread().task();
             worker.sendSignal(Signal.SIGSTOP);
             long t0 = System.nanoTime();
             while (System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(STALL_MS)) {
@@ -58,11 +55,11 @@ class CoordinatedOmissionTest {
             }
             worker.sendSignal(Signal.SIGCONT);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (rx.received() < frames && System.nanoTime() < deadline) {
+            while (rx.stats().rxFrames() < frames && System.nanoTime() < deadline) {
                 LockSupport.parkNanos(1_000_000);
             }
-            pair.stopGuests();
-            assertEquals(frames, rx.received(), "every frame arrived");
+            pair.lab().stopVcpus();
+            assertEquals(frames, rx.stats().rxFrames(), "every frame arrived");
         } finally {
             vmm.exit();
         }

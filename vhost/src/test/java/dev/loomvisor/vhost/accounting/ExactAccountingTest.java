@@ -13,9 +13,9 @@ import dev.loomvisor.vhost.accounting.Ledger.Drop;
 import dev.loomvisor.vhost.backend.Frames;
 import dev.loomvisor.vhost.backend.L2Switch.PortCounter;
 import dev.loomvisor.vhost.net.VirtioNet;
-import dev.loomvisor.vhost.testing.NetGuest;
-import dev.loomvisor.vhost.testing.NetLab;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.Guest;
+import dev.loomvisor.vhost.fixture.VmLab;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -78,32 +78,32 @@ class ExactAccountingTest {
                 + "; replay with -Dloomvisor.seed=" + seed + ")";
 
         // Without MRG_RXBUF a frame must fit one RX buffer; with it, small buffers make frames span several.
-        var options = new NetPair.Options(RING, eventIdx, mrgRxbuf, mrgRxbuf ? MERGED_RX_BUFFER : RX_BUFFER,
+        var options = new VmPair.Options(RING, eventIdx, mrgRxbuf, mrgRxbuf ? MERGED_RX_BUFFER : RX_BUFFER,
                 busyPollMicros, 1 << 14, true, null);
         Kernel kernel = new Kernel();
         Process vmm = Owners.vmm(kernel);
         MalformedSender[] opened = new MalformedSender[1];
         try (WorkerFactory factory = model.factory(kernel);
-             NetLab lab = new NetLab(vmm.mainTask(), factory, options)) {
+             VmLab lab = new VmLab(vmm.mainTask(), factory, options)) {
             for (int i = 0; i < VMS; i++) {
                 lab.addVm("vm" + i);
             }
-            List<NetLab.Vm> vms = lab.vms();
+            List<VmLab.Vm> vms = lab.vms();
 
             // Every VM announces itself with one broadcast frame (a gratuitous ARP), so that the switch
             // knows every MAC and the measured frames are all unicast: flooding would copy a frame to
             // ports that do not want it. The announcements are not part of the books below.
-            for (NetLab.Vm vm : vms) {
-                vm.guest().plan(Frames.BROADCAST, NetGuest.MIN_FRAME, 1, 0);
-                vm.guest().start(options.virtualVcpus());
+            for (VmLab.Vm vm : vms) {
+                vm.guest().plan(Frames.BROADCAST, Guest.MIN_FRAME, 1, 0);
+                vm.guest().start();
             }
             assertTrue(Owners.await(Duration.ofSeconds(20), () -> vms.stream().allMatch(
                     v -> v.guest().txDone() && v.guest().received() == VMS - 1)), "announcements" + where);
-            for (NetLab.Vm vm : vms) {
+            for (VmLab.Vm vm : vms) {
                 vm.guest().stop();
                 assertFalse(vm.guest().isRunning(), vm.guest().name() + " did not stop" + where);
             }
-            for (NetLab.Vm vm : vms) {
+            for (VmLab.Vm vm : vms) {
                 assertEquals(vm.port().index(), lab.switchboard().lookup(vm.guest().mac()), "learned" + where);
             }
 
@@ -113,17 +113,17 @@ class ExactAccountingTest {
             int[] lengths = new int[VMS];
             for (int i = 0; i < VMS; i++) {
                 lengths[i] = i == VMS - 1 ? OVERSIZE
-                        : rnd.nextInt(4) == 0 ? rnd.nextInt(NetGuest.MIN_FRAME, RX_BUFFER - 12 + 1)
-                        : rnd.nextInt(NetGuest.MIN_FRAME, 257);
-                NetGuest g = vms.get(i).guest();
+                        : rnd.nextInt(4) == 0 ? rnd.nextInt(Guest.MIN_FRAME, RX_BUFFER - 12 + 1)
+                        : rnd.nextInt(Guest.MIN_FRAME, 257);
+                Guest g = vms.get(i).guest();
                 g.plan(vms.get((i + 1) % VMS).guest().mac(), lengths[i], g.sent() + perVm, 0);
             }
             long t0 = System.nanoTime();
             MalformedSender malformed = new MalformedSender(lab.switchboard(), Soak.size(20_000L, 400_000L),
                     rnd.nextLong());
             opened[0] = malformed;
-            for (NetLab.Vm vm : vms) {
-                vm.guest().start(options.virtualVcpus());
+            for (VmLab.Vm vm : vms) {
+                vm.guest().start();
             }
             malformed.start();
 
@@ -135,7 +135,7 @@ class ExactAccountingTest {
             int detaches = 0;
             while (!vms.stream().allMatch(v -> v.guest().txDone())) {
                 if (rnd.nextInt(3) == 0) {
-                    NetLab.Vm vm = vms.get(rnd.nextInt(VMS));
+                    VmLab.Vm vm = vms.get(rnd.nextInt(VMS));
                     int ring = rnd.nextBoolean() ? VirtioNet.RX : VirtioNet.TX;
                     vm.net().setBackend(vmm.mainTask(), ring, null);
                     LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(100 + rnd.nextInt(3000)));
@@ -144,8 +144,8 @@ class ExactAccountingTest {
                     continue;
                 }
                 int k = 1 + rnd.nextInt(VMS - 2); // the sender k-1 is not the oversize one
-                NetLab.Vm slow = vms.get(k);
-                NetLab.Vm sender = vms.get(k - 1);
+                VmLab.Vm slow = vms.get(k);
+                VmLab.Vm sender = vms.get(k - 1);
                 if (sender.guest().txDone()) {
                     LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
                     continue;
@@ -155,7 +155,7 @@ class ExactAccountingTest {
                 assertFalse(slow.guest().isRunning(), slow.guest().name() + " did not pause" + where);
                 Owners.await(Duration.ofSeconds(2), () -> sender.guest().txDone()
                         || sender.port().counters().get(PortCounter.TX_DROP_QUEUE_FULL) > full0);
-                slow.guest().start(options.virtualVcpus());
+                slow.guest().start();
                 pauses++;
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1 + rnd.nextInt(20)));
                 assertTrue(System.nanoTime() - t0 < TimeUnit.MINUTES.toNanos(5), "traffic did not finish" + where);
@@ -173,7 +173,7 @@ class ExactAccountingTest {
                         && malformed.counted().equals(malformed.sent());
             });
             long elapsed = System.nanoTime() - t0;
-            for (NetLab.Vm vm : vms) {
+            for (VmLab.Vm vm : vms) {
                 assertEquals(null, vm.guest().failure(), vm.guest().name() + where);
             }
             Ledger all = Ledger.sum(after);
@@ -225,7 +225,7 @@ class ExactAccountingTest {
     }
 
     /** Sender VM i's flow to VM i+1, for every i. */
-    private static List<Ledger> books(List<NetLab.Vm> vms) {
+    private static List<Ledger> books(List<VmLab.Vm> vms) {
         List<Ledger> l = new ArrayList<>(vms.size());
         for (int i = 0; i < vms.size(); i++) {
             l.add(Ledger.of(vms.get(i), vms.get((i + 1) % vms.size())));

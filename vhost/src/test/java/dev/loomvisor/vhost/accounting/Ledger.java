@@ -2,7 +2,7 @@ package dev.loomvisor.vhost.accounting;
 
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.backend.L2Switch.PortCounter;
-import dev.loomvisor.vhost.testing.NetLab;
+import dev.loomvisor.vhost.fixture.VmLab;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -50,7 +50,7 @@ record Ledger(long sent, long delivered, Map<Drop, Long> drops, long txBackendRe
         }
     }
 
-    static Ledger of(NetLab.Vm from, NetLab.Vm to) {
+    static Ledger of(VmLab.Vm from, VmLab.Vm to) {
         var port = from.port().counters();
         var tx = from.net().tx().counters();
         var rx = to.net().rx().counters();

@@ -14,7 +14,7 @@ import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.VhostVirtqueue;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWorker;
 import java.time.Duration;
@@ -39,12 +39,12 @@ class OwnerKillTest {
         Process vmm = Owners.vmm(kernel);
         Task owner = vmm.mainTask();
         try (WorkerFactory f = model.factory(kernel)) {
-            NetPair pair = NetPair.open(owner, f, NetPair.Options.defaults());
+            VmPair pair = VmPair.open(owner, f, VmPair.Options.defaults());
             try {
                 pair.guest(0).plan(pair.guest(1).mac(), 64, Long.MAX_VALUE, 0);
                 pair.guest(1).plan(pair.guest(0).mac(), 64, Long.MAX_VALUE, 0);
-                pair.guest(0).start(true);
-                pair.guest(1).start(true);
+                pair.guest(0).start();
+                pair.guest(1).start();
                 assertTrue(Owners.await(Duration.ofSeconds(20), () -> pair.guest(1).received() > 10_000
                         && pair.guest(0).received() > 10_000), "traffic flows");
                 List<VhostWorker> workers = new ArrayList<>(pair.net(0).device().workers());

@@ -18,7 +18,7 @@ import dev.loomvisor.vhost.VhostDevice;
 import dev.loomvisor.vhost.backend.SinkBackend;
 import dev.loomvisor.vhost.net.VhostNet;
 import dev.loomvisor.vhost.net.VirtioNet;
-import dev.loomvisor.vhost.testing.NetGuest;
+import dev.loomvisor.vhost.fixture.Guest;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.memory.GuestMemory;
@@ -203,12 +203,12 @@ class VhostDeviceTest {
     @Test
     void getVringBaseReportsWhereTheDeviceGotTo() throws Exception {
         dev.setOwner(owner);
-        try (NetGuest g = new NetGuest("g", 2, NetGuest.Config.defaults())) {
+        try (Guest g = Guest.create(owner.process(), "g", 2, Guest.Config.defaults())) {
             g.wire(net, owner);
             SinkBackend sink = new SinkBackend();
             net.setBackend(owner, VirtioNet.TX, sink);
             g.plan(1, 64, 1000, 0);
-            g.start(true);
+            g.start();
             assertTrue(Owners.await(java.time.Duration.ofSeconds(20), g::txDone));
             g.stop();
             net.setBackend(owner, VirtioNet.TX, null);

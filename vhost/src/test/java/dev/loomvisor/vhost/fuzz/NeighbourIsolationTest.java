@@ -13,9 +13,9 @@ import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.net.VirtioNet;
-import dev.loomvisor.vhost.testing.NetGuest;
-import dev.loomvisor.vhost.testing.NetLab;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.Guest;
+import dev.loomvisor.vhost.fixture.VmLab;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vmm.memory.Translation;
 import dev.loomvisor.vmm.virtio.RingError;
@@ -64,46 +64,46 @@ class NeighbourIsolationTest {
         String where = model + " (pool " + poolThreads + ", seed " + seed + ")";
         Kernel kernel = new Kernel();
         Process vmm = Owners.vmm(kernel);
-        NetPair.Options o = NetPair.Options.defaults();
+        VmPair.Options o = VmPair.Options.defaults();
         // Port queues big enough for every frame: a drop would be a counted reason, but here none may occur.
-        o = new NetPair.Options(o.queueSize(), o.eventIdx(), o.mrgRxbuf(), o.rxBufferSize(), 0, 1 << 24,
+        o = new VmPair.Options(o.queueSize(), o.eventIdx(), o.mrgRxbuf(), o.rxBufferSize(), 0, 1 << 24,
                 o.virtualVcpus(), null);
         try (WorkerFactory f = model.factory(kernel, poolThreads);
-             NetLab lab = new NetLab(vmm.mainTask(), f, o)) {
-            NetLab.Vm a = lab.addVm("a");
-            NetLab.Vm b = lab.addVm("b");
-            NetLab.Vm x = lab.addVm("x");
-            NetLab.Vm s = lab.addVm("s");
+             VmLab lab = new VmLab(vmm.mainTask(), f, o)) {
+            VmLab.Vm a = lab.addVm("a");
+            VmLab.Vm b = lab.addVm("b");
+            VmLab.Vm x = lab.addVm("x");
+            VmLab.Vm s = lab.addVm("s");
             Notifier xErr = new Notifier();
             x.net().device().setVringErr(vmm.mainTask(), VirtioNet.TX, xErr);
-            NetGuest ga = a.guest();
-            NetGuest gb = b.guest();
-            NetGuest gx = x.guest();
-            NetGuest gs = s.guest();
+            Guest ga = a.guest();
+            Guest gb = b.guest();
+            Guest gx = x.guest();
+            Guest gs = s.guest();
 
             // The switch learns every port first, so no frame of the run is flooded to a bystander: a's frame
             // to b is flooded to all (b is unknown yet), then b, x and s answer a (known by then) directly.
-            NetGuest[] all = {ga, gb, gx, gs};
+            Guest[] all = {ga, gb, gx, gs};
             ga.plan(gb.mac(), 64, 1, 0);
-            for (NetGuest g : new NetGuest[] {gb, gx, gs}) {
+            for (Guest g : new Guest[] {gb, gx, gs}) {
                 g.plan(ga.mac(), 64, 0, 0); // receive only
             }
-            for (NetGuest g : all) {
-                g.start(true);
+            for (Guest g : all) {
+                g.start();
             }
             assertTrue(Owners.await(WAIT, () -> gb.received() == 1 && gx.received() == 1 && gs.received() == 1),
                     "learning frame from a, " + where);
-            for (NetGuest g : all) {
+            for (Guest g : all) {
                 g.stop();
             }
-            for (NetGuest g : new NetGuest[] {gb, gx, gs}) {
+            for (Guest g : new Guest[] {gb, gx, gs}) {
                 g.plan(ga.mac(), 64, 1, 0);
             }
-            for (NetGuest g : all) {
-                g.start(true);
+            for (Guest g : all) {
+                g.start();
             }
             assertTrue(Owners.await(WAIT, () -> ga.received() == 3), "learning frames to a, " + where);
-            for (NetGuest g : all) {
+            for (Guest g : all) {
                 g.stop();
             }
 
@@ -112,8 +112,8 @@ class NeighbourIsolationTest {
             gx.plan(gs.mac(), 64, Long.MAX_VALUE, 0); // x floods s until its ring breaks
             ga.plan(gb.mac(), 64, 1 + half, 0);
             gb.plan(ga.mac(), 64, 1 + half, 0);
-            for (NetGuest g : all) {
-                g.start(true);
+            for (Guest g : all) {
+                g.start();
             }
             assertTrue(Owners.await(WAIT, () -> gb.receivedFrom(ga.mac()) > 1 && ga.receivedFrom(gb.mac()) > 1
                     && gs.receivedFrom(gx.mac()) > 1), "traffic, " + where);
@@ -143,8 +143,8 @@ class NeighbourIsolationTest {
             gb.stop();
             ga.plan(gb.mac(), 64, 1 + FRAMES, 0);
             gb.plan(ga.mac(), 64, 1 + FRAMES, 0);
-            ga.start(true);
-            gb.start(true);
+            ga.start();
+            gb.start();
             assertTrue(Owners.await(WAIT, () -> ga.receivedFrom(gb.mac()) == 1 + FRAMES
                     && gb.receivedFrom(ga.mac()) == 1 + FRAMES), "neighbours' frames, " + where + ": a got "
                     + ga.receivedFrom(gb.mac()) + ", b got " + gb.receivedFrom(ga.mac()) + " of " + (1 + FRAMES));
@@ -163,7 +163,7 @@ class NeighbourIsolationTest {
             assertEquals(1 + FRAMES, gb.received(), "b received only a's frames, " + where);
             assertNull(ga.failure(), where);
             assertNull(gb.failure(), where);
-            for (NetLab.Vm vm : new NetLab.Vm[] {a, b}) {
+            for (VmLab.Vm vm : new VmLab.Vm[] {a, b}) {
                 assertEquals(RingError.NONE, vm.net().tx().ringError(), where);
                 assertEquals(RingError.NONE, vm.net().rx().ringError(), where);
                 assertEquals(0, vm.net().tx().counters().get(RingCounter.RING_ERRORS), where);
@@ -184,7 +184,7 @@ class NeighbourIsolationTest {
     }
 
     /** One pass of garbage over x's TX descriptor table and avail ring. */
-    private static void scribble(NetGuest g, SplittableRandom rnd, int n) {
+    private static void scribble(Guest g, SplittableRandom rnd, int n) {
         Translation t = new Translation();
         g.memory().translate(g.txDescAddr(), SplitRing.descTableSize(n), t);
         for (int i = 0; i < n; i++) {

@@ -6,7 +6,7 @@ import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWorker;
 import java.lang.management.ManagementFactory;
@@ -29,7 +29,7 @@ class AllocationTest {
         Kernel kernel = new Kernel();
         Process vmm = Owners.vmm(kernel);
         try (WorkerFactory f = WorkerModel.USER_WORKER_PLATFORM.factory(kernel);
-             NetPair pair = NetPair.open(vmm.mainTask(), f, NetPair.Options.defaults())) {
+             VmPair pair = VmPair.open(vmm.mainTask(), f, VmPair.Options.defaults())) {
             pair.run(64, 200_000, 30, TimeUnit.SECONDS); // warm-up: JIT, first-time paths
             List<Long> ids = new ArrayList<>();
             for (int i = 0; i < 2; i++) {
@@ -41,7 +41,7 @@ class AllocationTest {
             for (long id : ids) {
                 before += mx.getThreadAllocatedBytes(id);
             }
-            NetPair.Result r = pair.run(64, 200_000, 30, TimeUnit.SECONDS);
+            VmPair.Result r = pair.run(64, 200_000, 30, TimeUnit.SECONDS);
             long after = 0;
             for (long id : ids) {
                 after += mx.getThreadAllocatedBytes(id);

@@ -10,7 +10,7 @@ import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.backend.L2Switch.PortCounter;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -31,8 +31,8 @@ class EndToEndTest {
         Kernel kernel = new Kernel();
         Process vmm = Owners.vmm(kernel);
         try (WorkerFactory f = model.factory(kernel, 2);
-             NetPair pair = NetPair.open(vmm.mainTask(), f, NetPair.Options.defaults())) {
-            NetPair.Result r = pair.run(64, FRAMES, 50, TimeUnit.SECONDS);
+             VmPair pair = VmPair.open(vmm.mainTask(), f, VmPair.Options.defaults())) {
+            VmPair.Result r = pair.run(64, FRAMES, 50, TimeUnit.SECONDS);
             System.out.printf("%s: %.0f frames/s %s%n", model.modelName(), r.framesPerSecond(), r);
             assertNull(pair.guest(0).failure());
             assertNull(pair.guest(1).failure());

@@ -9,8 +9,8 @@ import dev.loomvisor.core.Process;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;
-import dev.loomvisor.vhost.testing.NetLab;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.VmLab;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
@@ -69,23 +69,23 @@ class FairnessTest {
         Kernel kernel = new Kernel();
         Process vmm = Owners.vmm(kernel);
         try (WorkerFactory f = WorkerModel.USER_WORKER.factory(kernel);
-             NetLab lab = new NetLab(vmm.mainTask(), f, NetPair.Options.defaults())) {
-            NetLab.Vm s = lab.addVm("s");
-            NetLab.Vm c = lab.addVm("c");
-            NetLab.Vm a = lab.addVm("a");
+             VmLab lab = new VmLab(vmm.mainTask(), f, VmPair.Options.defaults())) {
+            VmLab.Vm s = lab.addVm("s");
+            VmLab.Vm c = lab.addVm("c");
+            VmLab.Vm a = lab.addVm("a");
             c.guest().recordLatencies(SLOW_FRAMES + 1, s.guest().mac());
             c.guest().plan(s.guest().mac(), 64, 0, 0);
-            c.guest().start(true);
+            c.guest().start();
             // One frame from s first, so the switch knows where s is: else it floods a's frames to c too,
             // c's queue fills, and s's first frames to c would be dropped there (counted, but lost).
             s.guest().plan(c.guest().mac(), 64, 1, 0);
-            s.guest().start(true);
+            s.guest().start();
             assertTrue(Owners.await(java.time.Duration.ofSeconds(10), () -> c.guest().receivedFrom(s.guest().mac()) == 1));
             s.guest().stop();
             s.guest().plan(c.guest().mac(), 64, 1 + SLOW_FRAMES, TimeUnit.MILLISECONDS.toNanos(1));
             if (flood) {
                 a.guest().plan(s.guest().mac(), 64, Long.MAX_VALUE, 0);
-                a.guest().start(true);
+                a.guest().start();
                 // Let the flood reach steady state first.
                 long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(200);
                 while (System.nanoTime() < until) {
@@ -93,7 +93,7 @@ class FairnessTest {
                 }
             }
             long floodBefore = s.net().rx().counters().get(RingCounter.FRAMES);
-            s.guest().start(true);
+            s.guest().start();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
             while (c.guest().receivedFrom(s.guest().mac()) < 1 + SLOW_FRAMES && System.nanoTime() < deadline) {
                 LockSupport.parkNanos(1_000_000);

@@ -11,7 +11,7 @@ import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.backend.Frames;
 import dev.loomvisor.vhost.backend.GeneratorBackend;
 import dev.loomvisor.vhost.backend.SinkBackend;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.testing.RingRig;
 import dev.loomvisor.vmm.net.NetFeatures;
@@ -208,12 +208,12 @@ class HandlerTest {
 
     @Test
     void mergeableRxBuffersCarryLargeFramesAcrossSmallBuffers() throws Exception {
-        Scenario.run(NetPair.Options.defaults().withMrgRxbuf(true, 256), 1514, 5_000, true);
+        Scenario.run(VmPair.Options.defaults().withMrgRxbuf(true, 256), 1514, 5_000, true);
     }
 
     @Test
     void withoutMergeableBuffersAFrameTooBigForTheBufferIsDroppedAndCounted() throws Exception {
-        NetPair.Result r = Scenario.run(NetPair.Options.defaults().withMrgRxbuf(false, 256), 1514, 2_000, false);
+        VmPair.Result r = Scenario.run(VmPair.Options.defaults().withMrgRxbuf(false, 256), 1514, 2_000, false);
         assertEquals(0, r.receivedAb(), "no 1514-byte frame fits a 256-byte buffer");
         assertEquals(2_000, r.droppedAb());
         assertTrue(r.dropsByReason().get("b.rx.too-big") > 0);
@@ -223,7 +223,7 @@ class HandlerTest {
 
     @Test
     void withoutEventIdxEveryFrameIsStillAccountedFor() throws Exception {
-        Scenario.run(NetPair.Options.defaults().withEventIdx(false), 64, 50_000, false);
+        Scenario.run(VmPair.Options.defaults().withEventIdx(false), 64, 50_000, false);
     }
 
     @Test
@@ -232,7 +232,7 @@ class HandlerTest {
         // a run may find none; ten runs in a row finding none means busy-poll does not work.
         long hits = 0;
         for (int attempt = 0; attempt < 10 && hits == 0; attempt++) {
-            hits = Scenario.busyPollHits(NetPair.Options.defaults().withBusyPoll(1000), 64, 50_000);
+            hits = Scenario.busyPollHits(VmPair.Options.defaults().withBusyPoll(1000), 64, 50_000);
         }
         assertTrue(hits > 0, "busy-poll found work");
     }
@@ -292,18 +292,18 @@ class HandlerTest {
         /** Busy-poll hits of the last run (the methods of a test class run one at a time). */
         private static long lastBusyPollHits;
 
-        static long busyPollHits(NetPair.Options o, int length, long frames) throws Exception {
+        static long busyPollHits(VmPair.Options o, int length, long frames) throws Exception {
             run(o, length, frames, false);
             return lastBusyPollHits;
         }
 
-        static NetPair.Result run(NetPair.Options o, int length, long frames, boolean expectAllDelivered)
+        static VmPair.Result run(VmPair.Options o, int length, long frames, boolean expectAllDelivered)
                 throws Exception {
             var kernel = new dev.loomvisor.core.Kernel();
             var vmm = Owners.vmm(kernel);
             try (WorkerFactory f = WorkerModel.USER_WORKER.factory(kernel);
-                 NetPair pair = NetPair.open(vmm.mainTask(), f, o)) {
-                NetPair.Result r = pair.run(length, frames, 30, TimeUnit.SECONDS);
+                 VmPair pair = VmPair.open(vmm.mainTask(), f, o)) {
+                VmPair.Result r = pair.run(length, frames, 30, TimeUnit.SECONDS);
                 assertTrue(r.complete(), r.toString());
                 assertEquals(0, r.badChecksums());
                 assertEquals(0, r.reordered());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loomvisor.core.Cgroup;
 import dev.loomvisor.core.Credentials;
+import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
@@ -17,7 +18,7 @@ import dev.loomvisor.vhost.backend.Frames;
 import dev.loomvisor.vhost.backend.GeneratorBackend;
 import dev.loomvisor.vhost.net.VhostNet;
 import dev.loomvisor.vhost.net.VirtioNet;
-import dev.loomvisor.vhost.testing.NetGuest;
+import dev.loomvisor.vhost.fixture.Guest;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWorker;
 import java.time.Duration;
@@ -108,8 +109,13 @@ class DeviceChurnTest {
     private static void cycle(WorkerModel model, WorkerFactory f, Task owner, Process vmm, SplittableRandom rnd,
                               long seed, int i) {
         String where = "seed=" + seed + " model=" + model.modelName() + " cycle=" + i;
+        Guest g;
+        try {
+            g = Guest.create(vmm, "churn", GUEST_MAC, new Guest.Config(8, rnd.nextBoolean(), rnd.nextBoolean(), 2048));
+        } catch (ErrnoException e) {
+            throw new AssertionError(where, e);
+        }
         VhostNet n = VhostNet.open(owner, f);
-        NetGuest g = new NetGuest("churn", GUEST_MAC, new NetGuest.Config(8, rnd.nextBoolean(), rnd.nextBoolean(), 2048));
         List<VhostWorker> workers;
         try {
             n.device().setOwner(owner);
@@ -128,7 +134,7 @@ class DeviceChurnTest {
                 n.setBackend(owner, VirtioNet.TX, gen);
                 if (vcpu) {
                     g.plan(PEER_MAC, 64, 4, 0);
-                    g.start(true);
+                    g.start();
                     assertTrue(Owners.await(BOUND, g::txDone), where + ": 4 TX frames completed");
                     g.stop();
                     assertEquals(4, gen.counters().get(GeneratorBackend.Counter.TX_FRAMES), where);

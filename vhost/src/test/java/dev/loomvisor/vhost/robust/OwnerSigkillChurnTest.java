@@ -16,7 +16,7 @@ import dev.loomvisor.core.worker.Accounting;
 import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
-import dev.loomvisor.vhost.testing.NetPair;
+import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.work.VhostWorker;
 import java.time.Duration;
@@ -123,16 +123,16 @@ class OwnerSigkillChurnTest {
      * (its clone sees the pending signal: ERESTARTNOINTR or EINTR, reported as ENOMEM) and the pair closes
      * what it had opened, or the open finished first and the exit releases everything.
      */
-    private static long[] killDuringSetup(Process vmm, WorkerFactory f, NetPair.Options o, long delayNanos,
+    private static long[] killDuringSetup(Process vmm, WorkerFactory f, VmPair.Options o, long delayNanos,
                                           String where) throws Exception {
         CompletableFuture<Void> killer = CompletableFuture.runAsync(() -> {
             LockSupport.parkNanos(delayNanos);
             vmm.kill(Signal.SIGKILL);
         });
-        NetPair pair = null;
+        VmPair pair = null;
         boolean failed = false;
         try {
-            pair = NetPair.open(vmm.mainTask(), f, o);
+            pair = VmPair.open(vmm.mainTask(), f, o);
         } catch (ErrnoException e) {
             assertEquals(Errno.ENOMEM, e.errno(), where + ": a SET_OWNER failed by the kill reports ENOMEM");
             failed = true;
@@ -160,11 +160,11 @@ class OwnerSigkillChurnTest {
     private static long[] killOnce(Kernel kernel, Cgroup vms, int uid, WorkerFactory f, WorkerModel m,
                                    SplittableRandom rnd, String where) throws Exception {
         Process vmm = kernel.spawn("qemu", Credentials.user(uid, uid), Rlimits.nproc(Rlimits.INFINITY), vms);
-        NetPair.Options o = new NetPair.Options(64, rnd.nextBoolean(), rnd.nextBoolean(), 2048, 0, 1 << 16, true, null);
+        VmPair.Options o = new VmPair.Options(64, rnd.nextBoolean(), rnd.nextBoolean(), 2048, 0, 1 << 16, true, null);
         if (rnd.nextInt(6) == 0) {
             return killDuringSetup(vmm, f, o, rnd.nextLong(300_000), where);
         }
-        NetPair pair = NetPair.open(vmm.mainTask(), f, o);
+        VmPair pair = VmPair.open(vmm.mainTask(), f, o);
         AtomicBoolean storm = new AtomicBoolean();
         CompletableFuture<Void> flusher = null;
         long delivered;
@@ -173,8 +173,8 @@ class OwnerSigkillChurnTest {
         try {
             pair.guest(0).plan(pair.guest(1).mac(), 64, Long.MAX_VALUE, 0);
             pair.guest(1).plan(pair.guest(0).mac(), 64, Long.MAX_VALUE, 0);
-            pair.guest(0).start(true);
-            pair.guest(1).start(true);
+            pair.guest(0).start();
+            pair.guest(1).start();
             int moment = rnd.nextInt(5);
             switch (moment) {
                 case 0 -> { } // at once: the workers may not have run a single batch yet

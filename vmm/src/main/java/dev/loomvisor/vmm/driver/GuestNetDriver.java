@@ -9,6 +9,7 @@ import dev.loomvisor.vmm.net.MmioTransport;
 import dev.loomvisor.vmm.net.NetConfigSpace;
 import dev.loomvisor.vmm.net.NetFeatures;
 import dev.loomvisor.vmm.net.VirtioNetDevice;
+import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DriverQueue;
 import dev.loomvisor.vmm.virtio.SplitRing;
 
@@ -23,11 +24,38 @@ public final class GuestNetDriver {
      * @param queueSize      queue size to ask for (capped by QueueNumMax)
      * @param wantedFeatures features to accept if offered (VERSION_1 is always asked for)
      * @param maxPairs       queue pairs to use at most (with MQ)
+     * @param rxBufferSize   bytes per RX buffer; without MRG_RXBUF (and GSO) one must hold a whole frame,
+     *                       {@link VirtioNetHeader#MIN_RX_BUFFER} (virtio 1.2 §5.1.6.3.1), a smaller one
+     *                       makes the device drop every longer frame
      */
-    public record Options(int queueSize, long wantedFeatures, int maxPairs) {
+    public record Options(int queueSize, long wantedFeatures, int maxPairs, int rxBufferSize) {
+        public Options {
+            if (rxBufferSize < VirtioNetHeader.SIZE + FrameFormat.MIN_TEST_SIZE || rxBufferSize > 65536) {
+                throw new IllegalArgumentException("rx buffer size " + rxBufferSize);
+            }
+        }
+
+        public Options(int queueSize, long wantedFeatures, int maxPairs) {
+            this(queueSize, wantedFeatures, maxPairs, VirtioNetHeader.MIN_RX_BUFFER);
+        }
+
         public static Options defaults() {
             return new Options(256, NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
                     | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.MQ, Integer.MAX_VALUE);
+        }
+
+        public Options withQueueSize(int size) {
+            return new Options(size, wantedFeatures, maxPairs, rxBufferSize);
+        }
+
+        /** Asks for {@code feature} (a {@link NetFeatures} bit) or not. */
+        public Options withFeature(long feature, boolean on) {
+            return new Options(queueSize, on ? wantedFeatures | feature : wantedFeatures & ~feature, maxPairs,
+                    rxBufferSize);
+        }
+
+        public Options withRxBufferSize(int bytes) {
+            return new Options(queueSize, wantedFeatures, maxPairs, bytes);
         }
     }
 
@@ -69,7 +97,7 @@ public final class GuestNetDriver {
         mmio.write(DRIVER_FEATURES, (int) (features >>> 32));
         status |= FEATURES_OK;
         mmio.write(STATUS, status);
-        // The device may refuse: re-read, as the spec asks (reference/virtio.md line 62).
+        // The device may refuse: re-read, as the spec asks (virtio 1.2 §3.1.1, steps 5 and 6).
         if ((mmio.read(STATUS) & FEATURES_OK) == 0) {
             mmio.write(STATUS, mmio.read(STATUS) | FAILED);
             return DeviceError.FEATURES_REJECTED;
@@ -99,7 +127,8 @@ public final class GuestNetDriver {
                 return mmio.lastError();
             }
             // The interrupt line is platform wiring: the pair's vector, as an MSI-X vector would be.
-            ps[p] = new QueuePairDriver(p, memory, allocator, mmio, rx, tx, mergeable, mac, device.vector(p));
+            ps[p] = new QueuePairDriver(p, memory, allocator, mmio, rx, tx, mergeable, mac, device.vector(p),
+                    options.rxBufferSize());
         }
         status |= DRIVER_OK;
         mmio.write(STATUS, status);

@@ -8,22 +8,48 @@ import dev.loomvisor.vmm.net.VirtioNetDevice;
 import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DriverQueue;
 import dev.loomvisor.vmm.virtio.UsedElement;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
+import java.util.function.LongConsumer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * One queue pair of the guest driver, run by one vCPU thread: keeps the RX ring full of buffers, transmits
- * frames from a {@link TrafficSource}, reaps both rings, answers PINGs when it is an echo responder, and
- * sleeps on the pair's interrupt vector when there is nothing to do. Steady state allocates nothing: RX and
- * TX buffers are carved out of guest memory once, one per descriptor.
+ * frames from a {@link TrafficSource} (closed loop, or open loop with intended send times), reaps both rings,
+ * checks every received frame (per-flow sequence, payload), hands latencies to a sink, answers PINGs when it
+ * is an echo responder, and sleeps on the pair's interrupt vector when there is nothing to do.
+ *
+ * <p>NAPI-like: the vCPU keeps the rings' interrupts suppressed while it finds work, and only when a round
+ * finds none turns them on, re-checks (virtqueue_enable_cb: used entries that came meanwhile may not raise
+ * one) and waits. Steady state allocates nothing: RX and TX buffers are carved out of guest memory once, one
+ * per descriptor, and a TX buffer keeps its prepared frame, so each frame writes only its seq and time.
+ *
+ * <p>Traffic, echo and sinks may be changed while the vCPU runs ({@link #transmit} starts a new plan); the
+ * sequence numbers go on growing across plans, so a receiver's checks hold over a whole run.
  */
 public final class QueuePairDriver {
 
-    /** Longest the loop sleeps before re-checking whether it should stop. */
-    private static final long MAX_SLEEP_NS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** What the echo responder returns to its sender. */
+    public enum Echo {
+        OFF,
+        /** PINGs, as PONGs: round trips between two emulated guests. */
+        PINGS,
+        /** Every frame, addresses swapped and the rest as it came: a reflector for any peer's traffic. */
+        ALL
+    }
+
     /** A frame that needs more than this many bytes is not one of ours; MRG_RXBUF reassembly caps there. */
     private static final int MAX_FRAME = 65536;
+    /** Frames posted before the TX ring is published: VHOST_NET_BATCH, as the device batches its side. */
+    private static final int TX_BATCH = 64;
+    /** Flows told apart by source MAC; more share the last slot. */
+    private static final int MAX_FLOWS = 16;
+    /** Longest a busy virtual vCPU keeps its carrier before yielding it, as a host preempts a busy vCPU. */
+    private static final long SLICE_NANOS = 100_000;
+    /** MRG_RXBUF: how long to wait for the rest of a frame whose first buffer is used already. */
+    private static final long GATHER_SPINS = 1 << 20;
+    private static final long NO_DEADLINE = Long.MAX_VALUE;
 
     private final int pair;
     private final MmioTransport mmio;
@@ -34,22 +60,50 @@ public final class QueuePairDriver {
     private final Notifier vector;
     private final int rxBufSize;
     private final long[] rxAddr;
+    private final UnsafeBuffer[] rxView;
     private final int[] rxFree;
     private int rxFreeTop;
     private final long[] txAddr;
     private final UnsafeBuffer[] txView;
     private final int[] txFree;
     private int txFreeTop;
-    private final UnsafeBuffer[] rxView;
+    /** The plan and size a TX buffer's fixed fields were written for (-1: not prepared). */
+    private final int[] txPreparedPlan;
+    private final int[] txPreparedSize;
     private final UnsafeBuffer frame = new UnsafeBuffer(new byte[MAX_FRAME]);
     private final UsedElement used = new UsedElement();
     private final PairStats stats = new PairStats();
-    private long expectedSeq;
+
+    // Per-flow receive state (vCPU only, but the counts readable by anyone).
+    private final AtomicLongArray flowMac = new AtomicLongArray(MAX_FLOWS);
+    private final AtomicLongArray flowReceived = new AtomicLongArray(MAX_FLOWS);
+    private final long[] flowLastSeq = new long[MAX_FLOWS];
+    private volatile int flows;
+
+    // Settings (any thread).
+    private volatile TrafficSource source;
+    private volatile int planVersion;
+    private volatile Echo echo = Echo.OFF;
+    private volatile RxSink sink = RxSink.NONE;
+    private volatile LongConsumer latencySink;
+    private volatile long latencySource = -1;
+    private volatile boolean fullCheck = true;
+    private volatile boolean stopRequested;
+    private volatile Throwable failure;
+
+    // Transmit state (vCPU only).
+    private int planSeen;
+    private TrafficSource active;
+    private byte[] activeDst;
+    private long planSent;
+    private long planStart;
+    private long nextSeq;
     /** The echo responder stopped reaping RX because TX was full. */
     private boolean rxBlocked;
+    private long sliceStart;
 
     QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverQueue rx,
-                    DriverQueue tx, boolean mergeable, byte[] mac, Notifier vector) {
+                    DriverQueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize) {
         this.pair = pair;
         this.mmio = mmio;
         this.rx = rx;
@@ -57,8 +111,7 @@ public final class QueuePairDriver {
         this.mergeable = mergeable;
         this.mac = mac.clone();
         this.vector = vector;
-        // Without MRG_RXBUF, and without GSO, each buffer must hold a whole frame: 1526 bytes (line 60).
-        this.rxBufSize = VirtioNetHeader.MIN_RX_BUFFER;
+        this.rxBufSize = rxBufSize;
         this.rxAddr = new long[rx.size()];
         this.rxView = new UnsafeBuffer[rx.size()];
         this.rxFree = new int[rx.size()];
@@ -71,10 +124,13 @@ public final class QueuePairDriver {
         this.txAddr = new long[tx.size()];
         this.txView = new UnsafeBuffer[tx.size()];
         this.txFree = new int[tx.size()];
+        this.txPreparedPlan = new int[tx.size()];
+        this.txPreparedSize = new int[tx.size()];
         for (int i = 0; i < tx.size(); i++) {
             txAddr[i] = allocator.allocate(txBuf, 64);
             txView[i] = view(memory, txAddr[i], txBuf);
             txFree[txFreeTop++] = i;
+            txPreparedPlan[i] = -1;
         }
     }
 
@@ -96,6 +152,82 @@ public final class QueuePairDriver {
         return mac.clone();
     }
 
+    /** The RX buffer size this driver posts (with MRG_RXBUF, a frame may take several). */
+    public int rxBufferSize() {
+        return rxBufSize;
+    }
+
+    // ---- settings, from any thread -------------------------------------------------------------------------
+
+    /**
+     * Starts a new transmit plan (null: send nothing more): frame k of it is due {@code source.dueNanos(k)}
+     * after the vCPU picks it up. Wakes the vCPU.
+     */
+    public void transmit(TrafficSource source) {
+        this.source = source;
+        planVersion++;
+        vector.signal();
+    }
+
+    /** Echo responder: every PING received goes back to its sender as a PONG. */
+    public void setEcho(boolean on) {
+        echo = on ? Echo.PINGS : Echo.OFF;
+    }
+
+    public void setEcho(Echo mode) {
+        echo = mode;
+    }
+
+    public void setSink(RxSink s) {
+        sink = s == null ? RxSink.NONE : s;
+    }
+
+    /**
+     * Hands the latency (receive time minus the frame's send time, ns) of every DATA or PONG frame received
+     * from now on to {@code s} (null stops it), on the vCPU thread; {@code s} must not block or allocate.
+     */
+    public void setLatencySink(LongConsumer s) {
+        setLatencySink(s, -1);
+    }
+
+    /** As {@link #setLatencySink(LongConsumer)}, for frames from the MAC {@code fromMac} only (-1: all). */
+    public void setLatencySink(LongConsumer s, long fromMac) {
+        latencySource = fromMac;
+        latencySink = s;
+    }
+
+    /**
+     * Full payload checks (the default: every byte) or light ones (seq, length and the last payload byte), for
+     * benchmarks where the guest's own checking would dominate.
+     */
+    public void verifyPayload(boolean full) {
+        fullCheck = full;
+    }
+
+    /** Asks the vCPU to leave {@link #run}; it wakes up to see it. */
+    public void requestStop() {
+        stopRequested = true;
+        vector.signal();
+    }
+
+    /** Clears an earlier stop request, before a vCPU runs this pair again. */
+    public void clearStop() {
+        stopRequested = false;
+    }
+
+    /** Frames received from the guest with MAC {@code src} (as a 48-bit number). */
+    public long receivedFrom(long src) {
+        int n = flows;
+        for (int i = 0; i < n; i++) {
+            if (flowMac.get(i) == src) {
+                return flowReceived.get(i);
+            }
+        }
+        return 0;
+    }
+
+    // ---- the vCPU ------------------------------------------------------------------------------------------
+
     /** Posts every free RX buffer and kicks the RX queue if the device asks for it. */
     public void fillRx() {
         int added = 0;
@@ -110,42 +242,42 @@ public final class QueuePairDriver {
     }
 
     private void kick(int q) {
-        stats.kicks++;
+        stats.add(PairStats.KICKS, 1);
         mmio.write(MmioTransport.QUEUE_NOTIFY, q);
     }
 
-    /** Builds a test frame straight into a TX buffer and adds it; false if the TX ring is full. Not published. */
-    boolean addFrame(byte[] dst, byte type, long seq, int size) {
-        if (txFreeTop == 0 || tx.freeCount() == 0) {
-            return false;
-        }
-        int slot = txFree[--txFreeTop];
-        UnsafeBuffer b = txView[slot];
-        VirtioNetHeader.put(b, 0, 0); // TX: num_buffers 0 (line 57)
-        FrameFormat.write(b, VirtioNetHeader.SIZE, dst, mac, type, seq, System.nanoTime(), pair, size);
-        tx.add(txAddr[slot], VirtioNetHeader.SIZE + size, false, slot);
-        stats.txFrames++;
-        stats.txBytes += size;
-        return true;
+    private boolean txRoom() {
+        return txFreeTop > 0 && tx.freeCount() > 0;
     }
 
-    /** Copies a frame into a TX buffer and adds it; false if the TX ring is full. Not published. */
-    boolean addFrame(UnsafeBuffer src, int off, int len) {
-        if (txFreeTop == 0 || tx.freeCount() == 0 || len > FrameFormat.MAX_SIZE) {
+    /** Adds frame {@code seq} of the active plan to TX. Not published. */
+    private void addFrame(int size, long sendNanos) {
+        int slot = txFree[--txFreeTop];
+        UnsafeBuffer b = txView[slot];
+        if (txPreparedPlan[slot] != planSeen || txPreparedSize[slot] != size) {
+            VirtioNetHeader.put(b, 0, 0); // TX: num_buffers 0 (virtio 1.2 §5.1.6.2.1)
+            FrameFormat.writeFixed(b, VirtioNetHeader.SIZE, activeDst, mac, active.type(), pair, size);
+            txPreparedPlan[slot] = planSeen;
+            txPreparedSize[slot] = size;
+        }
+        FrameFormat.stamp(b, VirtioNetHeader.SIZE, nextSeq++, sendNanos);
+        tx.add(txAddr[slot], VirtioNetHeader.SIZE + size, false, slot);
+        stats.add(PairStats.TX_FRAMES, 1);
+        stats.add(PairStats.TX_BYTES, size);
+    }
+
+    /** Copies a frame into a TX buffer and adds it; false if there is no room. Not published. */
+    private boolean addCopy(UnsafeBuffer src, int off, int len) {
+        if (!txRoom() || len > FrameFormat.MAX_SIZE) {
             return false;
         }
         int slot = txFree[--txFreeTop];
         UnsafeBuffer b = txView[slot];
         VirtioNetHeader.put(b, 0, 0);
         b.putBytes(VirtioNetHeader.SIZE, src, off, len);
+        txPreparedPlan[slot] = -1;
         tx.add(txAddr[slot], VirtioNetHeader.SIZE + len, false, slot);
-        stats.txFrames++;
-        stats.txBytes += len;
         return true;
-    }
-
-    private boolean txRoom() {
-        return txFreeTop > 0 && tx.freeCount() > 0;
     }
 
     private void publishTx() {
@@ -161,17 +293,68 @@ public final class QueuePairDriver {
             txFree[txFreeTop++] = (int) used.cookie();
             n++;
         }
-        stats.txCompleted += n;
+        if (n > 0) {
+            stats.add(PairStats.TX_COMPLETED, n);
+        }
         return n;
     }
 
-    /** Takes received frames, checks them, hands them to the sink and answers PINGs; refills the ring. */
-    int reapRx(RxSink sink, boolean echo) {
+    /**
+     * Posts what the active plan has due at {@code now}: closed loop, a batch as the ring takes it; open loop,
+     * every frame whose time has come, each stamped with its due time if the source asks for it.
+     */
+    private int transmitDue(long now) {
+        TrafficSource s = active;
+        if (s == null) {
+            return 0;
+        }
+        int posted = 0;
+        long count = s.count();
+        if (!s.paced()) {
+            while (posted < TX_BATCH && planSent < count && txRoom()) {
+                addFrame(s.nextSize(), System.nanoTime());
+                planSent++;
+                posted++;
+            }
+        } else {
+            while (posted < TX_BATCH && planSent < count && txRoom()) {
+                long due = planStart + s.dueNanos(planSent);
+                if (now - due < 0) {
+                    break;
+                }
+                addFrame(s.nextSize(), s.stampsIntended() ? due : System.nanoTime());
+                planSent++;
+                posted++;
+            }
+        }
+        if (posted > 0) {
+            publishTx();
+        }
+        return posted;
+    }
+
+    /** When the next open-loop frame is due, or {@link #NO_DEADLINE}. */
+    private long nextDue() {
+        TrafficSource s = active;
+        if (s == null || !s.paced() || planSent >= s.count()) {
+            return NO_DEADLINE;
+        }
+        return planStart + s.dueNanos(planSent);
+    }
+
+    /** Takes received frames, checks them, hands them on and answers PINGs; refills the ring. */
+    int reapRx() {
         int frames = 0;
         boolean echoed = false;
+        Echo echoMode = echo;
+        boolean echoOn = echoMode != Echo.OFF;
+        RxSink rxSink = sink;
+        LongConsumer latency = latencySink;
+        long latencyFrom = latencySource;
+        boolean full = fullCheck;
         rxBlocked = false;
         while (true) {
-            if (echo && !txRoom()) {
+            if (echoOn && !txRoom()) {
                 // Back-pressure instead of loss: leave PINGs in the RX ring until TX buffers come back.
                 reapTx();
                 if (!txRoom()) {
@@ -185,20 +368,39 @@ public final class QueuePairDriver {
             int slot = (int) used.cookie();
             UnsafeBuffer b = rxView[slot];
             int len = Math.min(used.len(), rxBufSize);
-            int numBuffers = mergeable ? Math.max(1, VirtioNetHeader.numBuffers(b, 0)) : 1;
+            int numBuffers = mergeable && len >= VirtioNetHeader.SIZE ? Math.max(1, VirtioNetHeader.numBuffers(b, 0)) : 1;
             int frameLen = Math.max(0, len - VirtioNetHeader.SIZE);
-            frame.putBytes(0, b, VirtioNetHeader.SIZE, frameLen);
             rxFree[rxFreeTop++] = slot;
-            // MRG_RXBUF: the other buffers of this frame were published with the first (line 59).
-            for (int k = 1; k < numBuffers && rx.reap(used); k++) {
-                int s = (int) used.cookie();
-                int l = Math.min(used.len(), Math.min(rxBufSize, MAX_FRAME - frameLen));
-                frame.putBytes(frameLen, rxView[s], 0, l);
-                frameLen += l;
-                rxFree[rxFreeTop++] = s;
+            UnsafeBuffer fb = b;
+            int off = VirtioNetHeader.SIZE;
+            if (numBuffers > 1) {
+                // MRG_RXBUF: the other buffers of this frame are used together with the first (virtio 1.2
+                // §5.1.6.4.1); gather them.
+                frame.putBytes(0, b, VirtioNetHeader.SIZE, frameLen);
+                for (int k = 1; k < numBuffers; k++) {
+                    if (!reapRest()) {
+                        frameLen = -1;
+                        break;
+                    }
+                    int s = (int) used.cookie();
+                    int l = Math.min(used.len(), Math.min(rxBufSize, MAX_FRAME - frameLen));
+                    frame.putBytes(frameLen, rxView[s], 0, l);
+                    frameLen += l;
+                    rxFree[rxFreeTop++] = s;
+                }
+                fb = frame;
+                off = 0;
             }
             frames++;
-            if (onFrame(frameLen, sink, echo)) {
+            if (frameLen < 0) {
+                stats.add(PairStats.RX_CORRUPT, 1);
+                continue;
+            }
+            if (echoMode == Echo.ALL) {
+                echoed |= echoAny(fb, off, frameLen);
+                continue;
+            }
+            if (onFrame(fb, off, frameLen, echoOn, rxSink, latency, latencyFrom, full)) {
                 echoed = true;
             }
         }
@@ -211,103 +413,203 @@ public final class QueuePairDriver {
         return frames;
     }
 
-    private boolean onFrame(int len, RxSink sink, boolean echo) {
-        long now = System.nanoTime();
-        stats.rxFrames++;
-        stats.rxBytes += len;
-        if (!FrameFormat.isLoom(frame, 0, len)) {
+    /** Returns any frame to its sender: destination its source, source this NIC. */
+    private boolean echoAny(UnsafeBuffer b, int off, int len) {
+        stats.add(PairStats.RX_FRAMES, 1);
+        stats.add(PairStats.RX_BYTES, len);
+        if (len < FrameFormat.SRC + 6) {
+            stats.add(PairStats.RX_CORRUPT, 1);
             return false;
         }
-        byte type = frame.getByte(FrameFormat.TYPE);
-        long seq = frame.getLong(FrameFormat.SEQ);
-        if (!FrameFormat.payloadIntact(frame, 0, len)) {
-            stats.rxCorrupt++;
-        }
-        if (type == FrameFormat.PING && echo) {
-            FrameFormat.toPong(frame, 0);
-            if (addFrame(frame, 0, len)) {
-                stats.echoed++;
-            } else {
-                stats.echoDropped++;
-            }
-            sink.onFrame(pair, type, seq, frame.getLong(FrameFormat.TIMESTAMP), now, len);
+        b.putBytes(off + FrameFormat.DST, b, off + FrameFormat.SRC, 6);
+        b.putBytes(off + FrameFormat.SRC, mac);
+        if (addCopy(b, off, len)) {
+            stats.add(PairStats.ECHOED, 1);
             return true;
         }
-        if (seq == expectedSeq) {
-            stats.rxInOrder++;
-            expectedSeq = seq + 1;
-        } else if (seq > expectedSeq) {
-            stats.rxLost += seq - expectedSeq;
-            expectedSeq = seq + 1;
-        } else {
-            stats.rxOutOfOrder++;
-        }
-        sink.onFrame(pair, type, seq, frame.getLong(FrameFormat.TIMESTAMP), now, len);
+        stats.add(PairStats.ECHO_DROPPED, 1);
         return false;
     }
 
+    /** The next used RX entry of a frame being gathered; false if the device never published it. */
+    private boolean reapRest() {
+        for (long spin = 0; spin < GATHER_SPINS; spin++) {
+            if (rx.reap(used)) {
+                return true;
+            }
+            Thread.onSpinWait();
+        }
+        return false;
+    }
+
+    private boolean onFrame(UnsafeBuffer b, int off, int len, boolean echoOn, RxSink rxSink, LongConsumer latency,
+                            long latencyFrom, boolean full) {
+        stats.add(PairStats.RX_FRAMES, 1);
+        stats.add(PairStats.RX_BYTES, len);
+        if (!FrameFormat.isLoom(b, off, len)) {
+            stats.add(PairStats.RX_CORRUPT, 1);
+            return false;
+        }
+        if (full ? !FrameFormat.payloadIntact(b, off, len) : !FrameFormat.lastByteIntact(b, off, len)) {
+            stats.add(PairStats.RX_CORRUPT, 1);
+        }
+        byte type = b.getByte(off + FrameFormat.TYPE);
+        long seq = FrameFormat.seq(b, off);
+        long sent = FrameFormat.sendNanos(b, off);
+        long src = FrameFormat.srcMac(b, off);
+        if (type == FrameFormat.PING && echoOn) {
+            FrameFormat.toPong(b, off);
+            if (addCopy(b, off, len)) {
+                stats.add(PairStats.ECHOED, 1);
+            } else {
+                stats.add(PairStats.ECHO_DROPPED, 1);
+            }
+            if (rxSink != RxSink.NONE) {
+                rxSink.onFrame(pair, type, seq, sent, System.nanoTime(), len);
+            }
+            return true;
+        }
+        int f = flow(src);
+        flowReceived.setOpaque(f, flowReceived.getPlain(f) + 1);
+        long last = flowLastSeq[f];
+        if (seq == last + 1) {
+            stats.add(PairStats.RX_IN_ORDER, 1);
+            flowLastSeq[f] = seq;
+        } else if (seq > last) {
+            stats.add(PairStats.RX_LOST, seq - last - 1);
+            stats.add(PairStats.RX_GAPS, 1);
+            flowLastSeq[f] = seq;
+        } else {
+            stats.add(PairStats.RX_OUT_OF_ORDER, 1);
+        }
+        if (latency != null || rxSink != RxSink.NONE) {
+            long now = System.nanoTime();
+            if (latency != null && (latencyFrom < 0 || latencyFrom == src)) {
+                latency.accept(now - sent);
+            }
+            rxSink.onFrame(pair, type, seq, sent, now, len);
+        }
+        return false;
+    }
+
+    private int flow(long src) {
+        int n = flows;
+        for (int i = 0; i < n; i++) {
+            if (flowMac.getPlain(i) == src) {
+                return i;
+            }
+        }
+        if (n == MAX_FLOWS) {
+            return MAX_FLOWS - 1;
+        }
+        flowMac.set(n, src);
+        flowLastSeq[n] = -1;
+        flows = n + 1;
+        return n;
+    }
+
     /**
-     * The vCPU loop: transmit what {@code source} has due (null: send nothing), reap, answer PINGs if
-     * {@code echo}, sleep on the interrupt vector when idle. Returns when {@code running} turns false or the
-     * thread is interrupted.
+     * The vCPU loop with these settings: transmit {@code source} (null: send nothing), hand received frames to
+     * {@code sink}, answer PINGs if {@code echo}. Returns when {@code running} turns false, a stop is
+     * requested or the thread is interrupted.
      */
     public void run(TrafficSource source, RxSink sink, boolean echo, BooleanSupplier running) {
-        long start = System.nanoTime();
-        long seq = 0;
-        long count = source == null ? 0 : source.count();
-        byte[] dst = source == null ? null : source.dst();
-        while (running.getAsBoolean() && !Thread.currentThread().isInterrupted()) {
-            boolean work = false;
-            long elapsed = System.nanoTime() - start;
-            int added = 0;
-            while (seq < count && source.dueNanos(seq) <= elapsed && added < tx.size()) {
-                if (!addFrame(dst, source.type(), seq, source.nextSize())) {
-                    break;
-                }
-                seq++;
-                added++;
+        setSink(sink);
+        setEcho(echo);
+        transmit(source);
+        run(running);
+    }
+
+    /** The vCPU loop with the current settings; see {@link #run(TrafficSource, RxSink, boolean, BooleanSupplier)}. */
+    public void run(BooleanSupplier running) {
+        // The interrupt line: the vector's signal unparks this vCPU (an irqfd injecting into a halted vCPU).
+        Thread vcpu = Thread.currentThread();
+        vector.setListener(n -> LockSupport.unpark(vcpu));
+        try {
+            loop(running);
+        } catch (RuntimeException | Error e) {
+            failure = e; // a driver bug: the vCPU stops, and the VMM can tell why
+        } finally {
+            vector.setListener(null);
+        }
+    }
+
+    /** Why the vCPU loop ended with an exception, or null. */
+    public Throwable failure() {
+        return failure;
+    }
+
+    private void loop(BooleanSupplier running) {
+        rx.disableInterrupts();
+        tx.disableInterrupts();
+        sliceStart = System.nanoTime();
+        while (!stopRequested && running.getAsBoolean() && !Thread.currentThread().isInterrupted()) {
+            int version = planVersion;
+            if (version != planSeen) {
+                planSeen = version;
+                active = source;
+                activeDst = active == null ? null : active.dst();
+                planSent = 0;
+                planStart = System.nanoTime();
             }
-            if (added > 0) {
-                publishTx();
-                work = true;
-            }
-            if (reapTx() > 0) {
-                work = true;
-            }
-            if (reapRx(sink, echo) > 0) {
-                work = true;
-            }
+            long now = System.nanoTime();
+            boolean work = reapTx() > 0;
+            work |= transmitDue(now) > 0;
+            work |= reapRx() > 0;
             if (work) {
+                if (now - sliceStart >= SLICE_NANOS) {
+                    // A host preempts a busy vCPU after its slice; a virtual thread is never preempted, so a
+                    // guest that always has work would keep its carrier from every other vCPU and worker.
+                    // A timed park, not Thread.yield: a yield finds the scheduler's queue empty while the
+                    // workers this vCPU feeds are still waking, and runs the vCPU on.
+                    if (Thread.currentThread().isVirtual()) {
+                        LockSupport.parkNanos(1);
+                    }
+                    sliceStart = System.nanoTime();
+                }
                 continue;
             }
-            long sleep = MAX_SLEEP_NS;
-            if (seq < count && source.rate() > 0) {
-                sleep = Math.min(sleep, Math.max(0, source.dueNanos(seq) - (System.nanoTime() - start)));
-            }
-            if (sleep == 0) {
+            long deadline = nextDue();
+            if (deadline != NO_DEADLINE && deadline - System.nanoTime() <= 0) {
                 continue;
             }
-            // Re-enable interrupts and re-check (virtqueue_enable_cb): used entries that came meanwhile may
-            // not raise one.
             boolean pending = tx.enableInterrupts();
             if (!rxBlocked) {
                 pending |= rx.enableInterrupts();
             }
-            if (pending) {
-                continue;
+            if (!pending) {
+                awaitInterrupt(deadline);
             }
-            try {
-                if (vector.await(sleep, TimeUnit.NANOSECONDS) > 0) {
-                    stats.interrupts++;
-                }
-            } catch (InterruptedException e) {
-                return;
-            }
+            tx.disableInterrupts();
+            rx.disableInterrupts();
+            sliceStart = System.nanoTime();
         }
     }
 
-    /** Frames sent so far by {@link #run}. */
+    /**
+     * The halted vCPU: sleeps until the pair's interrupt vector fires, or until {@code deadline}
+     * ({@link System#nanoTime()}) when an open-loop frame is due then. Anything that may end the loop wakes it
+     * too, as a signal kicks a vCPU out of KVM_RUN: a stop request (it signals the vector), a signal to the
+     * vCPU task (signal_wake_up unparks it) or a Java interrupt. One park per call; the loop re-checks why.
+     * Nothing wakes an idle vCPU periodically.
+     */
+    private void awaitInterrupt(long deadline) {
+        if (vector.poll() > 0) {
+            stats.add(PairStats.INTERRUPTS, 1);
+            return;
+        }
+        if (deadline == NO_DEADLINE) {
+            LockSupport.park(this);
+        } else {
+            LockSupport.parkNanos(this, Math.max(1, deadline - System.nanoTime()));
+        }
+        if (vector.poll() > 0) {
+            stats.add(PairStats.INTERRUPTS, 1);
+        }
+    }
+
+    /** Frames sent so far by the pair's sources. */
     public long sent() {
-        return stats.txFrames;
+        return stats.txFrames();
     }
 }

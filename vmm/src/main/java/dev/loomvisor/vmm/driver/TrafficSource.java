@@ -3,44 +3,67 @@ package dev.loomvisor.vmm.driver;
 import java.util.SplittableRandom;
 
 /**
- * What a vCPU transmits: frame sizes (one fixed size or a weighted mix), a rate (frames per second, or 0
- * for as fast as the ring takes them), how many frames (or unlimited), and whether they are DATA or PING
- * (for round trips through an echo responder). Sizes are drawn from a seeded generator, so a run is
- * repeatable.
+ * What a vCPU transmits: frame sizes (one fixed size or a weighted mix), a pace (one frame every so many
+ * nanoseconds, open loop, or as fast as the ring takes them, closed loop), how many frames (or unlimited),
+ * whether they are DATA or PING (for round trips through an echo responder), and whether an open-loop frame
+ * is stamped with the time it was due rather than the time it left. Sizes are drawn from a seeded
+ * generator, so a run is repeatable. Immutable but for the size generator: one source per vCPU.
  */
 public final class TrafficSource {
 
     private final int[] sizes;
+    private final int[] weights;
     private final int[] cumulative;
-    private final long rate;
+    private final double intervalNanos;
     private final long count;
     private final byte type;
     private final byte[] dst;
+    private final boolean stampIntended;
+    private final long seed;
     private final SplittableRandom random;
 
-    private TrafficSource(int[] sizes, int[] weights, long rate, long count, byte type, byte[] dst, long seed) {
+    private TrafficSource(int[] sizes, int[] weights, double intervalNanos, long count, byte type, byte[] dst,
+                          boolean stampIntended, long seed) {
         for (int s : sizes) {
-            if (s < FrameFormat.MIN_SIZE || s > FrameFormat.MAX_SIZE) {
-                throw new IllegalArgumentException("frame size " + s + " outside [60, 1514]");
+            if (s < FrameFormat.MIN_TEST_SIZE || s > FrameFormat.MAX_SIZE) {
+                throw new IllegalArgumentException("frame size " + s + " outside [" + FrameFormat.MIN_TEST_SIZE
+                        + ", " + FrameFormat.MAX_SIZE + "]");
             }
         }
+        if (!(intervalNanos >= 0) || count < 0 || dst.length != 6) {
+            throw new IllegalArgumentException("interval " + intervalNanos + " ns, count " + count);
+        }
         this.sizes = sizes.clone();
+        this.weights = weights.clone();
         this.cumulative = new int[weights.length];
         int sum = 0;
         for (int i = 0; i < weights.length; i++) {
             sum += weights[i];
             cumulative[i] = sum;
         }
-        this.rate = rate;
+        this.intervalNanos = intervalNanos;
         this.count = count;
         this.type = type;
         this.dst = dst.clone();
+        this.stampIntended = stampIntended;
+        this.seed = seed;
         this.random = new SplittableRandom(seed);
     }
 
-    /** Frames of one size. */
+    private static double interval(long ratePps) {
+        return ratePps <= 0 ? 0 : 1e9 / ratePps;
+    }
+
+    /** Frames of one size at {@code ratePps} frames per second (0: closed loop). */
     public static TrafficSource fixed(int size, long ratePps, long count, byte[] dstMac) {
-        return new TrafficSource(new int[] {size}, new int[] {1}, ratePps, count, FrameFormat.DATA, dstMac, 1);
+        return new TrafficSource(new int[] {size}, new int[] {1}, interval(ratePps), count, FrameFormat.DATA,
+                dstMac, false, 1);
+    }
+
+    /** Frames of one size, one every {@code intervalNanos} (0: closed loop). */
+    public static TrafficSource paced(int size, double intervalNanos, long count, byte[] dstMac) {
+        return new TrafficSource(new int[] {size}, new int[] {1}, intervalNanos, count, FrameFormat.DATA, dstMac,
+                false, 1);
     }
 
     /** Frames whose sizes follow {@code weights} (e.g. an IMIX of 64/576/1500 at 7/4/1). */
@@ -48,21 +71,20 @@ public final class TrafficSource {
         if (sizes.length != weights.length || sizes.length == 0) {
             throw new IllegalArgumentException("one weight per size");
         }
-        return new TrafficSource(sizes, weights, ratePps, count, FrameFormat.DATA, dstMac, seed);
+        return new TrafficSource(sizes, weights, interval(ratePps), count, FrameFormat.DATA, dstMac, false, seed);
     }
 
     /** The same source sending PINGs, for an echo responder to return. */
     public TrafficSource pings() {
-        TrafficSource t = new TrafficSource(sizes, weightsBack(), rate, count, FrameFormat.PING, dst, 1);
-        return t;
+        return new TrafficSource(sizes, weights, intervalNanos, count, FrameFormat.PING, dst, stampIntended, seed);
     }
 
-    private int[] weightsBack() {
-        int[] w = new int[cumulative.length];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = cumulative[i] - (i == 0 ? 0 : cumulative[i - 1]);
-        }
-        return w;
+    /**
+     * The same source stamping each open-loop frame with the time it was due: the receiver's latency then
+     * includes any delay of the sender itself, as a load generator must count it.
+     */
+    public TrafficSource stampIntended() {
+        return new TrafficSource(sizes, weights, intervalNanos, count, type, dst, true, seed);
     }
 
     public int nextSize() {
@@ -80,7 +102,12 @@ public final class TrafficSource {
 
     /** Frames per second; 0 means as fast as possible. */
     public long rate() {
-        return rate;
+        return intervalNanos == 0 ? 0 : Math.round(1e9 / intervalNanos);
+    }
+
+    /** True if frames are due at set times (open loop). */
+    public boolean paced() {
+        return intervalNanos > 0;
     }
 
     /** Frames to send; {@link Long#MAX_VALUE} for no limit. */
@@ -96,8 +123,12 @@ public final class TrafficSource {
         return dst.clone();
     }
 
-    /** Nanoseconds after the start at which frame {@code seq} is due (0 for as-fast-as-possible). */
-    public long dueNanos(long seq) {
-        return rate == 0 ? 0 : (long) (seq * (1e9 / rate));
+    public boolean stampsIntended() {
+        return stampIntended;
+    }
+
+    /** Nanoseconds after the start at which frame {@code k} of this source is due (0 for closed loop). */
+    public long dueNanos(long k) {
+        return (long) (k * intervalNanos);
     }
 }

@@ -1,0 +1,107 @@
+package dev.loomvisor.bench.scenario;
+
+import dev.loomvisor.core.ErrnoException;
+import dev.loomvisor.core.Process;
+import dev.loomvisor.core.worker.WorkerFactory;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Two VMs of one VMM process on a {@link VmLab}'s switch, streaming to each other: the data path of the
+ * JMH-style {@code DataPathBenchmark}.
+ */
+public final class VmPair implements AutoCloseable {
+
+    /** What a timed run measured: frames and bytes the receiving guests got, and drops, in the window. */
+    public record Measurement(long elapsedNanos, long frames, long bytes, long dropped, long badFrames,
+                              long reordered) {
+
+        public double framesPerSecond() {
+            return frames * 1e9 / elapsedNanos;
+        }
+
+        public double gbitPerSecond() {
+            return bytes * 8.0 / elapsedNanos;
+        }
+    }
+
+    private final VmLab lab;
+    private final VmLab.Vm[] vms = new VmLab.Vm[2];
+
+    private VmPair(VmLab lab) {
+        this.lab = lab;
+    }
+
+    /** Two VMs of {@code vmm}, served by {@code factory}'s worker model; on failure all is closed again. */
+    public static VmPair open(Process vmm, WorkerFactory factory, VmLab.Options options) throws ErrnoException {
+        VmPair p = new VmPair(new VmLab(vmm, factory, options));
+        try {
+            p.vms[0] = p.lab.addVm("vm0");
+            p.vms[1] = p.lab.addVm("vm1");
+            return p;
+        } catch (ErrnoException | RuntimeException e) {
+            p.close();
+            throw e;
+        }
+    }
+
+    public VmLab.Vm vm(int i) {
+        return vms[i];
+    }
+
+    public VmLab lab() {
+        return lab;
+    }
+
+    /**
+     * Streams {@code length}-byte frames from VM 0 to VM 1 (and back if {@code bothWays}) without end, lets it
+     * settle for {@code warmupNanos}, counts what arrives during {@code measureNanos}, then stops the vCPUs.
+     * For benchmarks: the guests check lightly and nothing is asserted; their checks are reported.
+     */
+    public Measurement measure(int length, boolean bothWays, long warmupNanos, long measureNanos)
+            throws ErrnoException {
+        for (VmLab.Vm v : vms) {
+            v.driver().verifyPayload(false);
+        }
+        vms[0].send(vms[1].mac(), length, Long.MAX_VALUE, 0, false);
+        if (bothWays) {
+            vms[1].send(vms[0].mac(), length, Long.MAX_VALUE, 0, false);
+        }
+        for (VmLab.Vm v : vms) {
+            v.start();
+        }
+        LockSupport.parkNanos(warmupNanos);
+        long f0 = received();
+        long b0 = receivedBytes();
+        long d0 = VmLab.dropped(vms[0], vms[1]) + VmLab.dropped(vms[1], vms[0]);
+        long t0 = System.nanoTime();
+        long end = t0 + measureNanos;
+        while (System.nanoTime() - end < 0) {
+            LockSupport.parkNanos(end - System.nanoTime());
+        }
+        long t1 = System.nanoTime();
+        long f1 = received();
+        long b1 = receivedBytes();
+        long d1 = VmLab.dropped(vms[0], vms[1]) + VmLab.dropped(vms[1], vms[0]);
+        lab.stopVcpus();
+        long bad = 0;
+        long reordered = 0;
+        for (VmLab.Vm v : vms) {
+            bad += v.stats().rxCorrupt();
+            reordered += v.stats().rxOutOfOrder();
+        }
+        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered);
+    }
+
+    private long received() {
+        return vms[0].stats().rxFrames() + vms[1].stats().rxFrames();
+    }
+
+    private long receivedBytes() {
+        return vms[0].stats().rxBytes() + vms[1].stats().rxBytes();
+    }
+
+    @Override
+    public void close() {
+        lab.close();
+    }
+}
