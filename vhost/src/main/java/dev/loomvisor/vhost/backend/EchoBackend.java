@@ -49,7 +49,9 @@ public final class EchoBackend implements NetBackend {
         /** IPv4 for this address that is not a well-formed echo request: bad header, checksum, fragment. */
         DROP_IPV4,
         /** The queue back to the guest was full (or the frame longer than one of its records: 1/8 of it). */
-        DROP_QUEUE_FULL
+        DROP_QUEUE_FULL,
+        /** Answers still queued for the guest when its device went (never delivered). */
+        DROP_AT_CLOSE
     }
 
     private final long mac;
@@ -247,6 +249,15 @@ public final class EchoBackend implements NetBackend {
     @Override
     public boolean rxPending() {
         return queue.size() > 0;
+    }
+
+    @Override
+    public long discardPending() {
+        long n = drain.drain((b, o, l) -> true, Integer.MAX_VALUE);
+        if (n > 0) {
+            counters.addOrdered(Counter.DROP_AT_CLOSE, n);
+        }
+        return n;
     }
 
     @Override
