@@ -1,6 +1,7 @@
 package dev.loomvisor.vhost.backend;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -19,7 +20,10 @@ import dev.loomvisor.vhost.stats.Counters;
  *
  * <p>Ports come and go ({@link #removePort}, or {@link Port#close()}): a removed port's index is given to
  * the next port added, and the MACs learned on it become unknown, so a switch serving a churn of sessions
- * holds only the ports of the live ones.
+ * holds only the ports of the live ones. A removed port's queue, emptied, goes to the next port added (a
+ * sender that still held the removed port can only add a frame to a queue that stays valid: the queue is
+ * many-producer, and its memory is not freed while a port or the spare list holds it), so a churn of
+ * ports one after another allocates no queue memory.
  */
 public final class L2Switch {
 
@@ -53,6 +57,10 @@ public final class L2Switch {
     private volatile Port[] portArray = new Port[0];
     private final ForwardingTable table;
     private final int queueCapacity;
+    /** Spare queues kept: enough for ports that come and go one after another. */
+    static final int SPARE_LIMIT = 8;
+    /** Emptied queues of removed ports, for the next ports (guarded by this). */
+    private final ArrayDeque<ManyToOneRingBuffer> spareQueues = new ArrayDeque<>();
 
     /**
      * @param queueCapacity bytes of each port's queue, a power of two; each frame takes its length plus an
@@ -82,7 +90,15 @@ public final class L2Switch {
         if (index >= 0xFFFE) {
             throw new IllegalStateException("too many ports");
         }
-        Port p = new Port(this, index, name, queueCapacity);
+        ManyToOneRingBuffer q = spareQueues.pollFirst();
+        if (q == null) {
+            ByteBuffer bb = ByteBuffer.allocateDirect(queueCapacity + RingBufferDescriptor.TRAILER_LENGTH);
+            q = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
+        } else {
+            // A frame a late sender put there after the removal: never the new port's (dropped uncounted).
+            new RingDrain(q).drain((b, o, l) -> true, Integer.MAX_VALUE);
+        }
+        Port p = new Port(this, index, name, q);
         Port[] next = Arrays.copyOf(now, Math.max(now.length, index + 1));
         next[index] = p;
         portArray = next;
@@ -107,6 +123,10 @@ public final class L2Switch {
         }
         portArray = Arrays.copyOf(next, n);
         table.forget(p.index);
+        p.discardPending();
+        if (spareQueues.size() < SPARE_LIMIT) {
+            spareQueues.offerFirst(p.queue); // beyond the limit, the queue is left to the GC
+        }
     }
 
     /** The live ports, by index. */
@@ -197,12 +217,11 @@ public final class L2Switch {
         private long pendingBytes;
         private long pendingDelivered;
 
-        private Port(L2Switch owner, int index, String name, int capacity) {
+        private Port(L2Switch owner, int index, String name, ManyToOneRingBuffer queue) {
             this.owner = owner;
             this.index = index;
             this.name = name;
-            ByteBuffer bb = ByteBuffer.allocateDirect(capacity + RingBufferDescriptor.TRAILER_LENGTH);
-            this.queue = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
+            this.queue = queue;
             this.drain = new RingDrain(queue);
         }
 
