@@ -25,13 +25,13 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -424,7 +424,8 @@ public final class VhostUserCommand implements Callable<Integer> {
 
         /** Backends of open sessions; a closed one's counters are folded into {@link #retired} and it is let go. */
         private final Set<NetBackend> made = ConcurrentHashMap.newKeySet();
-        private final Map<String, Long> retired = new ConcurrentHashMap<>();
+        /** In the enum order of the mode's counters (guarded by itself). */
+        private final Map<String, Long> retired = new LinkedHashMap<>();
         private final NetLab lab;
         private final WorkerFactory labFactory;
 
@@ -469,7 +470,9 @@ public final class VhostUserCommand implements Callable<Integer> {
         @Override
         public void released(VhostUserSession session, int queuePair, NetBackend backend) {
             if (made.remove(backend)) {
-                fold(backend, retired);
+                synchronized (retired) {
+                    fold(backend, retired);
+                }
             }
         }
 
@@ -486,7 +489,10 @@ public final class VhostUserCommand implements Callable<Integer> {
 
         /** The mode's own counters summed over every backend made (name to value). */
         Map<String, Long> counters() {
-            Map<String, Long> sum = new TreeMap<>(retired);
+            Map<String, Long> sum;
+            synchronized (retired) {
+                sum = new LinkedHashMap<>(retired);
+            }
             for (NetBackend b : made) {
                 fold(b, sum);
             }
