@@ -27,8 +27,8 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class EpollLoop implements AutoCloseable {
 
-    /** Registrations at once (kick fds of all sessions). */
-    public static final int MAX_REGISTRATIONS = 16384;
+    /** Registrations at once (kick fds and control sockets of all sessions: 65,536 sessions of one pair). */
+    public static final int MAX_REGISTRATIONS = 1 << 18;
     private static final int MAX_EVENTS = 64;
     private static final long WAKE_TOKEN = -1L;
 

@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * An AF_UNIX stream socket with SCM_RIGHTS fd passing. One thread receives and one sends at a time (a
@@ -39,7 +40,7 @@ public final class UnixSocket implements AutoCloseable {
     public static final int SCM_MAX_FD = 253;
     private static final long SEND_CONTROL_SIZE = Libc.cmsgSpace(4L * SCM_MAX_FD);
 
-    private static final SegmentPool BUFFERS = new SegmentPool(Libc.MSGHDR_SIZE + Libc.IOVEC_SIZE + SEND_CONTROL_SIZE);
+    private static final SegmentPool BUFFERS = new SegmentPool(Libc.MSGHDR_SIZE + Libc.IOVEC_SIZE + SEND_CONTROL_SIZE, 1024);
 
     private final int fd;
     private final MemorySegment block;
@@ -47,6 +48,7 @@ public final class UnixSocket implements AutoCloseable {
     private final MemorySegment iov;
     private final MemorySegment control;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final ReentrantLock closeLock = new ReentrantLock();
     private final boolean nonBlocking;
     private volatile Readiness readiness;
     private int lastFdCount;
@@ -61,7 +63,7 @@ public final class UnixSocket implements AutoCloseable {
         this.control = block.asSlice(Libc.MSGHDR_SIZE + Libc.IOVEC_SIZE, SEND_CONTROL_SIZE);
     }
 
-    /** Native blocks the sockets' buffers took so far (at most the sockets ever open at once). */
+    /** Native blocks the sockets' buffers took so far (new ones only when more sockets are open than ever). */
     public static long buffersMade() {
         return BUFFERS.blocksMade();
     }
@@ -257,23 +259,37 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    /** shutdown(SHUT_RDWR): wakes a thread blocked in accept or recv on this socket; idempotent. */
+    /**
+     * shutdown(SHUT_RDWR): wakes a thread blocked in accept or recv on this socket; idempotent. Never after
+     * {@link #close} (the fd number may belong to another file by then): both take the same lock.
+     */
     public void shutdown() {
-        if (!closed.get()) {
-            try {
-                Libc.shutdown(fd, Libc.SHUT_RDWR);
-            } catch (NativeException ignored) {
-                // ENOTCONN: the peer is gone already, nothing blocks on it.
+        closeLock.lock();
+        try {
+            if (!closed.get()) {
+                try {
+                    Libc.shutdown(fd, Libc.SHUT_RDWR);
+                } catch (NativeException ignored) {
+                    // ENOTCONN: the peer is gone already, nothing blocks on it.
+                }
             }
+        } finally {
+            closeLock.unlock();
         }
     }
 
     /** Closes the fd (once); call after the threads using the socket have left it. */
     @Override
     public void close() {
-        if (closed.compareAndSet(false, true)) {
+        closeLock.lock();
+        try {
+            if (!closed.compareAndSet(false, true)) {
+                return;
+            }
             Libc.closeQuietly(fd);
-            BUFFERS.give(block);
+        } finally {
+            closeLock.unlock();
         }
+        BUFFERS.give(block);
     }
 }

@@ -140,8 +140,7 @@ public final class VhostUserSession {
 
     /** Ends the session (SERVER_CLOSED unless it already ended otherwise) and waits until it released all. */
     public void close() {
-        closing = true;
-        socket.shutdown();
+        requestClose();
         if (Thread.currentThread() != thread) {
             try {
                 thread.join();
@@ -149,6 +148,12 @@ public final class VhostUserSession {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    /** Tells the session to end (SERVER_CLOSED unless it already ended otherwise) without waiting. */
+    void requestClose() {
+        closing = true;
+        socket.shutdown();
     }
 
     // ---- the message loop ----
