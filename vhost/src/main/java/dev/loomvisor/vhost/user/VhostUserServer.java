@@ -19,7 +19,7 @@ import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -154,10 +154,10 @@ public final class VhostUserServer implements AutoCloseable {
     private final UnixSocket listenSocket;
     private final EpollLoop loop;
     private final Thread acceptThread;
-    private final AtomicInteger nextId = new AtomicInteger(1);
+    private final AtomicLong nextId = new AtomicLong(1);
     /** Guards the open sessions and every running total, so a snapshot is consistent. */
     private final ReentrantLock countsLock = new ReentrantLock();
-    private final Map<Integer, VhostUserSession> sessions = new LinkedHashMap<>();
+    private final Map<Long, VhostUserSession> sessions = new LinkedHashMap<>();
     private final Map<CloseCause, Long> closeCounts = new EnumMap<>(CloseCause.class);
     private final Map<CloseCause, Long> refuseCounts = new EnumMap<>(CloseCause.class);
     private long opened;
@@ -314,7 +314,7 @@ public final class VhostUserServer implements AutoCloseable {
             refuse(new CloseReason(CloseCause.SESSION_LIMIT, null, open + " sessions open, at most " + config.maxSessions()));
             return;
         }
-        int id = nextId.getAndIncrement();
+        long id = nextId.getAndIncrement();
         Process p;
         try {
             p = kernel.spawn("vhost-user-" + id, Credentials.root(), Rlimits.unlimited(), kernel.rootCgroup());

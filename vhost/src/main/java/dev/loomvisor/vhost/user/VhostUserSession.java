@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class VhostUserSession {
 
     private final VhostUserServer server;
-    private final int id;
+    private final long id;
     private final UnixSocket socket;
     private final Process process;
     private final Vrings vrings;
@@ -59,7 +59,7 @@ public final class VhostUserSession {
     private long protocolFeatures;
     private int mtu;
 
-    VhostUserSession(VhostUserServer server, int id, UnixSocket socket, Process process) {
+    VhostUserSession(VhostUserServer server, long id, UnixSocket socket, Process process) {
         this.server = server;
         this.id = id;
         this.socket = socket;
@@ -73,8 +73,8 @@ public final class VhostUserSession {
         thread.start();
     }
 
-    /** The session's number on its server (from 1). */
-    public int id() {
+    /** The session's number on its server (from 1; a long: a server runs for weeks of reconnects). */
+    public long id() {
         return id;
     }
 
