@@ -19,7 +19,6 @@ import dev.loomvisor.vhost.backend.PcapBackend;
 import dev.loomvisor.vhost.backend.PcapWriter;
 import dev.loomvisor.vhost.backend.TapBackend;
 import dev.loomvisor.vhost.user.BackendFactory;
-import dev.loomvisor.vhost.user.CloseCause;
 import dev.loomvisor.vhost.user.CloseReason;
 import dev.loomvisor.vhost.user.QueueStats;
 import dev.loomvisor.vhost.user.VhostUserServer;
@@ -30,14 +29,14 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.EnumMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -110,6 +109,11 @@ public final class VhostUserCommand implements Callable<Integer> {
                     + "(VHOST_SET_VRING_BUSYLOOP_TIMEOUT; default: 0, off).")
     long busyPollMicros;
 
+    @Option(names = "--max-sessions", paramLabel = "N", defaultValue = "" + VhostUserServer.Config.DEFAULT_MAX_SESSIONS,
+            description = "Sessions served at once, 1.." + VhostUserServer.Config.MAX_SESSIONS + "; a connection beyond "
+                    + "them is closed at once and logged as refused (default: ${DEFAULT-VALUE}).")
+    int maxSessions;
+
     @Option(names = "--duration", paramLabel = "TIME", converter = Durations.class,
             description = "Serve this long, then print the summary and exit (default: until SIGINT or SIGTERM).")
     Duration duration;
@@ -162,7 +166,8 @@ public final class VhostUserCommand implements Callable<Integer> {
         }
         try (PcapWriter capture = pcap = pcapOptions.open(); Backends backends = new Backends(kernel, workerModel)) {
             var config = VhostUserServer.Config.defaults().withModel(workerModel).withKernel(kernel)
-                    .withMaxQueuePairs(queues).withBackends(backends).withBusyPollMicros(busyPollMicros);
+                    .withMaxQueuePairs(queues).withBackends(backends).withBusyPollMicros(busyPollMicros)
+                    .withMaxSessions(maxSessions);
             VhostUserServer server;
             try {
                 server = VhostUserServer.start(socket, config, tally);
@@ -174,10 +179,12 @@ public final class VhostUserCommand implements Callable<Integer> {
             Runtime.getRuntime().addShutdownHook(hook);
             long start = System.nanoTime();
             try {
-                tally.print(String.format(Locale.ROOT, "vhost-user: listening on %s, mode %s, model %s, %d queue pair%s",
-                        socket, mode, model, queues, queues == 1 ? "" : "s"));
+                tally.print(String.format(Locale.ROOT, "vhost-user: listening on %s, mode %s, model %s, %d queue pair%s, "
+                        + "at most %d sessions", socket, mode, model, queues, queues == 1 ? "" : "s", maxSessions));
                 serve(stop, start, tally);
-                out.print(summary(tally, backends, (System.nanoTime() - start) / 1e9));
+                // Every session ends (SERVER_CLOSED) before the summary, so its counts are final and exact.
+                server.close();
+                out.print(summary(server.totals(), tally, backends, (System.nanoTime() - start) / 1e9));
                 out.flush();
             } finally {
                 server.close();
@@ -235,13 +242,15 @@ public final class VhostUserCommand implements Callable<Integer> {
                 now.txFrames, now.rxFrames, now.drops);
     }
 
-    private String summary(Tally tally, Backends backends, double seconds) {
+    private String summary(VhostUserServer.Totals server, Tally tally, Backends backends, double seconds) {
         Totals t = tally.totals();
         StringBuilder b = new StringBuilder();
         b.append(String.format(Locale.ROOT, "vhost-user summary: mode %s, model %s, busy-poll %d us, %.1f s%n", mode,
                 model, busyPollMicros, seconds));
-        b.append(String.format(Locale.ROOT, "sessions: %d opened, %d closed%s%n", tally.openedCount(), tally.closedCount(),
-                tally.causes().isEmpty() ? "" : " " + tally.causes()));
+        b.append(String.format(Locale.ROOT, "sessions: %d opened, %d closed, %d open%s; %d refused%s%n", server.opened(),
+                server.closed(), server.open(), server.closeCauses().isEmpty() ? "" : " " + server.closeCauses(),
+                server.refused(), server.refuseCauses().isEmpty() ? "" : " " + server.refuseCauses()));
+        b.append("frames: ").append(server.closedAccount()).append(System.lineSeparator());
         b.append(String.format(Locale.ROOT, "tx (frontend -> backend): %d frames, %d bytes, %.3f Mfps average%n",
                 t.txFrames, t.txBytes, t.txFrames / Math.max(seconds, 1e-9) / 1e6));
         b.append(String.format(Locale.ROOT, "rx (backend -> frontend): %d frames, %d bytes, %.3f Mfps average%n",
@@ -290,6 +299,10 @@ public final class VhostUserCommand implements Callable<Integer> {
         }
         if (vms < 1 || vms > CommonOptions.MAX_VHOST_USER_VMS) {
             throw new CommandLine.ParameterException(cmd, "--vms: " + vms + " is not allowed; give 1 to " + CommonOptions.MAX_VHOST_USER_VMS);
+        }
+        if (maxSessions < 1 || maxSessions > VhostUserServer.Config.MAX_SESSIONS) {
+            throw new CommandLine.ParameterException(cmd, "--max-sessions: " + maxSessions + " is not allowed; give 1 to "
+                    + VhostUserServer.Config.MAX_SESSIONS);
         }
         if (busyPollMicros < 0 || busyPollMicros > 1_000_000) {
             throw new CommandLine.ParameterException(cmd,
@@ -355,11 +368,8 @@ public final class VhostUserCommand implements Callable<Integer> {
         private final ReentrantLock lock = new ReentrantLock();
         /** Session lines come from session threads, stats lines from the serving loop: one line at a time. */
         private final ReentrantLock printLock = new ReentrantLock();
-        private final List<VhostUserSession> open = new ArrayList<>();
-        private final Map<CloseCause, Long> causes = new EnumMap<>(CloseCause.class);
+        private final Set<VhostUserSession> open = new LinkedHashSet<>();
         private Totals closedTotals = Totals.ZERO;
-        private long opened;
-        private long closed;
 
         Tally(PrintWriter err) {
             this.err = err;
@@ -370,7 +380,6 @@ public final class VhostUserCommand implements Callable<Integer> {
             lock.lock();
             try {
                 open.add(session);
-                opened++;
             } finally {
                 lock.unlock();
             }
@@ -379,19 +388,21 @@ public final class VhostUserCommand implements Callable<Integer> {
 
         @Override
         public void closed(VhostUserSession session, CloseReason reason) {
-            Totals own = Totals.ZERO.plus(session.stats());
             lock.lock();
             try {
                 if (open.remove(session)) {
                     closedTotals = closedTotals.plus(session.stats());
                 }
-                closed++;
-                causes.merge(reason.cause(), 1L, Long::sum);
             } finally {
                 lock.unlock();
             }
-            print(String.format(Locale.ROOT, "vhost-user: session %d closed: %s (tx %d frames, rx %d frames)",
-                    session.id(), reason, own.txFrames, own.rxFrames));
+            print(String.format(Locale.ROOT, "vhost-user: session %d closed: %s (%s)", session.id(), reason,
+                    session.account()));
+        }
+
+        @Override
+        public void refused(CloseReason reason) {
+            print("vhost-user: connection refused: " + reason);
         }
 
         void print(String line) {
@@ -425,33 +436,6 @@ public final class VhostUserCommand implements Callable<Integer> {
                 lock.unlock();
             }
         }
-
-        long openedCount() {
-            lock.lock();
-            try {
-                return opened;
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        long closedCount() {
-            lock.lock();
-            try {
-                return closed;
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        Map<CloseCause, Long> causes() {
-            lock.lock();
-            try {
-                return new LinkedHashMap<>(causes);
-            } finally {
-                lock.unlock();
-            }
-        }
     }
 
     /**
@@ -460,7 +444,10 @@ public final class VhostUserCommand implements Callable<Integer> {
      */
     private final class Backends implements BackendFactory, AutoCloseable {
 
-        private final List<NetBackend> made = new CopyOnWriteArrayList<>();
+        /** Backends of open sessions; a closed one's counters are folded into {@link #retired} and it is let go. */
+        private final Set<NetBackend> made = ConcurrentHashMap.newKeySet();
+        /** In the enum order of the mode's counters (guarded by itself). */
+        private final Map<String, Long> retired = new LinkedHashMap<>();
         private final VmLab lab;
         private final WorkerFactory labFactory;
 
@@ -502,19 +489,36 @@ public final class VhostUserCommand implements Callable<Integer> {
             return pcap == null ? b : new PcapBackend(b, pcap);
         }
 
-        /** The mode's own counters summed over every backend made (name to value, in enum order). */
+        @Override
+        public void released(VhostUserSession session, int queuePair, NetBackend released) {
+            NetBackend backend = released instanceof PcapBackend p ? p.inner() : released;
+            if (made.remove(backend)) {
+                synchronized (retired) {
+                    fold(backend, retired);
+                }
+            }
+        }
+
+        private static void fold(NetBackend b, Map<String, Long> into) {
+            Map<? extends Enum<?>, Long> snap = switch (b) {
+                case SinkBackend s -> s.counters().snapshot();
+                case GeneratorBackend g -> g.counters().snapshot();
+                case EchoBackend e -> e.counters().snapshot();
+                case L2Switch.Port p -> p.counters().snapshot();
+                case TapBackend tb -> tb.counters().snapshot();
+                default -> Map.of();
+            };
+            snap.forEach((k, v) -> into.merge(k.name().toLowerCase(Locale.ROOT), v, Long::sum));
+        }
+
+        /** The mode's own counters summed over every backend made (name to value). */
         Map<String, Long> counters() {
-            Map<String, Long> sum = new LinkedHashMap<>();
+            Map<String, Long> sum;
+            synchronized (retired) {
+                sum = new LinkedHashMap<>(retired);
+            }
             for (NetBackend b : made) {
-                Map<? extends Enum<?>, Long> snap = switch (b) {
-                    case SinkBackend s -> s.counters().snapshot();
-                    case GeneratorBackend g -> g.counters().snapshot();
-                    case EchoBackend e -> e.counters().snapshot();
-                    case L2Switch.Port p -> p.counters().snapshot();
-                    case TapBackend tb -> tb.counters().snapshot();
-                    default -> Map.of();
-                };
-                snap.forEach((k, v) -> sum.merge(k.name().toLowerCase(Locale.ROOT), v, Long::sum));
+                fold(b, sum);
             }
             if (lab != null) {
                 long echoed = 0;

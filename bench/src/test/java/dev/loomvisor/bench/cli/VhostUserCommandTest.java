@@ -42,6 +42,8 @@ class VhostUserCommandTest {
             "--frame-size=10             | --frame-size: 10 is out of range",
             "--vms=0                     | --vms: 0 is not allowed",
             "--busy-poll=-1              | --busy-poll: -1 is not allowed",
+            "--max-sessions=0            | --max-sessions: 0 is not allowed",
+            "--max-sessions=65537        | --max-sessions: 65537 is not allowed",
             "--duration=0s               | --duration: must be more than 0",
             "--stats-interval=1ms        | --stats-interval: must be 100ms to 1h"})
     void aWrongValueGetsOneLineAndStatus2(String arg, String message) {
@@ -130,6 +132,24 @@ class VhostUserCommandTest {
         assertTrue(r.out().contains("tx (frontend -> backend): 100 frames, 6401 bytes"), r.out());
         assertTrue(r.out().contains("sink: frames=100 bytes=6401 wrong_length=1"), r.out());
         assertFalse(Files.exists(sock), "the socket is removed at the end");
+    }
+
+    @Test
+    void aConnectionBeyondMaxSessionsIsRefusedAndCounted() throws Exception {
+        Path sock = dir.resolve("limit.sock");
+        var run = serve("vhost-user", "--socket", sock.toString(), "--mode", "sink", "--max-sessions", "1",
+                "--duration", "2s", "--quiet");
+        try (VhostUserFrontend first = connect(sock)) {
+            first.getFeatures();
+            try (VhostUserFrontend second = VhostUserFrontend.connect(sock, 1 << 20)) {
+                assertTrue(second.readsEof(), "closed at once");
+            }
+        }
+        CliRun r = run.get(30, TimeUnit.SECONDS);
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().contains("vhost-user: connection refused: SESSION_LIMIT: 1 sessions open, at most 1"), r.err());
+        assertTrue(r.out().contains("sessions: 1 opened, 1 closed, 0 open {PEER_CLOSED=1}; 1 refused {SESSION_LIMIT=1}"),
+                r.out());
     }
 
     @Test

@@ -2,6 +2,9 @@ package dev.loomvisor.vhost.backend;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -25,8 +28,18 @@ import dev.loomvisor.vhost.stats.Counters;
  * see its own IPv6 duplicate-address probes and neighbour solicitations), ARP other than a request for
  * this address, and IPv4 for this address that is not a well-formed, unfragmented echo request with
  * correct checksums.
+ *
+ * <p>Closing the backend (its device is gone) gives its queue to the next echo backend of the same size (a
+ * few are kept): a server serving a churn of sessions does not allocate and free 256 KiB per session, which
+ * freed direct memory does not give back to the system at once, so RSS grew with every session.
  */
-public final class EchoBackend implements NetBackend {
+public final class EchoBackend implements NetBackend, AutoCloseable {
+
+    /** Spare queues kept per size: enough for sessions that come and go one after another. */
+    static final int SPARE_LIMIT = 8;
+    /** Queues of closed backends, by size, empty and ready for the next backend (at most SPARE_LIMIT each). */
+    private static final ConcurrentHashMap<Integer, ConcurrentLinkedDeque<OneToOneRingBuffer>> SPARE_QUEUES =
+            new ConcurrentHashMap<>();
 
     private static final int MSG_FRAME = 1;
     /** The TTL of answers (Linux's default, net.ipv4.ip_default_ttl). */
@@ -49,7 +62,9 @@ public final class EchoBackend implements NetBackend {
         /** IPv4 for this address that is not a well-formed echo request: bad header, checksum, fragment. */
         DROP_IPV4,
         /** The queue back to the guest was full (or the frame longer than one of its records: 1/8 of it). */
-        DROP_QUEUE_FULL
+        DROP_QUEUE_FULL,
+        /** Answers still queued for the guest when its device went (never delivered). */
+        DROP_AT_CLOSE
     }
 
     private final long mac;
@@ -57,6 +72,8 @@ public final class EchoBackend implements NetBackend {
     private final OneToOneRingBuffer queue;
     private final RingDrain drain;
     private final Counters<Counter> counters = new Counters<>(Counter.class);
+    private final int queueBytes;
+    private final AtomicBoolean closed = new AtomicBoolean();
     private volatile Runnable rxListener;
     /** Frames queued since the last flushTransmit (TX worker only). */
     private int queuedInBatch;
@@ -75,8 +92,13 @@ public final class EchoBackend implements NetBackend {
         }
         this.mac = mac;
         this.ip = ip;
-        ByteBuffer bb = ByteBuffer.allocateDirect(queueBytes + RingBufferDescriptor.TRAILER_LENGTH);
-        this.queue = new OneToOneRingBuffer(new UnsafeBuffer(bb));
+        this.queueBytes = queueBytes;
+        OneToOneRingBuffer q = SPARE_QUEUES.computeIfAbsent(queueBytes, b -> new ConcurrentLinkedDeque<>()).pollFirst();
+        if (q == null) {
+            ByteBuffer bb = ByteBuffer.allocateDirect(queueBytes + RingBufferDescriptor.TRAILER_LENGTH);
+            q = new OneToOneRingBuffer(new UnsafeBuffer(bb));
+        }
+        this.queue = q;
         this.drain = new RingDrain(queue);
     }
 
@@ -247,6 +269,31 @@ public final class EchoBackend implements NetBackend {
     @Override
     public boolean rxPending() {
         return queue.size() > 0;
+    }
+
+    @Override
+    public long discardPending() {
+        long n = drain.drain((b, o, l) -> true, Integer.MAX_VALUE);
+        if (n > 0) {
+            counters.addOrdered(Counter.DROP_AT_CLOSE, n);
+        }
+        return n;
+    }
+
+    /**
+     * The device is gone (no worker calls this backend again): discards what is still queued (counted) and
+     * gives the queue to the next echo backend. The counters stay readable. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            discardPending();
+            rxListener = null;
+            ConcurrentLinkedDeque<OneToOneRingBuffer> spare = SPARE_QUEUES.get(queueBytes);
+            if (spare.size() < SPARE_LIMIT) {
+                spare.offerFirst(queue); // beyond the limit, the queue is left to the GC
+            }
+        }
     }
 
     @Override

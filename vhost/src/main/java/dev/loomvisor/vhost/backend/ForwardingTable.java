@@ -7,8 +7,10 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * many learners and readers, allocation-free.
  *
  * <p>Slot layout (one long): bits 63..16 the MAC, bits 15..0 the port index plus one; 0 is an empty
- * slot. Entries are never removed, only moved to another port (a station that moved). A full table
- * learns nothing more: unknown destinations are flooded, which is correct, only slower.
+ * slot. Entries are never removed, only moved to another port (a station that moved), or left without a
+ * port when their port goes ({@link #forget}: the MAC is unknown again, so a station behind a removed port
+ * is flooded to until it is learned anew). A full table learns nothing more: unknown destinations are
+ * flooded, which is correct, only slower.
  */
 final class ForwardingTable {
 
@@ -58,6 +60,21 @@ final class ForwardingTable {
                     return;
                 }
                 e = slots.get(i); // lost a race for this slot: look at what won
+            }
+        }
+    }
+
+    /**
+     * Every MAC learned on {@code port} becomes unknown (the port was removed and its index may be given to
+     * a new port, which must not receive the old port's traffic). The MAC stays in its slot, so no probe
+     * chain breaks.
+     */
+    void forget(int port) {
+        long portBits = port + 1;
+        for (int i = 0; i <= mask; i++) {
+            long e = slots.get(i);
+            if (e != 0 && (e & PORT_MASK) == portBits && (e >>> PORT_BITS) != 0) {
+                slots.compareAndSet(i, e, e & ~PORT_MASK);
             }
         }
     }

@@ -1,8 +1,10 @@
 package dev.loomvisor.vhost.backend;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
@@ -15,6 +17,13 @@ import dev.loomvisor.vhost.stats.Counters;
  * bounded queue (an Agrona {@link ManyToOneRingBuffer}: many sending ports, one receiving worker), and that
  * port's RX listener is woken at the end of the sender's batch ({@link Port#flushTransmit()}). A full queue drops the frame and counts it against the sending port; group
  * and unknown destinations are flooded to every other port. No thread of its own, no allocation per frame.
+ *
+ * <p>Ports come and go ({@link #removePort}, or {@link Port#close()}): a removed port's index is given to
+ * the next port added, and the MACs learned on it become unknown, so a switch serving a churn of sessions
+ * holds only the ports of the live ones. A removed port's queue, emptied, goes to the next port added (a
+ * sender that still held the removed port can only add a frame to a queue that stays valid: the queue is
+ * many-producer, and its memory is not freed while a port or the spare list holds it), so a churn of
+ * ports one after another allocates no queue memory.
  */
 public final class L2Switch {
 
@@ -39,13 +48,19 @@ public final class L2Switch {
         /** Copies of this port's frames that entered a destination queue (more than TX_FRAMES when flooding). */
         TX_DELIVERED,
         /** Frames the receiving guest consumed from this port's queue. */
-        RX_FRAMES, RX_BYTES
+        RX_FRAMES, RX_BYTES,
+        /** Frames still in this port's queue when it was removed (its guest never got them). */
+        RX_DISCARDED_AT_CLOSE
     }
 
-    private final List<Port> ports = new CopyOnWriteArrayList<>();
+    /** Live ports by index; a removed port leaves null until its index is given again. Written under this. */
     private volatile Port[] portArray = new Port[0];
     private final ForwardingTable table;
     private final int queueCapacity;
+    /** Spare queues kept: enough for ports that come and go one after another. */
+    static final int SPARE_LIMIT = 8;
+    /** Emptied queues of removed ports, for the next ports (guarded by this). */
+    private final ArrayDeque<ManyToOneRingBuffer> spareQueues = new ArrayDeque<>();
 
     /**
      * @param queueCapacity bytes of each port's queue, a power of two; each frame takes its length plus an
@@ -66,20 +81,64 @@ public final class L2Switch {
         this(1 << 18, 4096);
     }
 
-    /** Adds a port; its index is its position in {@link #ports()}. */
+    /** Adds a port at the lowest free index. */
     public synchronized Port addPort(String name) {
-        if (ports.size() >= 0xFFFE) {
+        Port[] now = portArray;
+        int index = 0;
+        while (index < now.length && now[index] != null) {
+            index++;
+        }
+        if (index >= 0xFFFE) {
             throw new IllegalStateException("too many ports");
         }
-        Port p = new Port(this, ports.size(), name, queueCapacity);
-        ports.add(p);
-        Port[] a = ports.toArray(new Port[0]);
-        portArray = a;
+        ManyToOneRingBuffer q = spareQueues.pollFirst();
+        if (q == null) {
+            ByteBuffer bb = ByteBuffer.allocateDirect(queueCapacity + RingBufferDescriptor.TRAILER_LENGTH);
+            q = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
+        } else {
+            // A frame a late sender put there after the removal: never the new port's (dropped uncounted).
+            new RingDrain(q).drain((b, o, l) -> true, Integer.MAX_VALUE);
+        }
+        Port p = new Port(this, index, name, q);
+        Port[] next = Arrays.copyOf(now, Math.max(now.length, index + 1));
+        next[index] = p;
+        portArray = next;
         return p;
     }
 
+    /**
+     * Removes a port (idempotent): nothing is forwarded to it any more, and what it learned is forgotten. A
+     * sender that read the port list just before may still put a frame in the removed queue, which is
+     * dropped with it. Its counters stay readable.
+     */
+    public synchronized void removePort(Port p) {
+        Port[] now = portArray;
+        if (p.owner != this || p.index >= now.length || now[p.index] != p) {
+            return;
+        }
+        Port[] next = now.clone();
+        next[p.index] = null;
+        int n = next.length;
+        while (n > 0 && next[n - 1] == null) {
+            n--;
+        }
+        portArray = Arrays.copyOf(next, n);
+        table.forget(p.index);
+        p.discardPending();
+        if (spareQueues.size() < SPARE_LIMIT) {
+            spareQueues.offerFirst(p.queue); // beyond the limit, the queue is left to the GC
+        }
+    }
+
+    /** The live ports, by index. */
     public List<Port> ports() {
-        return List.copyOf(ports);
+        List<Port> out = new ArrayList<>();
+        for (Port p : portArray) {
+            if (p != null) {
+                out.add(p);
+            }
+        }
+        return out;
     }
 
     /** The port index a MAC was learned on, or -1. */
@@ -100,10 +159,10 @@ public final class L2Switch {
             from.counters.addOrdered(PortCounter.TX_DROP_SAME_PORT, 1);
             return 0;
         }
-        if (to != ForwardingTable.NO_PORT) {
+        if (to != ForwardingTable.NO_PORT && to < all.length && all[to] != null) {
             return deliver(from, all[to], frame, offset, length) ? 1 : 0;
         }
-        if (all.length < 2) {
+        if (liveCount(all) < 2) {
             // Nowhere to flood to: dropped, and counted, so that every refused frame has a reason.
             from.counters.addOrdered(PortCounter.TX_DROP_NO_PORT, 1);
             return 0;
@@ -111,11 +170,21 @@ public final class L2Switch {
         from.counters.addOrdered(PortCounter.TX_FLOODED, 1);
         int copies = 0;
         for (Port p : all) {
-            if (p != from && deliver(from, p, frame, offset, length)) {
+            if (p != null && p != from && deliver(from, p, frame, offset, length)) {
                 copies++;
             }
         }
         return copies;
+    }
+
+    private static int liveCount(Port[] all) {
+        int n = 0;
+        for (Port p : all) {
+            if (p != null && ++n == 2) {
+                return n;
+            }
+        }
+        return n;
     }
 
     private static boolean deliver(Port from, Port to, DirectBuffer frame, int offset, int length) {
@@ -132,8 +201,8 @@ public final class L2Switch {
         return false;
     }
 
-    /** One switch port: the backend of one vhost-net device. */
-    public static final class Port implements NetBackend {
+    /** One switch port: the backend of one vhost-net device. Closing it removes it from the switch. */
+    public static final class Port implements NetBackend, AutoCloseable {
 
         private final L2Switch owner;
         private final int index;
@@ -149,12 +218,11 @@ public final class L2Switch {
         private long pendingBytes;
         private long pendingDelivered;
 
-        private Port(L2Switch owner, int index, String name, int capacity) {
+        private Port(L2Switch owner, int index, String name, ManyToOneRingBuffer queue) {
             this.owner = owner;
             this.index = index;
             this.name = name;
-            ByteBuffer bb = ByteBuffer.allocateDirect(capacity + RingBufferDescriptor.TRAILER_LENGTH);
-            this.queue = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
+            this.queue = queue;
             this.drain = new RingDrain(queue);
         }
 
@@ -210,7 +278,9 @@ public final class L2Switch {
             while (m != 0) {
                 int i = Long.numberOfTrailingZeros(m);
                 m &= m - 1;
-                all[i].wakeReceiver();
+                if (i < all.length && all[i] != null) {
+                    all[i].wakeReceiver();
+                }
             }
         }
 
@@ -242,6 +312,21 @@ public final class L2Switch {
             if (listener != null && rxPending()) {
                 listener.run();
             }
+        }
+
+        @Override
+        public long discardPending() {
+            long n = drain.drain((b, o, l) -> true, Integer.MAX_VALUE);
+            if (n > 0) {
+                counters.addOrdered(PortCounter.RX_DISCARDED_AT_CLOSE, n);
+            }
+            return n;
+        }
+
+        /** Removes the port from its switch. */
+        @Override
+        public void close() {
+            owner.removePort(this);
         }
 
         @Override

@@ -45,4 +45,13 @@ public interface NetBackend {
      * already wait, the listener is called once at once, as vhost_poll_start does for a readable fd.
      */
     void setRxListener(Runnable listener);
+
+    /**
+     * The device is gone: drops every frame still waiting for the guest, counts them in the backend's own
+     * counters, and returns how many (a session's close accounts for every frame). Called only after the
+     * RX worker stopped.
+     */
+    default long discardPending() {
+        return 0;
+    }
 }

@@ -66,6 +66,11 @@ public final class PcapBackend implements NetBackend, FrameReceiver, AutoCloseab
         inner.setRxListener(listener);
     }
 
+    @Override
+    public long discardPending() {
+        return inner.discardPending();
+    }
+
     /** Closes the wrapped backend if it is closeable; the writer is shared and closed by its owner. */
     @Override
     public void close() throws Exception {

@@ -9,7 +9,7 @@ public final class SessionEvents {
     }
 
     /** Session {@code id} of the server on {@code socket} started. */
-    public static void opened(int id, Path socket) {
+    public static void opened(long id, Path socket) {
         var ev = new SessionOpenedEvent();
         if (ev.shouldCommit()) {
             ev.session = "session-" + id;
@@ -19,7 +19,7 @@ public final class SessionEvents {
     }
 
     /** Session {@code id} ended with {@code cause} (a CloseCause name) and {@code detail}. */
-    public static void closed(int id, Enum<?> cause, String detail) {
+    public static void closed(long id, Enum<?> cause, String detail) {
         var ev = new SessionClosedEvent();
         if (ev.shouldCommit()) {
             ev.session = "session-" + id;

@@ -3,10 +3,10 @@ package dev.loomvisor.vhost.net;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.VhostVirtqueue;
 import dev.loomvisor.vhost.backend.NetBackend;
+import dev.loomvisor.vhost.sys.SegmentPool;
 import dev.loomvisor.vmm.net.FrameLimits;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -28,17 +28,20 @@ public final class TxHandler extends NetHandler {
     private static final AtomicLong LIVE_SCRATCH_BYTES = new AtomicLong();
 
     /**
-     * The gather buffer lives in its own arena, freed when the device is released: a direct ByteBuffer would
-     * hold its 64 KiB until a GC ran its cleaner, and device churn piled up hundreds of megabytes that way.
+     * Gather buffers go back to a pool when their device is released: a direct ByteBuffer would hold its
+     * 64 KiB until a GC ran its cleaner (device churn piled up hundreds of megabytes that way), and a shared
+     * arena per device made every release handshake with every live thread.
      */
-    private final Arena scratchArena = Arena.ofShared();
+    private static final SegmentPool SCRATCH = new SegmentPool(FrameLimits.MAX_GSO_FRAME, 64);
+
+    private final MemorySegment scratchBlock;
     private final UnsafeBuffer scratch;
     private final AtomicBoolean released = new AtomicBoolean();
 
     public TxHandler(VhostVirtqueue vq, IdleStrategy idle) {
         super(vq, idle);
-        MemorySegment s = scratchArena.allocate(FrameLimits.MAX_GSO_FRAME, 64);
-        scratch = new UnsafeBuffer(s.address(), FrameLimits.MAX_GSO_FRAME);
+        scratchBlock = SCRATCH.take();
+        scratch = new UnsafeBuffer(scratchBlock.address(), FrameLimits.MAX_GSO_FRAME);
         LIVE_SCRATCH_BYTES.addAndGet(FrameLimits.MAX_GSO_FRAME);
     }
 
@@ -48,7 +51,7 @@ public final class TxHandler extends NetHandler {
      */
     void release() {
         if (released.compareAndSet(false, true)) {
-            scratchArena.close();
+            SCRATCH.give(scratchBlock);
             LIVE_SCRATCH_BYTES.addAndGet(-FrameLimits.MAX_GSO_FRAME);
         }
     }

@@ -14,6 +14,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * kick into a signal of the ring's emulated eventfd ({@link Notifier}), whose listener (vhost_poll) queues
  * the ring's work on its worker.
  *
+ * <p>It also watches the sessions' control sockets ({@link #watch}): a session's virtual thread waits for
+ * its socket here instead of blocking in recvmsg, which would pin its carrier.
+ *
  * <p>Why a poller thread: a vhost worker may run on a virtual thread, and a virtual thread that blocks
  * under a native frame (read on an eventfd, epoll_wait) pins its carrier. Only this platform thread ever
  * blocks natively; workers see plain j.u.c wake-ups, as with an emulated guest.
@@ -24,25 +27,28 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class EpollLoop implements AutoCloseable {
 
-    /** Registrations at once (kick fds of all sessions). */
-    public static final int MAX_REGISTRATIONS = 4096;
+    /** Registrations at once (kick fds and control sockets of all sessions: 65,536 sessions of one pair). */
+    public static final int MAX_REGISTRATIONS = 1 << 18;
     private static final int MAX_EVENTS = 64;
     private static final long WAKE_TOKEN = -1L;
 
-    /** A kick fd and the emulated eventfd it signals. */
+    /** A kick fd and the emulated eventfd it signals, or a watched socket and who waits for it. */
     public static final class Registration implements AutoCloseable {
         private final EpollLoop loop;
         private final long token;
+        /** The kick eventfd (drained, closed with the registration); null for a watched socket. */
         private final EventFd fd;
+        private final int rawFd;
         private final Notifier target;
         private final ReentrantLock lock = new ReentrantLock();
         private boolean closed;
         private long wakeups;
 
-        private Registration(EpollLoop loop, long token, EventFd fd, Notifier target) {
+        private Registration(EpollLoop loop, long token, EventFd fd, int rawFd, Notifier target) {
             this.loop = loop;
             this.token = token;
             this.fd = fd;
+            this.rawFd = rawFd;
             this.target = target;
         }
 
@@ -51,7 +57,10 @@ public final class EpollLoop implements AutoCloseable {
             return wakeups;
         }
 
-        /** Stops watching and closes the fd; after this returns the loop no longer touches it. Idempotent. */
+        /**
+         * Stops watching and closes the fd (a kick eventfd; a watched socket stays open: its owner closes
+         * it after this); after this returns the loop no longer touches it. Idempotent.
+         */
         @Override
         public void close() {
             lock.lock();
@@ -61,11 +70,13 @@ public final class EpollLoop implements AutoCloseable {
                 }
                 closed = true;
                 try {
-                    Libc.epollCtl(loop.epfd, Libc.EPOLL_CTL_DEL, fd.fd(), MemorySegment.NULL);
+                    Libc.epollCtl(loop.epfd, Libc.EPOLL_CTL_DEL, rawFd, MemorySegment.NULL);
                 } catch (NativeException ignored) {
                     // The fd left the set already (closed by the peer's side is not possible: it is ours).
                 }
-                fd.close();
+                if (fd != null) {
+                    fd.close();
+                }
             } finally {
                 lock.unlock();
             }
@@ -79,7 +90,7 @@ public final class EpollLoop implements AutoCloseable {
                 if (closed) {
                     return;
                 }
-                n = fd.drain();
+                n = fd == null ? 1 : fd.drain();
             } finally {
                 lock.unlock();
             }
@@ -151,9 +162,13 @@ public final class EpollLoop implements AutoCloseable {
     }
 
     private void add(int fd, long token) throws NativeException {
+        add(fd, token, Libc.EPOLLIN);
+    }
+
+    private void add(int fd, long token, int events) throws NativeException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ev = a.allocate(Libc.EPOLL_EVENT_SIZE, 4);
-            ev.set(JAVA_INT, Libc.EPOLL_EVENTS, Libc.EPOLLIN);
+            ev.set(JAVA_INT, Libc.EPOLL_EVENTS, events);
             ev.set(JAVA_LONG_UNALIGNED, Libc.EPOLL_DATA, token);
             Libc.epollCtl(epfd, Libc.EPOLL_CTL_ADD, fd, ev);
         }
@@ -164,16 +179,31 @@ public final class EpollLoop implements AutoCloseable {
      * time it becomes readable. A count already pending signals at once.
      */
     public Registration register(EventFd fd, Notifier target) throws NativeException {
+        // Level-triggered: a pending count wakes the loop at once.
+        return register(fd, fd.fd(), target, Libc.EPOLLIN);
+    }
+
+    /**
+     * Signals {@code target} on every edge of {@code fd} becoming readable, writable or hung up
+     * (edge-triggered: the waiter tries its call again after each signal, and the sticky count of the
+     * {@link Notifier} loses no edge that comes between its EAGAIN and its wait). The fd stays the caller's:
+     * it closes the registration first, then the fd.
+     */
+    public Registration watch(int fd, Notifier target) throws NativeException {
+        return register(null, fd, target, Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET);
+    }
+
+    private Registration register(EventFd fd, int rawFd, Notifier target, int events) throws NativeException {
         registerLock.lock();
         try {
             for (int i = 0; i < MAX_REGISTRATIONS; i++) {
                 long token = nextToken++;
                 int slot = (int) (token & (MAX_REGISTRATIONS - 1));
                 if (slots.get(slot) == null) {
-                    Registration r = new Registration(this, token, fd, target);
+                    Registration r = new Registration(this, token, fd, rawFd, target);
                     slots.set(slot, r);
                     try {
-                        add(fd.fd(), token); // level-triggered: a pending count wakes the loop at once
+                        add(rawFd, token, events);
                     } catch (NativeException e) {
                         slots.set(slot, null);
                         throw e;
@@ -181,7 +211,7 @@ public final class EpollLoop implements AutoCloseable {
                     return r;
                 }
             }
-            throw new IllegalStateException("more than " + MAX_REGISTRATIONS + " kick fds");
+            throw new IllegalStateException("more than " + MAX_REGISTRATIONS + " kick fds and sockets");
         } finally {
             registerLock.unlock();
         }

@@ -10,15 +10,27 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * An AF_UNIX stream socket with SCM_RIGHTS fd passing. One thread receives and one sends at a time (a
  * vhost-user session's own thread does both); {@link #shutdown()} may come from any thread and wakes a
  * blocked {@link #accept()} or {@link #recv} (close alone would not, on Linux).
  *
- * <p>The msghdr, iovec and control buffer are allocated once per socket: a message allocates nothing.
+ * <p>The msghdr, iovec and control buffer are one block per socket from a pool (a message allocates
+ * nothing, and closing a socket closes no arena).
+ *
+ * <p>A socket accepted with {@link #acceptNonBlocking()} never blocks in a native call: where a blocking
+ * socket would wait in recvmsg or sendmsg, it waits in its {@link Readiness} (a virtual thread parks there
+ * without pinning its carrier).
  */
 public final class UnixSocket implements AutoCloseable {
+
+    /** Waits until the socket may have become readable or writable since the last wait (an epoll edge). */
+    @FunctionalInterface
+    public interface Readiness {
+        void await() throws InterruptedException;
+    }
 
     /** At most this many fds per message (what well-known vhost-user backends accept). */
     public static final int MAX_FDS = 32;
@@ -28,20 +40,32 @@ public final class UnixSocket implements AutoCloseable {
     public static final int SCM_MAX_FD = 253;
     private static final long SEND_CONTROL_SIZE = Libc.cmsgSpace(4L * SCM_MAX_FD);
 
+    private static final SegmentPool BUFFERS = new SegmentPool(Libc.MSGHDR_SIZE + Libc.IOVEC_SIZE + SEND_CONTROL_SIZE, 1024);
+
     private final int fd;
-    private final Arena arena = Arena.ofShared();
+    private final MemorySegment block;
     private final MemorySegment msghdr;
     private final MemorySegment iov;
     private final MemorySegment control;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final ReentrantLock closeLock = new ReentrantLock();
+    private final boolean nonBlocking;
+    private volatile Readiness readiness;
     private int lastFdCount;
     private int lastFlags;
 
-    private UnixSocket(int fd) {
+    private UnixSocket(int fd, boolean nonBlocking) {
         this.fd = fd;
-        this.msghdr = arena.allocate(Libc.MSGHDR_SIZE, 8);
-        this.iov = arena.allocate(Libc.IOVEC_SIZE, 8);
-        this.control = arena.allocate(SEND_CONTROL_SIZE, 8);
+        this.nonBlocking = nonBlocking;
+        this.block = BUFFERS.take();
+        this.msghdr = block.asSlice(0, Libc.MSGHDR_SIZE);
+        this.iov = block.asSlice(Libc.MSGHDR_SIZE, Libc.IOVEC_SIZE);
+        this.control = block.asSlice(Libc.MSGHDR_SIZE + Libc.IOVEC_SIZE, SEND_CONTROL_SIZE);
+    }
+
+    /** Native blocks the sockets' buffers took so far (new ones only when more sockets are open than ever). */
+    public static long buffersMade() {
+        return BUFFERS.blocksMade();
     }
 
     /** A listening socket bound to {@code path} (which must not exist). */
@@ -50,7 +74,7 @@ public final class UnixSocket implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             Libc.bind(fd, sockaddr(a, path), Libc.SOCKADDR_UN_SIZE);
             Libc.listen(fd, backlog);
-            return new UnixSocket(fd);
+            return new UnixSocket(fd, false);
         } catch (NativeException | RuntimeException e) {
             Libc.closeQuietly(fd);
             throw e;
@@ -62,7 +86,7 @@ public final class UnixSocket implements AutoCloseable {
         int fd = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
         try (Arena a = Arena.ofConfined()) {
             Libc.connect(fd, sockaddr(a, path), Libc.SOCKADDR_UN_SIZE);
-            return new UnixSocket(fd);
+            return new UnixSocket(fd, false);
         } catch (NativeException | RuntimeException e) {
             Libc.closeQuietly(fd);
             throw e;
@@ -82,7 +106,35 @@ public final class UnixSocket implements AutoCloseable {
 
     /** Blocks until a peer connects; the new connection is close-on-exec. */
     public UnixSocket accept() throws NativeException {
-        return new UnixSocket(Libc.accept4(fd, Libc.SOCK_CLOEXEC));
+        return new UnixSocket(Libc.accept4(fd, Libc.SOCK_CLOEXEC), false);
+    }
+
+    /**
+     * Blocks until a peer connects; the new connection is close-on-exec and non-blocking: give it a
+     * {@link #setReadiness readiness} before receiving or sending on it.
+     */
+    public UnixSocket acceptNonBlocking() throws NativeException {
+        return new UnixSocket(Libc.accept4(fd, Libc.SOCK_CLOEXEC | Libc.SOCK_NONBLOCK), true);
+    }
+
+    /** What a non-blocking socket waits in when a call would block. */
+    public void setReadiness(Readiness r) {
+        this.readiness = r;
+    }
+
+    /** On EAGAIN of a non-blocking socket: waits for the next edge, true to try again. */
+    private boolean awaitReady(NativeException e) throws NativeException {
+        Readiness r = readiness;
+        if (e.errno() != NativeException.EAGAIN || !nonBlocking || r == null) {
+            return false;
+        }
+        try {
+            r.await();
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw new NativeException("wait", NativeException.EINTR);
+        }
+        return true;
     }
 
     public int fd() {
@@ -112,7 +164,7 @@ public final class UnixSocket implements AutoCloseable {
             try {
                 n = Libc.recvmsg(fd, msghdr, Libc.MSG_WAITALL | Libc.MSG_CMSG_CLOEXEC);
             } catch (NativeException e) {
-                if (e.errno() == NativeException.EINTR) {
+                if (e.errno() == NativeException.EINTR || awaitReady(e)) {
                     continue;
                 }
                 throw e;
@@ -194,7 +246,7 @@ public final class UnixSocket implements AutoCloseable {
             try {
                 n = Libc.sendmsg(fd, msghdr, Libc.MSG_NOSIGNAL);
             } catch (NativeException e) {
-                if (e.errno() == NativeException.EINTR) {
+                if (e.errno() == NativeException.EINTR || awaitReady(e)) {
                     continue;
                 }
                 throw e;
@@ -207,23 +259,37 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    /** shutdown(SHUT_RDWR): wakes a thread blocked in accept or recv on this socket; idempotent. */
+    /**
+     * shutdown(SHUT_RDWR): wakes a thread blocked in accept or recv on this socket; idempotent. Never after
+     * {@link #close} (the fd number may belong to another file by then): both take the same lock.
+     */
     public void shutdown() {
-        if (!closed.get()) {
-            try {
-                Libc.shutdown(fd, Libc.SHUT_RDWR);
-            } catch (NativeException ignored) {
-                // ENOTCONN: the peer is gone already, nothing blocks on it.
+        closeLock.lock();
+        try {
+            if (!closed.get()) {
+                try {
+                    Libc.shutdown(fd, Libc.SHUT_RDWR);
+                } catch (NativeException ignored) {
+                    // ENOTCONN: the peer is gone already, nothing blocks on it.
+                }
             }
+        } finally {
+            closeLock.unlock();
         }
     }
 
     /** Closes the fd (once); call after the threads using the socket have left it. */
     @Override
     public void close() {
-        if (closed.compareAndSet(false, true)) {
+        closeLock.lock();
+        try {
+            if (!closed.compareAndSet(false, true)) {
+                return;
+            }
             Libc.closeQuietly(fd);
-            arena.close();
+        } finally {
+            closeLock.unlock();
         }
+        BUFFERS.give(block);
     }
 }

@@ -14,6 +14,8 @@ public enum CloseCause {
     IO_ERROR(false),
     /** The host could not give a resource the request needs (mmap, a worker, an fd). */
     RESOURCE_ERROR(false),
+    /** Refused at accept: the server already serves its maximum of sessions (--max-sessions). */
+    SESSION_LIMIT(false),
 
     /** The connection ended inside a 12-byte header. */
     TRUNCATED_HEADER(true),

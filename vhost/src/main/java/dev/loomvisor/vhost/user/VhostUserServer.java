@@ -16,10 +16,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -28,7 +28,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link EpollLoop} platform thread turns every session's kick eventfds into work on the workers.
  *
  * <p>Nothing here prints: sessions' openings and closings (with their one reason) go to the
- * {@link Listener}, and {@link #closeCounts()} keeps a tally by cause.
+ * {@link Listener}, and {@link #totals()} keeps running totals (by cause, and every closed session's frame
+ * account), so nothing of a closed session needs to be kept. At most {@link Config#maxSessions()} sessions
+ * run at once; each is a virtual thread waiting on its socket through the epoll thread.
  */
 public final class VhostUserServer implements AutoCloseable {
 
@@ -41,9 +43,15 @@ public final class VhostUserServer implements AutoCloseable {
      * @param maxQueueSize the largest SET_VRING_NUM accepted (a power of two, at most 32768)
      * @param kernel the emulated kernel sessions' processes live in (null: a new one)
      * @param busyPollMicros VHOST_SET_VRING_BUSYLOOP_TIMEOUT of every ring (0: off)
+     * @param maxSessions sessions served at once; a connection beyond them is refused at accept
      */
     public record Config(WorkerModel model, BackendFactory backends, int maxQueuePairs, byte[] mac, int mtu,
-                         int maxQueueSize, Kernel kernel, long busyPollMicros) {
+                         int maxQueueSize, Kernel kernel, long busyPollMicros, int maxSessions) {
+
+        /** Sessions at once unless told otherwise: far above what one host's VMs use, far below its fds. */
+        public static final int DEFAULT_MAX_SESSIONS = 1024;
+        /** The most --max-sessions allows: each session holds at least a socket, a kick and a call fd. */
+        public static final int MAX_SESSIONS = 65536;
 
         public Config {
             if (maxQueuePairs < 1 || maxQueuePairs > 128) {
@@ -58,45 +66,52 @@ public final class VhostUserServer implements AutoCloseable {
             if (busyPollMicros < 0) {
                 throw new IllegalArgumentException("busy-poll " + busyPollMicros);
             }
+            if (maxSessions < 1 || maxSessions > MAX_SESSIONS) {
+                throw new IllegalArgumentException("max sessions " + maxSessions);
+            }
             mac = mac.clone();
         }
 
         /** user-worker, a sink per queue pair, one pair, MAC 52:54:00:12:34:56, MTU 1500, rings up to 32768. */
         public static Config defaults() {
             return new Config(WorkerModel.DEFAULT, (s, k) -> new SinkBackend(), 1,
-                    new byte[] {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, 1500, SplitRing.MAX_QUEUE_SIZE, null, 0);
+                    new byte[] {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, 1500, SplitRing.MAX_QUEUE_SIZE, null, 0, DEFAULT_MAX_SESSIONS);
         }
 
         public Config withModel(WorkerModel m) {
-            return new Config(m, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel, busyPollMicros);
+            return new Config(m, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel, busyPollMicros, maxSessions);
         }
 
         public Config withBackends(BackendFactory b) {
-            return new Config(model, b, maxQueuePairs, mac, mtu, maxQueueSize, kernel, busyPollMicros);
+            return new Config(model, b, maxQueuePairs, mac, mtu, maxQueueSize, kernel, busyPollMicros, maxSessions);
         }
 
         public Config withMaxQueuePairs(int n) {
-            return new Config(model, backends, n, mac, mtu, maxQueueSize, kernel, busyPollMicros);
+            return new Config(model, backends, n, mac, mtu, maxQueueSize, kernel, busyPollMicros, maxSessions);
         }
 
         public Config withMac(byte[] m) {
-            return new Config(model, backends, maxQueuePairs, m, mtu, maxQueueSize, kernel, busyPollMicros);
+            return new Config(model, backends, maxQueuePairs, m, mtu, maxQueueSize, kernel, busyPollMicros, maxSessions);
         }
 
         public Config withMtu(int m) {
-            return new Config(model, backends, maxQueuePairs, mac, m, maxQueueSize, kernel, busyPollMicros);
+            return new Config(model, backends, maxQueuePairs, mac, m, maxQueueSize, kernel, busyPollMicros, maxSessions);
         }
 
         public Config withMaxQueueSize(int n) {
-            return new Config(model, backends, maxQueuePairs, mac, mtu, n, kernel, busyPollMicros);
+            return new Config(model, backends, maxQueuePairs, mac, mtu, n, kernel, busyPollMicros, maxSessions);
         }
 
         public Config withKernel(Kernel k) {
-            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, k, busyPollMicros);
+            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, k, busyPollMicros, maxSessions);
         }
 
         public Config withBusyPollMicros(long us) {
-            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel, us);
+            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel, us, maxSessions);
+        }
+
+        public Config withMaxSessions(int n) {
+            return new Config(model, backends, maxQueuePairs, mac, mtu, maxQueueSize, kernel, busyPollMicros, n);
         }
 
         @Override
@@ -105,7 +120,11 @@ public final class VhostUserServer implements AutoCloseable {
         }
     }
 
-    /** Told of sessions coming and going; called on the session's own thread, must not block long. */
+    /**
+     * Told of sessions coming and going, each in one place: {@link #opened} on the accept thread before the
+     * session's thread starts, {@link #closed} on the session's thread after it released everything,
+     * {@link #refused} on the accept thread. Must not block long.
+     */
     public interface Listener {
         default void opened(VhostUserSession session) {
         }
@@ -113,6 +132,18 @@ public final class VhostUserServer implements AutoCloseable {
         /** The session ended for {@code reason} and has released everything. */
         default void closed(VhostUserSession session, CloseReason reason) {
         }
+
+        /** A connection was closed at accept, never a session (SESSION_LIMIT, or RESOURCE_ERROR). */
+        default void refused(CloseReason reason) {
+        }
+    }
+
+    /**
+     * A consistent snapshot of the server's running totals: {@code opened == closed + open} always holds
+     * in one snapshot. {@code closedAccount} is the exact frame account of every closed session.
+     */
+    public record Totals(long opened, long closed, int open, long refused, Map<CloseCause, Long> closeCauses,
+                         Map<CloseCause, Long> refuseCauses, FrameAccount closedAccount) {
     }
 
     private final Path path;
@@ -123,10 +154,16 @@ public final class VhostUserServer implements AutoCloseable {
     private final UnixSocket listenSocket;
     private final EpollLoop loop;
     private final Thread acceptThread;
-    private final List<VhostUserSession> sessions = new CopyOnWriteArrayList<>();
-    private final AtomicInteger nextId = new AtomicInteger(1);
+    private final AtomicLong nextId = new AtomicLong(1);
+    /** Guards the open sessions and every running total, so a snapshot is consistent. */
     private final ReentrantLock countsLock = new ReentrantLock();
+    private final Map<Long, VhostUserSession> sessions = new LinkedHashMap<>();
     private final Map<CloseCause, Long> closeCounts = new EnumMap<>(CloseCause.class);
+    private final Map<CloseCause, Long> refuseCounts = new EnumMap<>(CloseCause.class);
+    private long opened;
+    private long closed;
+    private long refused;
+    private FrameAccount closedAccount = FrameAccount.ZERO;
     private volatile boolean closing;
     private volatile Throwable acceptFailure;
 
@@ -197,7 +234,12 @@ public final class VhostUserServer implements AutoCloseable {
 
     /** Sessions now open. */
     public List<VhostUserSession> sessions() {
-        return List.copyOf(sessions);
+        countsLock.lock();
+        try {
+            return List.copyOf(sessions.values());
+        } finally {
+            countsLock.unlock();
+        }
     }
 
     /** Sessions ended so far, by cause. */
@@ -205,6 +247,18 @@ public final class VhostUserServer implements AutoCloseable {
         countsLock.lock();
         try {
             return new EnumMap<>(closeCounts.isEmpty() ? Map.of() : closeCounts);
+        } finally {
+            countsLock.unlock();
+        }
+    }
+
+    /** The running totals, as one consistent snapshot. */
+    public Totals totals() {
+        countsLock.lock();
+        try {
+            return new Totals(opened, closed, sessions.size(), refused,
+                    closeCounts.isEmpty() ? Map.of() : new EnumMap<>(closeCounts),
+                    refuseCounts.isEmpty() ? Map.of() : new EnumMap<>(refuseCounts), closedAccount);
         } finally {
             countsLock.unlock();
         }
@@ -219,7 +273,7 @@ public final class VhostUserServer implements AutoCloseable {
         while (!closing) {
             UnixSocket conn;
             try {
-                conn = listenSocket.accept();
+                conn = listenSocket.acceptNonBlocking();
             } catch (NativeException e) {
                 if (closing) {
                     return;
@@ -238,35 +292,73 @@ public final class VhostUserServer implements AutoCloseable {
                 acceptFailure = e;
                 return;
             }
-            int id = nextId.getAndIncrement();
-            Process p;
-            try {
-                p = kernel.spawn("vhost-user-" + id, Credentials.root(), Rlimits.unlimited(), kernel.rootCgroup());
-            } catch (ErrnoException e) {
-                conn.close();
-                count(CloseCause.RESOURCE_ERROR);
-                continue;
-            }
-            VhostUserSession s = new VhostUserSession(this, id, conn, p);
-            sessions.add(s);
-            listener.opened(s);
-            dev.loomvisor.vhost.jfr.SessionEvents.opened(id, path);
-            s.start();
+            sessionOpening(conn);
         }
     }
 
-    private void count(CloseCause c) {
+    /**
+     * The one place a connection becomes a session (or is refused): beyond the session limit it is closed
+     * at once, before anything is spawned for it, so a front-end reconnecting in a loop costs an accept and
+     * a close.
+     */
+    private void sessionOpening(UnixSocket conn) {
         countsLock.lock();
+        int open;
         try {
-            closeCounts.merge(c, 1L, Long::sum);
+            open = sessions.size();
         } finally {
             countsLock.unlock();
         }
+        if (open >= config.maxSessions()) {
+            conn.close();
+            refuse(new CloseReason(CloseCause.SESSION_LIMIT, null, open + " sessions open, at most " + config.maxSessions()));
+            return;
+        }
+        long id = nextId.getAndIncrement();
+        Process p;
+        try {
+            p = kernel.spawn("vhost-user-" + id, Credentials.root(), Rlimits.unlimited(), kernel.rootCgroup());
+        } catch (ErrnoException e) {
+            conn.close();
+            refuse(new CloseReason(CloseCause.RESOURCE_ERROR, null, "spawn: " + e.getMessage()));
+            return;
+        }
+        VhostUserSession s = new VhostUserSession(this, id, conn, p);
+        countsLock.lock();
+        try {
+            sessions.put(id, s);
+            opened++;
+        } finally {
+            countsLock.unlock();
+        }
+        listener.opened(s);
+        dev.loomvisor.vhost.jfr.SessionEvents.opened(s.id(), path);
+        s.start();
     }
 
+    private void refuse(CloseReason reason) {
+        countsLock.lock();
+        try {
+            refused++;
+            refuseCounts.merge(reason.cause(), 1L, Long::sum);
+        } finally {
+            countsLock.unlock();
+        }
+        listener.refused(reason);
+    }
+
+    /** The one place a session ends: its final account joins the totals, in the same step as it leaves. */
     void sessionEnded(VhostUserSession s, CloseReason reason) {
-        sessions.remove(s);
-        count(reason.cause());
+        countsLock.lock();
+        try {
+            if (sessions.remove(s.id()) != null) {
+                closed++;
+                closeCounts.merge(reason.cause(), 1L, Long::sum);
+                closedAccount = closedAccount.plus(s.account());
+            }
+        } finally {
+            countsLock.unlock();
+        }
         dev.loomvisor.vhost.jfr.SessionEvents.closed(s.id(), reason.cause(), reason.detail());
         listener.closed(s, reason);
     }
@@ -284,7 +376,12 @@ public final class VhostUserServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        for (VhostUserSession s : List.copyOf(sessions)) {
+        // All at once, then wait for each: teardown takes as long as the slowest session, not their sum.
+        List<VhostUserSession> open = sessions();
+        for (VhostUserSession s : open) {
+            s.requestClose();
+        }
+        for (VhostUserSession s : open) {
             s.close();
         }
         loop.close();

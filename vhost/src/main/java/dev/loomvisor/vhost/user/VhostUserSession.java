@@ -2,162 +2,80 @@ package dev.loomvisor.vhost.user;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
-import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
-import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Notifier;
 import dev.loomvisor.core.Process;
-import dev.loomvisor.core.Task;
-import dev.loomvisor.vhost.RingCounter;
-import dev.loomvisor.vhost.VhostDevice;
-import dev.loomvisor.vhost.VhostVirtqueue;
 import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.net.VhostNet;
 import dev.loomvisor.vhost.net.VirtioNet;
 import dev.loomvisor.vhost.sys.EpollLoop;
-import dev.loomvisor.vhost.sys.EventFd;
-import dev.loomvisor.vhost.sys.Libc;
 import dev.loomvisor.vhost.sys.NativeException;
 import dev.loomvisor.vhost.sys.UnixSocket;
 import dev.loomvisor.vmm.net.NetConfigSpace;
-import dev.loomvisor.vmm.virtio.SplitRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * One front-end connection: an emulated process (the devices' owner) whose control socket is served by a
- * platform thread of its own, blocking in recvmsg (a platform thread pins nothing). SET_OWNER opens the
- * first queue pair's vhost-net and so creates its worker through the server's worker model; each further
+ * virtual thread of its own. The socket is non-blocking and the epoll thread tells the session when it is
+ * ready, so a session waiting for its front-end holds no carrier and no platform thread. SET_OWNER opens
+ * the first queue pair's vhost-net and so creates its worker through the server's worker model; each further
  * pair gets its own vhost-net (and worker) when one of its rings starts, as QEMU opens one /dev/vhost-net
- * per queue pair. Vring 2k is RX of pair k, 2k+1 its TX.
+ * per queue pair.
  *
- * <p>Ring states (reference vhost-user.md): stopped until SET_VRING_KICK starts it; it runs once started
- * and enabled (SET_VRING_ENABLE 1 when PROTOCOL_FEATURES was negotiated, at once otherwise);
- * GET_VRING_BASE stops it again and drops its kick and call. A running ring is a vhost-net ring with the
- * pair's backend attached, whose handler runs once at start, so nothing waits for a first kick.
+ * <p>Three parts: {@link VhostUserCodec} reads and checks messages and writes replies; {@link Vrings} keeps
+ * the vring state and the devices behind it; this class dispatches each request and owns the session's
+ * life.
  *
  * <p>Any protocol violation, socket failure or resource failure ends the session with one
- * {@link CloseReason}; everything it holds (devices and their workers, the mappings, every fd, the
- * process) is released, and the server goes on.
+ * {@link CloseReason}; everything it holds (devices and their workers, backends, the mappings, every fd,
+ * its buffers, the process) is released, and the server goes on. After the end, the session keeps only its
+ * counters.
  */
 public final class VhostUserSession {
 
-    /** The front-end's view of one vring. Fields other than the fds are touched by the session thread only. */
-    private static final class Ring {
-        final int index;
-        final int pair;
-        final int local;
-        int num;
-        long descUva;
-        long availUva;
-        long usedUva;
-        boolean addrSet;
-        int base;
-        boolean baseSet;
-        boolean started;
-        boolean enabled;
-        boolean running;
-        EpollLoop.Registration kick;
-        /** Set instead of {@link #kick} when the front-end polls (no kick fd). */
-        EpollLoop.Polled polled;
-        final Notifier kickNotifier = new Notifier();
-        volatile EventFd callFd;
-        volatile EventFd errFd;
-        final Notifier callNotifier = new Notifier();
-        final Notifier errNotifier = new Notifier();
-
-        Ring(int index) {
-            this.index = index;
-            this.pair = index / 2;
-            this.local = index % 2 == 0 ? VirtioNet.RX : VirtioNet.TX;
-            // The device's call: write the real eventfd (non-blocking, so a worker never parks in it).
-            callNotifier.setListener(n -> {
-                n.poll();
-                EventFd f = callFd;
-                if (f != null) {
-                    f.signal();
-                }
-            });
-            errNotifier.setListener(n -> {
-                n.poll();
-                EventFd f = errFd;
-                if (f != null) {
-                    f.signal();
-                }
-            });
-        }
-    }
-
-    /** One queue pair: its vhost-net and backend. */
-    private record Pair(VhostNet net, NetBackend backend) {
-    }
-
     private final VhostUserServer server;
-    private final int id;
+    private final long id;
     private final UnixSocket socket;
     private final Process process;
-    private final Task owner;
-    private final Ring[] rings;
-    /** Written by the session thread, read by any (stats, backend lookups). */
-    private final AtomicReferenceArray<Pair> pairs;
+    private final Vrings vrings;
     private final Thread thread;
+    private final Notifier socketReady = new Notifier();
     private final AtomicReference<CloseReason> reason = new AtomicReference<>();
     private final CountDownLatch ended = new CountDownLatch(1);
     private volatile boolean closing;
+    private volatile long messages;
+    private volatile long features;
+    private volatile FrameAccount finalAccount;
 
     // Session-thread state.
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment rxHeader;
-    private final MemorySegment rxPayload;
-    private final MemorySegment tx;
-    private final int[] fds = new int[VhostUser.MAX_FDS];
-    private final int[] extraFds = new int[VhostUser.MAX_FDS];
-    private int nfds;
-    private VhostUserRequest current;
-    private boolean ownerSet;
+    private VhostUserCodec codec;
     /** RESET_OWNER came since SET_OWNER: a SET_OWNER again is fine (and not needed). */
     private boolean ownerReset;
-    private long features;
     private long protocolFeatures;
-    private MemoryTable table;
     private int mtu;
-    private volatile long messages;
-    /** What devices closed by RESET_OWNER counted, per vring (session thread writes, any thread reads). */
-    private final QueueStats[] retired;
 
-    VhostUserSession(VhostUserServer server, int id, UnixSocket socket, Process process) {
+    VhostUserSession(VhostUserServer server, long id, UnixSocket socket, Process process) {
         this.server = server;
         this.id = id;
         this.socket = socket;
         this.process = process;
-        this.owner = process.mainTask();
-        int maxPairs = server.config().maxQueuePairs();
-        this.rings = new Ring[2 * maxPairs];
-        for (int i = 0; i < rings.length; i++) {
-            rings[i] = new Ring(i);
-        }
-        this.pairs = new AtomicReferenceArray<>(maxPairs);
-        this.retired = new QueueStats[2 * maxPairs];
+        this.vrings = new Vrings(server, this, process.mainTask());
         this.mtu = server.config().mtu();
-        this.rxHeader = arena.allocate(VhostUser.HEADER_SIZE, 8);
-        this.rxPayload = arena.allocate(VhostUser.MAX_PAYLOAD, 8);
-        this.tx = arena.allocate(VhostUser.HEADER_SIZE + VhostUser.MAX_PAYLOAD, 8);
-        this.thread = Thread.ofPlatform().name("vhost-user-" + id).daemon().unstarted(this::run);
+        this.thread = Thread.ofVirtual().name("vhost-user-" + id).unstarted(this::run);
     }
 
     void start() {
         thread.start();
     }
 
-    /** The session's number on its server (from 1). */
-    public int id() {
+    /** The session's number on its server (from 1; a long: a server runs for weeks of reconnects). */
+    public long id() {
         return id;
     }
 
@@ -192,19 +110,19 @@ public final class VhostUserSession {
 
     /** Queue pairs this session may use (the server's maximum). */
     public int maxQueuePairs() {
-        return pairs.length();
+        return vrings.maxQueuePairs();
     }
 
-    /** The backend of queue pair {@code k}, or null until one of its rings started. */
+    /** The backend of queue pair {@code k}, or null until its device opened and after it closed. */
     public NetBackend backend(int k) {
-        Pair p = pairs.get(k);
-        return p == null ? null : p.backend;
+        Vrings.Pair p = vrings.pairOrNull(k);
+        return p == null ? null : p.backend();
     }
 
-    /** The vhost-net of queue pair {@code k}, or null until one of its rings started. */
+    /** The vhost-net of queue pair {@code k}, or null until its device opened and after it closed. */
     public VhostNet net(int k) {
-        Pair p = pairs.get(k);
-        return p == null ? null : p.net;
+        Vrings.Pair p = vrings.pairOrNull(k);
+        return p == null ? null : p.net();
     }
 
     /**
@@ -212,40 +130,18 @@ public final class VhostUserSession {
      * keeps what the closed devices counted).
      */
     public List<QueueStats> stats() {
-        List<QueueStats> out = new ArrayList<>();
-        for (int k = 0; k < pairs.length(); k++) {
-            Pair p = pairs.get(k);
-            for (int local : new int[] {VirtioNet.RX, VirtioNet.TX}) {
-                int v = 2 * k + local;
-                QueueStats now = p == null ? null : countersOf(v, p.net.device().vq(local));
-                QueueStats old = retired[v];
-                if (now != null && old != null) {
-                    out.add(sum(now, old));
-                } else if (now != null || old != null) {
-                    out.add(now != null ? now : old);
-                }
-            }
-        }
-        return out;
+        return vrings.stats();
     }
 
-    private static QueueStats countersOf(int vring, VhostVirtqueue vq) {
-        var c = vq.counters();
-        long drops = c.get(RingCounter.DROP_BACKEND) + c.get(RingCounter.DROP_BAD_HEADER)
-                + c.get(RingCounter.DROP_TOO_BIG) + c.get(RingCounter.DROP_BAD_RX_CHAIN);
-        return new QueueStats(vring, c.get(RingCounter.FRAMES), c.get(RingCounter.BYTES), drops, vq.kicks(),
-                c.get(RingCounter.INTERRUPTS), c.get(RingCounter.RING_ERRORS));
-    }
-
-    private static QueueStats sum(QueueStats a, QueueStats b) {
-        return new QueueStats(a.vring(), a.frames() + b.frames(), a.bytes() + b.bytes(), a.drops() + b.drops(),
-                a.kicks() + b.kicks(), a.calls() + b.calls(), a.ringErrors() + b.ringErrors());
+    /** Where the session's frames went: so far while it runs, exactly once it has ended. */
+    public FrameAccount account() {
+        FrameAccount f = finalAccount;
+        return f != null ? f : vrings.account();
     }
 
     /** Ends the session (SERVER_CLOSED unless it already ended otherwise) and waits until it released all. */
     public void close() {
-        closing = true;
-        socket.shutdown();
+        requestClose();
         if (Thread.currentThread() != thread) {
             try {
                 thread.join();
@@ -255,145 +151,131 @@ public final class VhostUserSession {
         }
     }
 
+    /** Tells the session to end (SERVER_CLOSED unless it already ended otherwise) without waiting. */
+    void requestClose() {
+        closing = true;
+        socket.shutdown();
+    }
+
     // ---- the message loop ----
 
     private void run() {
-        try {
-            loop();
-        } catch (ProtocolException e) {
-            end(e.closeCause(), e.getMessage());
-        } catch (NativeException e) {
-            // A reset (the peer closed with our reply unread, or closed while we replied) is a peer close.
-            boolean reset = e.errno() == NativeException.ECONNRESET || e.errno() == NativeException.EPIPE;
-            end(closing ? CloseCause.SERVER_CLOSED : reset ? CloseCause.PEER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
-        } catch (RuntimeException | Error e) {
-            end(CloseCause.RESOURCE_ERROR, e.toString());
+        // Confined to this thread: closing it at the end handshakes with no other thread.
+        EpollLoop.Registration watch = null;
+        try (Arena arena = Arena.ofConfined()) {
+            try {
+                codec = new VhostUserCodec(socket, arena, () -> closing);
+                watch = server.loop().watch(socket.fd(), socketReady);
+                socket.setReadiness(socketReady::await);
+                loop();
+            } catch (ProtocolException e) {
+                end(e.closeCause(), e.getMessage());
+            } catch (NativeException e) {
+                // A reset (the peer closed with our reply unread, or closed while we replied) is a peer close.
+                boolean reset = e.errno() == NativeException.ECONNRESET || e.errno() == NativeException.EPIPE;
+                end(closing ? CloseCause.SERVER_CLOSED : reset ? CloseCause.PEER_CLOSED : CloseCause.IO_ERROR, e.getMessage());
+            } catch (RuntimeException | Error e) {
+                end(CloseCause.RESOURCE_ERROR, e.toString());
+            } finally {
+                if (codec != null) {
+                    codec.closeFds();
+                }
+                release(watch);
+                codec = null;
+            }
         } finally {
-            closeFds();
-            release();
+            finalAccount = vrings.account();
             ended.countDown();
             server.sessionEnded(this, reason.get());
         }
     }
 
     private void end(CloseCause cause, String detail) {
-        reason.compareAndSet(null, new CloseReason(cause, current, detail == null ? "" : detail));
+        VhostUserRequest r = codec == null ? null : codec.current();
+        reason.compareAndSet(null, new CloseReason(cause, r, detail == null ? "" : detail));
     }
 
     private void loop() throws ProtocolException, NativeException {
         while (true) {
-            current = null;
-            int got = socket.recv(rxHeader, VhostUser.HEADER_SIZE, fds);
-            nfds = socket.lastFdCount();
-            int rflags = socket.lastFlags();
-            if (got == 0) {
+            VhostUserRequest r = codec.next(protocolFeatures);
+            if (r == null) {
                 end(closing ? CloseCause.SERVER_CLOSED : CloseCause.PEER_CLOSED, "");
                 return;
             }
-            if (got < VhostUser.HEADER_SIZE) {
-                throw new ProtocolException(closing ? CloseCause.SERVER_CLOSED : CloseCause.TRUNCATED_HEADER,
-                        got + " of " + VhostUser.HEADER_SIZE + " header bytes");
-            }
-            if ((rflags & Libc.MSG_CTRUNC) != 0) {
-                throw new ProtocolException(CloseCause.TOO_MANY_FDS, "more than " + VhostUser.MAX_FDS + " fds");
-            }
-            int code = rxHeader.get(JAVA_INT_UNALIGNED, VhostUser.HDR_REQUEST);
-            int flags = rxHeader.get(JAVA_INT_UNALIGNED, VhostUser.HDR_FLAGS);
-            int size = rxHeader.get(JAVA_INT_UNALIGNED, VhostUser.HDR_SIZE);
-            current = VhostUserRequest.of(code);
-            if ((flags & VhostUser.VERSION_MASK) != VhostUser.VERSION || (flags & VhostUser.FLAG_REPLY) != 0) {
-                throw new ProtocolException(CloseCause.BAD_FLAGS, "flags 0x" + Integer.toHexString(flags));
-            }
-            if (size < 0 || size > VhostUser.MAX_PAYLOAD) {
-                throw new ProtocolException(CloseCause.PAYLOAD_TOO_BIG, "size " + Integer.toUnsignedString(size));
-            }
-            if (size > 0) {
-                int p = socket.recv(rxPayload, size, extraFds);
-                int extra = socket.lastFdCount();
-                for (int i = 0; i < extra; i++) {
-                    Libc.closeQuietly(extraFds[i]);
-                }
-                if (p < size) {
-                    throw new ProtocolException(closing ? CloseCause.SERVER_CLOSED : CloseCause.TRUNCATED_PAYLOAD,
-                            p + " of " + size + " payload bytes");
-                }
-                if (extra != 0 || (socket.lastFlags() & Libc.MSG_CTRUNC) != 0) {
-                    throw new ProtocolException(CloseCause.BAD_FD_COUNT, "fds inside the payload");
-                }
-            }
-            if (current == null) {
-                throw new ProtocolException(CloseCause.UNKNOWN_REQUEST, "request " + Integer.toUnsignedString(code));
-            }
-            if (current.payloadSize() != VhostUserRequest.VARIABLE && size != current.payloadSize()) {
-                throw new ProtocolException(CloseCause.SIZE_MISMATCH, size + " bytes, expected " + current.payloadSize());
-            }
-            boolean needReply = (flags & VhostUser.FLAG_NEED_REPLY) != 0
-                    && (protocolFeatures & VhostUser.PF_REPLY_ACK) != 0;
+            boolean needReply = codec.needReply();
             try {
-                boolean replied = handle(current, size);
+                codec.rejectUnexpectedFds();
+                boolean replied = handle(r);
                 messages++;
                 if (needReply && !replied) {
-                    replyU64(current, 0); // REPLY_ACK: success
+                    codec.replyU64(r, 0); // REPLY_ACK: success
                 }
             } catch (ProtocolException e) {
                 if (needReply && !closing) {
                     try {
-                        replyU64(current, 1); // REPLY_ACK: failure, then the session ends
+                        codec.replyU64(r, 1); // REPLY_ACK: failure, then the session ends
                     } catch (NativeException ignored) {
                         // The peer is gone; the violation stays the reason.
                     }
                 }
                 throw e;
             } finally {
-                closeFds();
+                codec.closeFds();
             }
         }
-    }
-
-    private void closeFds() {
-        for (int i = 0; i < nfds; i++) {
-            if (fds[i] >= 0) {
-                Libc.closeQuietly(fds[i]);
-                fds[i] = -1;
-            }
-        }
-        nfds = 0;
     }
 
     /** Handles one request; true if it sent its own reply. */
-    private boolean handle(VhostUserRequest r, int size) throws ProtocolException, NativeException {
-        if (r != VhostUserRequest.SET_MEM_TABLE && r != VhostUserRequest.SET_VRING_KICK
-                && r != VhostUserRequest.SET_VRING_CALL && r != VhostUserRequest.SET_VRING_ERR && nfds != 0) {
-            throw new ProtocolException(CloseCause.BAD_FD_COUNT, nfds + " fds");
-        }
+    private boolean handle(VhostUserRequest r) throws ProtocolException, NativeException {
         switch (r) {
             case GET_FEATURES -> {
-                replyU64(r, VhostUser.FEATURES);
+                codec.replyU64(r, VhostUser.FEATURES);
                 return true;
             }
-            case SET_FEATURES -> setFeatures(u64(0));
-            case SET_OWNER -> setOwner();
-            case RESET_OWNER -> resetOwner();
-            case SET_MEM_TABLE -> setMemTable(size);
-            case SET_VRING_NUM -> setVringNum(ring(u32(VhostUser.STATE_INDEX)), u32(VhostUser.STATE_NUM));
-            case SET_VRING_ADDR -> setVringAddr();
-            case SET_VRING_BASE -> setVringBase(ring(u32(VhostUser.STATE_INDEX)), u32(VhostUser.STATE_NUM));
+            case SET_FEATURES -> {
+                long f = codec.u64(0);
+                if ((f & ~VhostUser.FEATURES) != 0) {
+                    throw new ProtocolException(CloseCause.FEATURES_NOT_OFFERED, "0x" + Long.toHexString(f & ~VhostUser.FEATURES));
+                }
+                features = f;
+                vrings.setFeatures(f);
+            }
+            case SET_OWNER -> {
+                if (vrings.ownerSet() && !ownerReset) {
+                    throw new ProtocolException(CloseCause.OWNER_ALREADY_SET, "");
+                }
+                ownerReset = false;
+                vrings.setOwner();
+            }
+            case RESET_OWNER -> {
+                vrings.resetOwner();
+                // The session stays the owner (the same process); devices come back as rings start again.
+                ownerReset = true;
+                features = 0;
+            }
+            case SET_MEM_TABLE -> vrings.setMemTable(codec);
+            case SET_VRING_NUM -> vrings.setVringNum(codec.u32(VhostUser.STATE_INDEX), codec.u32(VhostUser.STATE_NUM));
+            case SET_VRING_ADDR -> vrings.setVringAddr(codec.u32(VhostUser.ADDR_INDEX), codec.u32(VhostUser.ADDR_FLAGS),
+                    codec.u64(VhostUser.ADDR_DESC), codec.u64(VhostUser.ADDR_USED), codec.u64(VhostUser.ADDR_AVAIL));
+            case SET_VRING_BASE -> vrings.setVringBase(codec.u32(VhostUser.STATE_INDEX), codec.u32(VhostUser.STATE_NUM));
             case GET_VRING_BASE -> {
-                Ring ring = ring(u32(VhostUser.STATE_INDEX));
-                int base = getVringBase(ring);
-                tx.set(JAVA_INT_UNALIGNED, VhostUser.HEADER_SIZE + VhostUser.STATE_INDEX, ring.index);
-                tx.set(JAVA_INT_UNALIGNED, VhostUser.HEADER_SIZE + VhostUser.STATE_NUM, base);
-                reply(r, 8);
+                int index = codec.u32(VhostUser.STATE_INDEX);
+                int base = vrings.getVringBase(index);
+                MemorySegment out = codec.replyPayload();
+                out.set(JAVA_INT_UNALIGNED, VhostUser.STATE_INDEX, index);
+                out.set(JAVA_INT_UNALIGNED, VhostUser.STATE_NUM, base);
+                codec.reply(r, 8);
                 return true;
             }
-            case SET_VRING_KICK -> setVringKick(u64(0));
-            case SET_VRING_CALL, SET_VRING_ERR -> setVringCallOrErr(r, u64(0));
+            case SET_VRING_KICK -> vrings.setVringKick(codec.u64(0), codec);
+            case SET_VRING_CALL -> vrings.setVringCall(codec.u64(0), codec);
+            case SET_VRING_ERR -> vrings.setVringErr(codec.u64(0), codec);
             case GET_PROTOCOL_FEATURES -> {
-                replyU64(r, VhostUser.PROTOCOL_FEATURES);
+                codec.replyU64(r, VhostUser.PROTOCOL_FEATURES);
                 return true;
             }
             case SET_PROTOCOL_FEATURES -> {
-                long f = u64(0);
+                long f = codec.u64(0);
                 if ((f & ~VhostUser.PROTOCOL_FEATURES) != 0) {
                     throw new ProtocolException(CloseCause.PROTOCOL_FEATURES_NOT_OFFERED,
                             "0x" + Long.toHexString(f & ~VhostUser.PROTOCOL_FEATURES));
@@ -401,83 +283,49 @@ public final class VhostUserSession {
                 protocolFeatures = f;
             }
             case GET_QUEUE_NUM -> {
-                replyU64(r, pairs.length());
+                codec.replyU64(r, vrings.maxQueuePairs());
                 return true;
             }
-            case SET_VRING_ENABLE -> {
-                // vhost-user.rst: "sent only when PROTOCOL_FEATURES has been negotiated", but QEMU 7.2 checks
-                // only that the backend offers it and sends it before SET_FEATURES (seen with a Linux guest).
-                // So the flag is kept whenever it comes; it gates a ring only once the bit is acknowledged.
-                Ring ring = ring(u32(VhostUser.STATE_INDEX));
-                ring.enabled = u32(VhostUser.STATE_NUM) != 0;
-                update(ring);
-            }
+            // vhost-user.rst: "sent only when PROTOCOL_FEATURES has been negotiated", but QEMU 7.2 checks only
+            // that the backend offers it and sends it before SET_FEATURES (seen with a Linux guest). So the
+            // flag is kept whenever it comes; it gates a ring only once the bit is acknowledged.
+            case SET_VRING_ENABLE -> vrings.setVringEnable(codec.u32(VhostUser.STATE_INDEX), codec.u32(VhostUser.STATE_NUM) != 0);
             case SEND_RARP -> {
                 // Nothing to announce: no switch learns from this backend's side.
             }
             case NET_SET_MTU -> {
-                long m = u64(0);
+                long m = codec.u64(0);
                 if (m < 68 || m > 65535) {
                     throw new ProtocolException(CloseCause.BAD_MTU, "mtu " + m);
                 }
                 mtu = (int) m;
             }
             case GET_CONFIG -> {
-                int n = configRange(size);
-                int offset = u32(VhostUser.CONFIG_OFFSET);
-                MemorySegment.copy(rxPayload, 0, tx, VhostUser.HEADER_SIZE, VhostUser.CONFIG_HEADER);
-                MemorySegment out = tx.asSlice(VhostUser.HEADER_SIZE + VhostUser.CONFIG_HEADER, n);
+                int n = configRange();
+                int offset = codec.u32(VhostUser.CONFIG_OFFSET);
+                MemorySegment reply = codec.replyPayload();
+                MemorySegment.copy(codec.payload(), 0, reply, 0, VhostUser.CONFIG_HEADER);
+                MemorySegment out = reply.asSlice(VhostUser.CONFIG_HEADER, n);
                 out.fill((byte) 0);
                 byte[] cfg = netConfig();
                 for (int i = 0; i < n && offset + i < cfg.length; i++) {
                     out.set(JAVA_BYTE, i, cfg[offset + i]);
                 }
-                reply(r, size);
+                codec.reply(r, codec.size());
                 return true;
             }
-            case SET_CONFIG -> configRange(size); // virtio-net's config is read-only for the driver
+            case SET_CONFIG -> configRange(); // virtio-net's config is read-only for the driver
         }
         return false;
     }
 
-    private boolean protocolNegotiated() {
-        return (features & VhostUser.F_PROTOCOL_FEATURES) != 0;
-    }
-
-    private long u64(int at) {
-        return rxPayload.get(JAVA_LONG_UNALIGNED, at);
-    }
-
-    private int u32(int at) {
-        return rxPayload.get(JAVA_INT_UNALIGNED, at);
-    }
-
-    private Ring ring(int index) throws ProtocolException {
-        if (index < 0 || index >= rings.length) {
-            throw new ProtocolException(CloseCause.BAD_VRING_INDEX, "vring " + Integer.toUnsignedString(index)
-                    + " of " + rings.length);
-        }
-        return rings[index];
-    }
-
-    private void replyU64(VhostUserRequest r, long v) throws NativeException {
-        tx.set(JAVA_LONG_UNALIGNED, VhostUser.HEADER_SIZE, v);
-        reply(r, 8);
-    }
-
-    private void reply(VhostUserRequest r, int size) throws NativeException {
-        tx.set(JAVA_INT_UNALIGNED, VhostUser.HDR_REQUEST, r.code());
-        tx.set(JAVA_INT_UNALIGNED, VhostUser.HDR_FLAGS, VhostUser.VERSION | VhostUser.FLAG_REPLY);
-        tx.set(JAVA_INT_UNALIGNED, VhostUser.HDR_SIZE, size);
-        socket.send(tx, VhostUser.HEADER_SIZE + size, null, 0);
-    }
-
-    private int configRange(int size) throws ProtocolException {
+    private int configRange() throws ProtocolException {
+        int size = codec.size();
         if (size < VhostUser.CONFIG_HEADER) {
             throw new ProtocolException(CloseCause.SIZE_MISMATCH, "config message of " + size + " bytes");
         }
-        long offset = u32(VhostUser.CONFIG_OFFSET) & 0xffffffffL;
-        long n = u32(VhostUser.CONFIG_SIZE) & 0xffffffffL;
+        long offset = codec.u32(VhostUser.CONFIG_OFFSET) & 0xffffffffL;
+        long n = codec.u32(VhostUser.CONFIG_SIZE) & 0xffffffffL;
         if (size != VhostUser.CONFIG_HEADER + n) {
             throw new ProtocolException(CloseCause.SIZE_MISMATCH, "config of " + n + " bytes in " + size);
         }
@@ -487,390 +335,28 @@ public final class VhostUserSession {
         return (int) n;
     }
 
-    /** struct virtio_net_config as this backend presents it. */
+    /** struct virtio_net_config as this backend presents it (virtio 1.2 §5.1.4). */
     private byte[] netConfig() {
         MemorySegment c = MemorySegment.ofArray(new byte[NetConfigSpace.SIZE]);
         byte[] mac = server.config().mac();
         MemorySegment.copy(MemorySegment.ofArray(mac), 0, c, NetConfigSpace.MAC, 6);
         c.set(JAVA_SHORT_UNALIGNED, NetConfigSpace.STATUS, (short) NetConfigSpace.LINK_UP);
-        c.set(JAVA_SHORT_UNALIGNED, NetConfigSpace.MAX_VIRTQUEUE_PAIRS, (short) pairs.length());
+        c.set(JAVA_SHORT_UNALIGNED, NetConfigSpace.MAX_VIRTQUEUE_PAIRS, (short) vrings.maxQueuePairs());
         c.set(JAVA_SHORT_UNALIGNED, NetConfigSpace.MTU, (short) mtu);
         return c.toArray(JAVA_BYTE);
     }
 
-    // ---- requests ----
-
-    private void setFeatures(long f) throws ProtocolException {
-        if ((f & ~VhostUser.FEATURES) != 0) {
-            throw new ProtocolException(CloseCause.FEATURES_NOT_OFFERED, "0x" + Long.toHexString(f & ~VhostUser.FEATURES));
-        }
-        features = f;
-        for (int k = 0; k < pairs.length(); k++) {
-            Pair p = pairs.get(k);
-            if (p != null) {
-                deviceCall(() -> p.net.device().setFeatures(owner, f & VirtioNet.FEATURES));
-            }
-        }
-        for (Ring ring : rings) {
-            update(ring); // without PROTOCOL_FEATURES a started ring is enabled at once
-        }
-    }
-
-    private void setOwner() throws ProtocolException {
-        if (ownerSet && !ownerReset) {
-            throw new ProtocolException(CloseCause.OWNER_ALREADY_SET, "");
-        }
-        ownerSet = true;
-        ownerReset = false;
-        pair(0); // the first device and its worker, through the server's worker model
-    }
-
-    private void resetOwner() throws ProtocolException {
-        for (Ring ring : rings) {
-            stop(ring);
-            ring.started = false;
-            ring.enabled = false;
-            dropKick(ring);
-        }
-        for (int k = 0; k < pairs.length(); k++) {
-            Pair p = pairs.get(k);
-            if (p != null) {
-                p.net.close();
-                for (int local : new int[] {VirtioNet.RX, VirtioNet.TX}) {
-                    int v = 2 * k + local;
-                    QueueStats now = countersOf(v, p.net.device().vq(local));
-                    retired[v] = retired[v] == null ? now : sum(retired[v], now);
-                }
-                closeBackend(p.backend);
-                pairs.set(k, null);
-            }
-        }
-        // The session stays the owner (the same process); devices come back as rings start again.
-        ownerReset = true;
-        features = 0;
-    }
-
-    private void setMemTable(int size) throws ProtocolException {
-        MemoryTable next = MemoryTable.map(rxPayload, size, fds, nfds);
-        // Rings keep running over the old mappings until they stop; then the new table takes over.
-        List<Ring> wereRunning = new ArrayList<>();
-        for (Ring ring : rings) {
-            if (ring.running) {
-                wereRunning.add(ring);
-                stop(ring);
-            }
-        }
-        MemoryTable old = table;
-        table = next;
-        for (int k = 0; k < pairs.length(); k++) {
-            Pair p = pairs.get(k);
-            if (p != null) {
-                deviceCall(() -> p.net.device().setMemTable(owner, next.memory()));
-            }
-        }
-        if (old != null) {
-            old.close();
-        }
-        for (Ring ring : wereRunning) {
-            update(ring);
-        }
-    }
-
-    private void setVringNum(Ring ring, int num) throws ProtocolException {
-        if (ring.running) {
-            throw new ProtocolException(CloseCause.RING_RUNNING, "vring " + ring.index);
-        }
-        int max = server.config().maxQueueSize();
-        // Split rings: a power of two, at most the maximum (virtio 1.2 2.7; reference virtio.md).
-        if (num <= 0 || num > max || (num & (num - 1)) != 0) {
-            throw new ProtocolException(CloseCause.BAD_VRING_NUM, "vring " + ring.index + " num " + Integer.toUnsignedString(num));
-        }
-        ring.num = num;
-    }
-
-    private void setVringAddr() throws ProtocolException {
-        Ring ring = ring(u32(VhostUser.ADDR_INDEX));
-        if (ring.running) {
-            throw new ProtocolException(CloseCause.RING_RUNNING, "vring " + ring.index);
-        }
-        if ((u32(VhostUser.ADDR_FLAGS) & VhostUser.VRING_F_LOG) != 0) {
-            throw new ProtocolException(CloseCause.LOGGING_NOT_OFFERED, "vring " + ring.index);
-        }
-        long desc = u64(VhostUser.ADDR_DESC);
-        long used = u64(VhostUser.ADDR_USED);
-        long avail = u64(VhostUser.ADDR_AVAIL);
-        if ((desc & (SplitRing.DESC_ALIGN - 1)) != 0 || (avail & (SplitRing.AVAIL_ALIGN - 1)) != 0
-                || (used & (SplitRing.USED_ALIGN - 1)) != 0) {
-            throw new ProtocolException(CloseCause.VRING_ADDR_MISALIGNED, "vring " + ring.index + " desc 0x"
-                    + Long.toHexString(desc) + " avail 0x" + Long.toHexString(avail) + " used 0x" + Long.toHexString(used));
-        }
-        ring.descUva = desc;
-        ring.availUva = avail;
-        ring.usedUva = used;
-        ring.addrSet = true;
-        if (table != null) {
-            translate(ring); // fail at the message that is wrong, not later
-        }
-    }
-
-    /** The ring's guest-physical {desc, avail, used}, each part wholly inside one region. */
-    private long[] translate(Ring ring) throws ProtocolException {
-        int n = Math.max(ring.num, 1);
-        long desc = table.uvaToGpa(ring.descUva, 16L * n);
-        long avail = table.uvaToGpa(ring.availUva, 6L + 2L * n);
-        long used = table.uvaToGpa(ring.usedUva, 6L + 8L * n);
-        if (desc < 0 || avail < 0 || used < 0) {
-            throw new ProtocolException(CloseCause.VRING_ADDR_UNMAPPED, "vring " + ring.index + " desc 0x"
-                    + Long.toHexString(ring.descUva) + " avail 0x" + Long.toHexString(ring.availUva) + " used 0x"
-                    + Long.toHexString(ring.usedUva) + " size " + n);
-        }
-        return new long[] {desc, avail, used};
-    }
-
-    private void setVringBase(Ring ring, int base) throws ProtocolException {
-        if (ring.running) {
-            throw new ProtocolException(CloseCause.RING_RUNNING, "vring " + ring.index);
-        }
-        if (base < 0 || base > 0xffff) {
-            throw new ProtocolException(CloseCause.BAD_VRING_BASE, "vring " + ring.index + " base " + Integer.toUnsignedString(base));
-        }
-        ring.base = base;
-        ring.baseSet = true;
-    }
-
-    private int getVringBase(Ring ring) throws ProtocolException {
-        stop(ring);
-        ring.started = false;
-        dropKick(ring);
-        setCallFd(ring, null); // vhost-user.rst: GET_VRING_BASE stops the ring; kick and call go with it
-        Pair p = pairs.get(ring.pair);
-        if (p == null || ring.baseSet) {
-            return ring.base;
-        }
-        int[] out = new int[1];
-        deviceCall(() -> out[0] = p.net.device().getVringBase(owner, ring.local));
-        return out[0];
-    }
-
-    private void setVringKick(long v) throws ProtocolException, NativeException {
-        Ring ring = ring((int) (v & VhostUser.VRING_IDX_MASK));
-        boolean noFd = (v & VhostUser.VRING_NOFD) != 0;
-        if (nfds != (noFd ? 0 : 1)) {
-            throw new ProtocolException(CloseCause.BAD_FD_COUNT, nfds + " fds, nofd " + noFd);
-        }
-        if (table == null) {
-            throw new ProtocolException(CloseCause.KICK_BEFORE_MEM_TABLE, "vring " + ring.index);
-        }
-        if (!ownerSet) {
-            throw new ProtocolException(CloseCause.NO_OWNER, "vring " + ring.index);
-        }
-        dropKick(ring);
-        if (noFd) {
-            // Polling mode (vhost-user.rst: "the ring is polled"): the epoll thread looks every millisecond.
-            ring.polled = server.loop().poll(ring.kickNotifier);
-        } else {
-            EventFd e = adopt();
-            ring.kick = server.loop().register(e, ring.kickNotifier);
-        }
-        ring.started = true;
-        update(ring);
-    }
-
-    private void setVringCallOrErr(VhostUserRequest r, long v) throws ProtocolException, NativeException {
-        Ring ring = ring((int) (v & VhostUser.VRING_IDX_MASK));
-        boolean noFd = (v & VhostUser.VRING_NOFD) != 0;
-        if (nfds != (noFd ? 0 : 1)) {
-            throw new ProtocolException(CloseCause.BAD_FD_COUNT, nfds + " fds, nofd " + noFd);
-        }
-        EventFd e = noFd ? null : adopt();
-        if (r == VhostUserRequest.SET_VRING_CALL) {
-            setCallFd(ring, e);
-        } else {
-            EventFd old = ring.errFd;
-            ring.errFd = e;
-            syncRing(ring);
-            if (old != null) {
-                old.close();
-            }
-        }
-    }
-
-    private void setCallFd(Ring ring, EventFd e) throws ProtocolException {
-        EventFd old = ring.callFd;
-        ring.callFd = e;
-        syncRing(ring); // no handler still holds the old fd after this
-        if (old != null) {
-            old.close();
-        }
-    }
-
-    /**
-     * Waits until no handler of the ring runs with what it read before: handlers signal calls under the
-     * ring's mutex, which a control call on the ring takes.
-     */
-    private void syncRing(Ring ring) throws ProtocolException {
-        Pair p = pairs.get(ring.pair);
-        if (p != null) {
-            deviceCall(() -> p.net.device().setVringCall(owner, ring.local, ring.callNotifier));
-        }
-    }
-
-    private EventFd adopt() throws ProtocolException, NativeException {
-        int fd = fds[0];
-        EventFd e = EventFd.adopt(fd);
-        if (e == null) {
-            throw new ProtocolException(CloseCause.NOT_AN_EVENTFD, "fd " + fd);
-        }
-        fds[0] = -1;
-        return e;
-    }
-
-    private void dropKick(Ring ring) {
-        if (ring.kick != null) {
-            ring.kick.close();
-            ring.kick = null;
-        }
-        if (ring.polled != null) {
-            ring.polled.close();
-            ring.polled = null;
-        }
-    }
-
-    // ---- rings to devices ----
-
-    private Pair pair(int k) throws ProtocolException {
-        Pair p = pairs.get(k);
-        if (p != null) {
-            return p;
-        }
-        VhostNet net = VhostNet.open(owner, server.workerFactory());
+    /** Devices, backends, kicks and calls, mappings; then the socket's watch, the process and the socket. */
+    private void release(EpollLoop.Registration watch) {
         try {
-            net.device().setOwner(owner);
-            net.device().setFeatures(owner, features & VirtioNet.FEATURES);
-            long busy = server.config().busyPollMicros();
-            if (busy > 0) {
-                net.device().setVringBusyloopTimeout(owner, VirtioNet.RX, busy);
-                net.device().setVringBusyloopTimeout(owner, VirtioNet.TX, busy);
+            vrings.release();
+        } finally {
+            if (watch != null) {
+                watch.close(); // before the fd goes: its number may be reused at once
             }
-            if (table != null) {
-                net.device().setMemTable(owner, table.memory());
-            }
-        } catch (ErrnoException e) {
-            net.close();
-            throw new ProtocolException(CloseCause.RESOURCE_ERROR, "queue pair " + k + ": " + e.getMessage());
+            process.exit();
+            socket.close();
         }
-        NetBackend backend = server.config().backends().create(this, k);
-        p = new Pair(net, backend);
-        pairs.set(k, p);
-        return p;
-    }
-
-    private void update(Ring ring) throws ProtocolException {
-        boolean want = ownerSet && ring.started && table != null && (!protocolNegotiated() || ring.enabled);
-        if (want && !ring.running) {
-            start(ring);
-        } else if (!want && ring.running) {
-            stop(ring);
-        }
-    }
-
-    private void start(Ring ring) throws ProtocolException {
-        if (ring.num == 0 || !ring.addrSet) {
-            throw new ProtocolException(CloseCause.RING_NOT_CONFIGURED, "vring " + ring.index + " num " + ring.num
-                    + (ring.addrSet ? "" : ", no address"));
-        }
-        long[] a = translate(ring);
-        Pair p = pair(ring.pair);
-        VhostDevice d = p.net.device();
-        deviceCall(() -> {
-            d.setVringNum(owner, ring.local, ring.num);
-            d.setVringAddr(owner, ring.local, a[0], a[1], a[2]);
-            if (ring.baseSet) {
-                d.setVringBase(owner, ring.local, ring.base);
-            }
-            d.setVringCall(owner, ring.local, ring.callNotifier);
-            d.setVringErr(owner, ring.local, ring.errNotifier);
-            d.setVringKick(owner, ring.local, ring.kickNotifier);
-        });
-        ring.baseSet = false;
-        try {
-            // The handler runs once now (as vhost-net does for a new backend): no first kick needed.
-            p.net.setBackend(owner, ring.local, p.backend);
-        } catch (ErrnoException e) {
-            throw new ProtocolException(CloseCause.VRING_ADDR_UNMAPPED, "vring " + ring.index + ": " + e.getMessage());
-        }
-        ring.running = true;
-    }
-
-    private void stop(Ring ring) throws ProtocolException {
-        if (!ring.running) {
-            return;
-        }
-        Pair p = pairs.get(ring.pair);
-        ring.running = false;
-        deviceCall(() -> p.net.setBackend(owner, ring.local, null)); // flushes: no handler runs after this
-    }
-
-    @FunctionalInterface
-    private interface DeviceCall {
-        void run() throws ErrnoException;
-    }
-
-    private void deviceCall(DeviceCall c) throws ProtocolException {
-        try {
-            c.run();
-        } catch (ErrnoException e) {
-            throw new ProtocolException(CloseCause.RESOURCE_ERROR, e.getMessage());
-        }
-    }
-
-    // ---- release ----
-
-    private static void closeBackend(NetBackend b) {
-        if (b instanceof AutoCloseable c) {
-            try {
-                c.close();
-            } catch (Exception ignored) {
-                // A backend's close failing leaves nothing of the session behind.
-            }
-        }
-    }
-
-    /** Devices (workers stop, rings stop), then kicks and calls, then backends, mappings, process, socket. */
-    private void release() {
-        for (int k = 0; k < pairs.length(); k++) {
-            Pair p = pairs.get(k);
-            if (p != null) {
-                p.net.close();
-            }
-        }
-        for (Ring ring : rings) {
-            ring.running = false;
-            dropKick(ring);
-            EventFd c = ring.callFd;
-            ring.callFd = null;
-            if (c != null) {
-                c.close();
-            }
-            EventFd e = ring.errFd;
-            ring.errFd = null;
-            if (e != null) {
-                e.close();
-            }
-        }
-        for (int k = 0; k < pairs.length(); k++) {
-            Pair p = pairs.get(k);
-            if (p != null) {
-                closeBackend(p.backend);
-            }
-        }
-        if (table != null) {
-            table.close();
-            table = null;
-        }
-        process.exit();
-        socket.close();
-        arena.close();
     }
 
     @Override

@@ -436,7 +436,7 @@ class VhostUserServerTest {
     @Test
     void concurrentSessionsEachGetTheirFrames() throws Exception {
         int clients = 4;
-        java.util.Map<Integer, SinkBackend> sinks = new java.util.concurrent.ConcurrentHashMap<>();
+        java.util.Map<Long, SinkBackend> sinks = new java.util.concurrent.ConcurrentHashMap<>();
         var cfg = VhostUserServer.Config.defaults().withBackends((s, k) -> {
             SinkBackend b = new SinkBackend();
             sinks.put(s.id(), b);
