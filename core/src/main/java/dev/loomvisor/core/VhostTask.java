@@ -1,6 +1,6 @@
 package dev.loomvisor.core;
 
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import dev.loomvisor.core.worker.Carrier;
 import dev.loomvisor.core.worker.Worker;
 import dev.loomvisor.core.worker.WorkerFn;

@@ -1,6 +1,6 @@
 package dev.loomvisor.vhost;
 
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Mm;
