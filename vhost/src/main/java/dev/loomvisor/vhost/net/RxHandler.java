@@ -44,7 +44,7 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
 
     @Override
     void handle() {
-        NetBackend backend = (NetBackend) vq.backend();
+        NetBackend backend = vq.backend();
         q = vq.queue();
         c = vq.chain();
         if (heads.length < q.size()) {
@@ -185,7 +185,7 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
 
     @Override
     boolean workArrived() {
-        NetBackend b = (NetBackend) vq.backend();
+        NetBackend b = vq.backend();
         return b != null && b.rxPending();
     }
 }
