@@ -7,7 +7,7 @@ import static dev.loomvisor.core.KernelCloneArgs.CLONE_SIGHAND;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_THREAD;
 import static dev.loomvisor.core.KernelCloneArgs.CLONE_VM;
 
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;

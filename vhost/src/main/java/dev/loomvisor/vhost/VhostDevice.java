@@ -1,6 +1,6 @@
 package dev.loomvisor.vhost;
 
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Mm;
@@ -10,6 +10,7 @@ import dev.loomvisor.core.worker.Accounting;
 import dev.loomvisor.core.worker.Worker;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.memory.GuestMemory;
@@ -49,10 +50,10 @@ public final class VhostDevice implements AutoCloseable {
         void featuresChanged(VhostVirtqueue vq, long features);
 
         /** A backend now runs the ring (ring mutex held): hook it up, e.g. listen on it. */
-        void backendStarted(VhostVirtqueue vq, Object backend);
+        void backendStarted(VhostVirtqueue vq, NetBackend backend);
 
         /** The backend leaves the ring (ring mutex held): unhook it. */
-        void backendStopped(VhostVirtqueue vq, Object backend);
+        void backendStopped(VhostVirtqueue vq, NetBackend backend);
     }
 
     private final ReentrantLock mutex = new ReentrantLock();
@@ -588,9 +589,9 @@ public final class VhostDevice implements AutoCloseable {
      * nothing of the old one runs afterwards; a new backend runs the handler once, as vhost_net_enable_vq's
      * poll of an already ready socket does.
      */
-    public void setBackend(Task caller, int index, Object backend) throws ErrnoException {
+    public void setBackend(Task caller, int index, NetBackend backend) throws ErrnoException {
         VhostVirtqueue vq;
-        Object old;
+        NetBackend old;
         mutex.lock();
         try {
             checkCall(caller);
@@ -624,7 +625,7 @@ public final class VhostDevice implements AutoCloseable {
         }
     }
 
-    private void startRing(VhostVirtqueue vq, Object backend) throws ErrnoException {
+    private void startRing(VhostVirtqueue vq, NetBackend backend) throws ErrnoException {
         if (memory == null || vq.num() == 0 || !vq.isAddrSet()) {
             throw new ErrnoException(Errno.EFAULT, "ring " + vq.index() + " not set up");
         }
@@ -639,7 +640,7 @@ public final class VhostDevice implements AutoCloseable {
         driver.backendStarted(vq, backend);
     }
 
-    private void stopRing(VhostVirtqueue vq, Object old) {
+    private void stopRing(VhostVirtqueue vq, NetBackend old) {
         driver.backendStopped(vq, old);
         vq.setBackend(null);
         vq.stopAccess();
@@ -675,7 +676,7 @@ public final class VhostDevice implements AutoCloseable {
                 vq.setKick(null);
                 vq.setCall(null);
                 vq.setErr(null);
-                Object b = vq.backend();
+                NetBackend b = vq.backend();
                 if (b != null) {
                     stopRing(vq, b);
                 }

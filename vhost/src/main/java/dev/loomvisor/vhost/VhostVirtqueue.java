@@ -1,6 +1,7 @@
 package dev.loomvisor.vhost;
 
 import dev.loomvisor.core.Notifier;
+import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.stats.Counters;
 import dev.loomvisor.vhost.work.VhostPoll;
 import dev.loomvisor.vhost.work.VhostWork;
@@ -40,8 +41,8 @@ public final class VhostVirtqueue {
     private Notifier kick;
     private volatile Notifier call;
     private volatile Notifier err;
-    /** vq->private_data: the backend; non-null means the ring runs. */
-    private volatile Object backend;
+    /** vq->private_data: the backend (vhost-net's, the one device here); non-null means the ring runs. */
+    private volatile NetBackend backend;
     private volatile long busyPollNanos;
 
     VhostVirtqueue(int index, VhostWork.Fn handler) {
@@ -113,7 +114,7 @@ public final class VhostVirtqueue {
         return poll;
     }
 
-    public Object backend() {
+    public NetBackend backend() {
         return backend;
     }
 
@@ -179,7 +180,7 @@ public final class VhostVirtqueue {
         err = n;
     }
 
-    void setBackend(Object b) {
+    void setBackend(NetBackend b) {
         backend = b;
     }
 

@@ -1,10 +1,12 @@
 package dev.loomvisor.bench.jmh;
 
+import dev.loomvisor.vmm.driver.GuestAllocator;
 import dev.loomvisor.vmm.memory.GuestMemory;
-import dev.loomvisor.vmm.testing.TestRings;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
 import dev.loomvisor.vmm.virtio.DriverQueue;
+import dev.loomvisor.vmm.virtio.RingError;
+import dev.loomvisor.vmm.virtio.SplitRing;
 import dev.loomvisor.vmm.virtio.UsedElement;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
@@ -60,10 +62,20 @@ public class RingBenchmark {
 
         void init() {
             memory = GuestMemory.anonymous(0x100000, 2 << 20);
-            TestRings rings = new TestRings(memory, QUEUE);
-            driver = rings.driver(false);
-            device = rings.device(false, false);
-            dataAddr = rings.dataAddr();
+            // The rings as a guest driver allocates them (virtio 1.2 §2.7: descriptor table 16-byte, avail ring
+            // 2-byte, used ring 4-byte aligned), the used ring on its own page as in the legacy layout (§2.7.2)
+            // so that the driver's and the device's writes share no cache line; then one SLOT per descriptor.
+            GuestAllocator alloc = GuestAllocator.of(memory);
+            long desc = alloc.allocate(SplitRing.descTableSize(QUEUE), 16);
+            long avail = alloc.allocate(SplitRing.availRingSize(QUEUE), 2);
+            long usedRing = alloc.allocate(SplitRing.usedRingSize(QUEUE), 4096);
+            dataAddr = alloc.allocate((long) QUEUE * SLOT, 4096);
+            driver = new DriverQueue(memory, QUEUE, desc, avail, usedRing, false);
+            device = new DeviceQueue(0);
+            RingError e = device.configure(memory, QUEUE, desc, avail, usedRing, false, false);
+            if (e != RingError.NONE) {
+                throw new IllegalStateException("benchmark rings rejected: " + e);
+            }
             guestData = new UnsafeBuffer(memory.region(0).buffer(),
                     (int) (dataAddr - memory.region(0).guestBase()), QUEUE * SLOT);
             // Room for as many frames as the virtqueue holds, each with Agrona's 8-byte header, aligned.

@@ -1,7 +1,7 @@
 package dev.loomvisor.core.worker;
 
 import dev.loomvisor.core.Carrier;
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;

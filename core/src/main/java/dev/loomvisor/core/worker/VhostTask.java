@@ -4,7 +4,7 @@ import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.KernelCloneArgs;
 import dev.loomvisor.core.Task;
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 

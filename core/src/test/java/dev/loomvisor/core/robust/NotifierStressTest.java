@@ -3,7 +3,7 @@ package dev.loomvisor.core.robust;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.loomvisor.core.Notifier;
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import dev.loomvisor.core.testing.RandomDelays;
 import dev.loomvisor.core.testing.Soak;
 import java.time.Duration;

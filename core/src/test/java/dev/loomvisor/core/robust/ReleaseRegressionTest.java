@@ -9,7 +9,7 @@ import dev.loomvisor.core.KernelFixture;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Signal;
 import dev.loomvisor.core.worker.VhostTask;
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;

@@ -9,7 +9,7 @@ import dev.loomvisor.core.KernelFixture;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Signal;
 import dev.loomvisor.core.worker.VhostTask;
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import dev.loomvisor.core.testing.RandomDelays;
 import dev.loomvisor.core.testing.Soak;
 import dev.loomvisor.core.testing.TaskDump;

@@ -42,7 +42,7 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
 
     @Override
     void handle() {
-        NetBackend backend = (NetBackend) vq.backend();
+        NetBackend backend = vq.backend();
         DeviceQueue q = vq.queue();
         frames = 0;
         bytes = 0;
@@ -134,7 +134,7 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
 
     @Override
     boolean workArrived() {
-        NetBackend b = (NetBackend) vq.backend();
+        NetBackend b = vq.backend();
         return b != null && b.rxPending();
     }
 }

@@ -63,7 +63,7 @@ public final class TxHandler extends NetHandler {
 
     @Override
     void handle() {
-        NetBackend backend = (NetBackend) vq.backend();
+        NetBackend backend = vq.backend();
         DeviceQueue q = vq.queue();
         DescriptorChain c = vq.chain();
         int packets = 0;

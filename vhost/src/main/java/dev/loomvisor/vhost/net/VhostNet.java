@@ -31,16 +31,16 @@ public final class VhostNet implements AutoCloseable {
             }
 
             @Override
-            public void backendStarted(VhostVirtqueue vq, Object backend) {
+            public void backendStarted(VhostVirtqueue vq, NetBackend backend) {
                 if (vq.index() == VirtioNet.RX) {
-                    ((NetBackend) backend).setRxListener(vq::queueHandler); // the socket's wait queue
+                    backend.setRxListener(vq::queueHandler); // the socket's wait queue
                 }
             }
 
             @Override
-            public void backendStopped(VhostVirtqueue vq, Object backend) {
+            public void backendStopped(VhostVirtqueue vq, NetBackend backend) {
                 if (vq.index() == VirtioNet.RX) {
-                    ((NetBackend) backend).setRxListener(null);
+                    backend.setRxListener(null);
                 }
             }
         };

@@ -1,6 +1,6 @@
 package dev.loomvisor.vhost.work;
 
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 

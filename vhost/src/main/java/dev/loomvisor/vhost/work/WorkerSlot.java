@@ -1,6 +1,6 @@
 package dev.loomvisor.vhost.work;
 
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.agrona.concurrent.BackoffIdleStrategy;

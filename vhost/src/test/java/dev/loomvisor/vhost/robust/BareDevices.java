@@ -3,6 +3,7 @@ package dev.loomvisor.vhost.robust;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.vhost.VhostDevice;
 import dev.loomvisor.vhost.VhostVirtqueue;
+import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.work.VhostWork;
 
 /** Vhost devices without a device-specific part: rings whose handlers are the test's callbacks. */
@@ -14,11 +15,11 @@ final class BareDevices {
         }
 
         @Override
-        public void backendStarted(VhostVirtqueue vq, Object backend) {
+        public void backendStarted(VhostVirtqueue vq, NetBackend backend) {
         }
 
         @Override
-        public void backendStopped(VhostVirtqueue vq, Object backend) {
+        public void backendStopped(VhostVirtqueue vq, NetBackend backend) {
         }
     };
 

@@ -10,7 +10,7 @@ import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.Signal;
 import dev.loomvisor.core.Task;
-import dev.loomvisor.core.testing.Delays;
+import dev.loomvisor.core.inject.Delays;
 import dev.loomvisor.core.testing.RandomDelays;
 import dev.loomvisor.core.testing.Soak;
 import dev.loomvisor.core.worker.Accounting;

@@ -1,5 +1,6 @@
 package dev.loomvisor.core.testing;
 
+import dev.loomvisor.core.inject.Delays;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;

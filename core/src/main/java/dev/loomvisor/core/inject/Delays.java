@@ -1,4 +1,4 @@
-package dev.loomvisor.core.testing;
+package dev.loomvisor.core.inject;
 
 /**
  * Delay injection for the lost-wake-up stress checks: named points in the worker loop and the work queue,

@@ -1,2 +1,0 @@
-/** A vhost-user front-end for tests and tools: memfd guest memory, driver-side rings, raw messages. */
-package dev.loomvisor.vhost.user.testing;
