@@ -20,7 +20,7 @@ import java.util.regex.Pattern;
  * {@value #GUEST_IP}/24, pings {@value #PEER_IP} {@value #PINGS} times, prints one marker line with the
  * result and powers off. The console is the test's only window into the guest.
  *
- * <p>The device options follow the interop notes of reference/vhost-user.md: the guest's RAM is a shared
+ * <p>The device options follow the interop notes of docs/vhost-user.md: the guest's RAM is a shared
  * memfd (the backend maps it), {@code vectors=0} (QEMU 7.2's vhost-user start crashes with MSI-X here),
  * {@code romfile=} (no 9 s option-ROM delay) and {@code -nic none} (no other NIC).
  */
