@@ -410,10 +410,11 @@ public final class DeviceQueue {
         return lastUsed != publishedUsed;
     }
 
+    /**
+     * Stores used.idx even when nothing was staged since the last store: the used ring is guest memory, and a
+     * guest that scribbled on used.idx gets the device's index back rather than a ring that looks published.
+     */
     private void storeUsedIdx() {
-        if (lastUsed == publishedUsed) {
-            return;
-        }
         // Release: the used elements and the buffer data written before are visible before the new used.idx
         // (virtio 1.2 §2.7.8.2: the device writes the used ring entry before updating idx).
         VarHandle.releaseFence();
@@ -557,7 +558,7 @@ public final class DeviceQueue {
     public RingError fail(RingError e) {
         errorCounts.incrementAndGet(e.ordinal());
         if (!broken) {
-            if (ready) {
+            if (ready && hasStagedUsed()) {
                 // Chains returned earlier in this run carried frames that went out (or came in): the driver
                 // must still see them used, before it learns of the break and resets.
                 storeUsedIdx();
