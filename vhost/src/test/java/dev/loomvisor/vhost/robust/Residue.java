@@ -37,7 +37,9 @@ record Residue(int nrThreads, long ucount, long pidsCurrent, int ownerTasks, int
     boolean sameCharges(Residue o) {
         return nrThreads == o.nrThreads && ucount == o.ucount && pidsCurrent == o.pidsCurrent
                 && ownerTasks == o.ownerTasks && liveVirtual == o.liveVirtual && livePlatform == o.livePlatform
-                && jvmThreads == o.jvmThreads && guestMemories == o.guestMemories && guestBytes == o.guestBytes
+                // Fewer JVM threads is no residue: an idle virtual-thread carrier or a JDK helper thread may
+                // retire during the churn (ForkJoinPool's keep-alive), which the baseline counted.
+                && jvmThreads <= o.jvmThreads && guestMemories == o.guestMemories && guestBytes == o.guestBytes
                 && txScratchBytes == o.txScratchBytes;
     }
 
