@@ -69,6 +69,16 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
     private int[] popId = new int[0];
     private int popTop;
     private int popDepth;
+    /** Where each in-flight id was popped (position | wrap << 15): IN_ORDER batches need consecutive ones. */
+    private int[] popPosById = new int[0];
+
+    /**
+     * VIRTIO_F_IN_ORDER: buffers used in the order they were popped, held back as one batch that a single used
+     * descriptor (the last id) will stand for (virtio 1.2 §2.8.9); -1 when none is pending.
+     */
+    private int batchId = -1;
+    private int batchLen;
+    private int batchDescs;
 
     /** The first staged used descriptor's flags offset (-1: none): stored last, on publish (virtio 1.2 §2.8.20). */
     private int stagedFlagsAt = -1;
@@ -134,6 +144,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             descCount = new int[size];
             popPos = new int[size];
             popId = new int[size];
+            popPosById = new int[size];
         }
         restart();
         this.deviceEventFlags = deviceEvent.getShort(EVENT_FLAGS) & 0xffff;
@@ -152,6 +163,8 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         popTop = 0;
         popDepth = 0;
         stagedFlagsAt = -1;
+        batchId = -1;
+        batchDescs = 0;
         usedSinceSignal = 0;
         signalledValid = false;
     }
@@ -338,7 +351,8 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         chain.setHead(id);
         descCount[id] = count;
         inFlightDescs += count;
-        popPos[popTop] = lastAvail | (availWrap ? WRAP_BIT : 0);
+        popPosById[id] = lastAvail | (availWrap ? WRAP_BIT : 0);
+        popPos[popTop] = popPosById[id];
         popId[popTop] = id;
         popTop = popTop + 1 == size ? 0 : popTop + 1;
         popDepth = Math.min(popDepth + 1, size);
@@ -462,10 +476,47 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             fail(RingError.PACKED_USED_ID_NOT_IN_FLIGHT);
             return false;
         }
+        if (inOrder) {
+            if (batchId >= 0 && (batchLen != 0 || popPosById[id] != position(lastUsed, usedWrap, batchDescs))) {
+                // Only the batch's last buffer carries a length, and the batch is consecutive pops.
+                flushBatch();
+            }
+            if (batchId >= 0 || popPosById[id] == position(lastUsed, usedWrap, 0)) {
+                descCount[id] = 0;
+                inFlightDescs -= n;
+                batchId = id;
+                batchLen = len;
+                batchDescs += n;
+                return true;
+            }
+        }
+        descCount[id] = 0;
+        inFlightDescs -= n;
         writeUsed(id, len, n);
         return true;
     }
 
+    /** The ring position {@code k} descriptors after (pos, wrap), as position | wrap << 15. */
+    private int position(int pos, boolean wrap, int k) {
+        int p = pos + k;
+        if (p >= size) {
+            p -= size;
+            wrap = !wrap;
+        }
+        return p | (wrap ? WRAP_BIT : 0);
+    }
+
+    private void flushBatch() {
+        if (batchId >= 0) {
+            int id = batchId;
+            int n = batchDescs;
+            batchId = -1;
+            batchDescs = 0;
+            writeUsed(id, batchLen, n);
+        }
+    }
+
+    /** Writes a used descriptor for buffers already counted off (descCount, inFlightDescs) by the caller. */
     private void writeUsed(int id, int len, int descriptors) {
         int d = lastUsed * DESC_SIZE;
         desc.putInt(d + DESC_LEN, len);
@@ -480,8 +531,6 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             // first of the batch; its flags can go now.
             desc.putShort(d + DESC_FLAGS, (short) flags);
         }
-        descCount[id] = 0;
-        inFlightDescs -= descriptors;
         usedSinceSignal += descriptors;
         int next = lastUsed + descriptors;
         if (next >= size) {
@@ -492,9 +541,9 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
     }
 
     /**
-     * Uses {@code n} buffers with one publish. With VIRTIO_F_IN_ORDER and buffers given back in the order they
-     * were popped, one used descriptor carrying the last id stands for the whole batch (virtio 1.2 §2.8.9); only
-     * when no length but the last matters (all zero, as on TX), since the others' lengths are not written.
+     * Uses {@code n} buffers with one publish. With VIRTIO_F_IN_ORDER, buffers used in the order they were
+     * popped become one used descriptor carrying the last id (virtio 1.2 §2.8.9), as long as no length but the
+     * last is non-zero (the others' lengths are not written).
      */
     @Override
     public boolean addUsedN(int[] ids, int[] lens, int n) {
@@ -507,18 +556,6 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
                 return false;
             }
         }
-        if (inOrder && n > 1 && inOrderBatch(ids, lens, n)) {
-            int total = 0;
-            for (int i = 0; i < n; i++) {
-                total += descCount[ids[i]];
-                if (i < n - 1) {
-                    descCount[ids[i]] = 0;
-                }
-            }
-            writeUsed(ids[n - 1], lens[n - 1], total);
-            publishUsed();
-            return true;
-        }
         for (int i = 0; i < n; i++) {
             if (!stageUsed(ids[i], lens[i])) {
                 return false;
@@ -526,44 +563,6 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         }
         publishUsed();
         return true;
-    }
-
-    /** True if the batch is the oldest popped buffers, in pop order, with only the last length non-zero. */
-    private boolean inOrderBatch(int[] ids, int[] lens, int n) {
-        if (stagedFlagsAt >= 0 || n > popDepth) {
-            return false;
-        }
-        // The buffers were popped at consecutive positions starting at lastUsed.
-        int pos = lastUsed;
-        boolean wrap = usedWrap;
-        for (int i = 0; i < n; i++) {
-            if (i < n - 1 && lens[i] != 0) {
-                return false;
-            }
-            int at = popIndexOf(pos, wrap);
-            if (at < 0 || popId[at] != ids[i]) {
-                return false;
-            }
-            pos += descCount[ids[i]];
-            if (pos >= size) {
-                pos -= size;
-                wrap = !wrap;
-            }
-        }
-        return true;
-    }
-
-    /** The pop-history slot of the chain popped at (pos, wrap), or -1. Bounded by the history depth. */
-    private int popIndexOf(int pos, boolean wrap) {
-        int want = pos | (wrap ? WRAP_BIT : 0);
-        int at = popTop;
-        for (int i = 0; i < popDepth; i++) {
-            at = at == 0 ? size - 1 : at - 1;
-            if (popPos[at] == want) {
-                return at;
-            }
-        }
-        return -1;
     }
 
     @Override
@@ -575,6 +574,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
     }
 
     private void storeStaged() {
+        flushBatch();
         if (stagedFlagsAt < 0) {
             return;
         }
@@ -587,7 +587,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
 
     @Override
     public boolean hasStagedUsed() {
-        return stagedFlagsAt >= 0;
+        return stagedFlagsAt >= 0 || batchId >= 0;
     }
 
     /**
