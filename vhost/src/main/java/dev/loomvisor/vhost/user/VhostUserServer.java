@@ -110,6 +110,10 @@ public final class VhostUserServer implements AutoCloseable {
         default void opened(VhostUserSession session) {
         }
 
+        /** SET_FEATURES accepted: {@link VhostUserSession#ringLayout()} names the ring layout now in use. */
+        default void negotiated(VhostUserSession session, long features) {
+        }
+
         /** The session ended for {@code reason} and has released everything. */
         default void closed(VhostUserSession session, CloseReason reason) {
         }
@@ -252,6 +256,10 @@ public final class VhostUserServer implements AutoCloseable {
             listener.opened(s);
             s.start();
         }
+    }
+
+    void featuresNegotiated(VhostUserSession s, long features) {
+        listener.negotiated(s, features);
     }
 
     private void count(CloseCause c) {

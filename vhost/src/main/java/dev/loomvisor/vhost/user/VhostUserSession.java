@@ -21,6 +21,8 @@ import dev.loomvisor.vhost.sys.Libc;
 import dev.loomvisor.vhost.sys.NativeException;
 import dev.loomvisor.vhost.sys.UnixSocket;
 import dev.loomvisor.vmm.net.NetConfigSpace;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.virtio.PackedRing;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -504,7 +506,11 @@ public final class VhostUserSession {
         if ((f & ~VhostUser.FEATURES) != 0) {
             throw new ProtocolException(CloseCause.FEATURES_NOT_OFFERED, "0x" + Long.toHexString(f & ~VhostUser.FEATURES));
         }
+        boolean changed = f != features;
         features = f;
+        if (changed) {
+            server.featuresNegotiated(this, f); // QEMU repeats SET_FEATURES per queue pair: tell once
+        }
         for (int k = 0; k < pairs.length(); k++) {
             Pair p = pairs.get(k);
             if (p != null) {
@@ -514,6 +520,21 @@ public final class VhostUserSession {
         for (Ring ring : rings) {
             update(ring); // without PROTOCOL_FEATURES a started ring is enabled at once
         }
+    }
+
+    /** VIRTIO_F_RING_PACKED acknowledged: the rings are packed virtqueues (virtio 1.2 §2.8). */
+    public boolean packed() {
+        return (features & NetFeatures.RING_PACKED) != 0;
+    }
+
+    /** The negotiated ring layout and ring features in words, e.g. {@code packed in-order event-idx}. */
+    public String ringLayout() {
+        long f = features;
+        return ((f & NetFeatures.RING_PACKED) != 0 ? "packed" : "split")
+                + ((f & NetFeatures.IN_ORDER) != 0 ? " in-order" : "")
+                + ((f & NetFeatures.EVENT_IDX) != 0 ? " event-idx" : "")
+                + ((f & NetFeatures.INDIRECT_DESC) != 0 ? " indirect" : "")
+                + ((f & NetFeatures.MRG_RXBUF) != 0 ? " mrg-rxbuf" : "");
     }
 
     private void setOwner() throws ProtocolException {
@@ -581,8 +602,8 @@ public final class VhostUserSession {
             throw new ProtocolException(CloseCause.RING_RUNNING, "vring " + ring.index);
         }
         int max = server.config().maxQueueSize();
-        // Split rings: a power of two, at most the maximum (virtio 1.2 2.7; reference virtio.md).
-        if (num <= 0 || num > max || (num & (num - 1)) != 0) {
+        // Split rings: a power of two, at most the maximum (virtio 1.2 §2.7); packed ones need not be (§2.8).
+        if (num <= 0 || num > max || (num & (num - 1)) != 0 && !packed()) {
             throw new ProtocolException(CloseCause.BAD_VRING_NUM, "vring " + ring.index + " num " + Integer.toUnsignedString(num));
         }
         ring.num = num;
@@ -599,7 +620,9 @@ public final class VhostUserSession {
         long desc = u64(VhostUser.ADDR_DESC);
         long used = u64(VhostUser.ADDR_USED);
         long avail = u64(VhostUser.ADDR_AVAIL);
-        if ((desc & (SplitRing.DESC_ALIGN - 1)) != 0 || (avail & (SplitRing.AVAIL_ALIGN - 1)) != 0
+        // Packed: avail and used are the driver and device event suppression areas, 4-byte aligned (§2.8.10.1).
+        int availAlign = packed() ? PackedRing.EVENT_ALIGN : SplitRing.AVAIL_ALIGN;
+        if ((desc & (SplitRing.DESC_ALIGN - 1)) != 0 || (avail & (availAlign - 1)) != 0
                 || (used & (SplitRing.USED_ALIGN - 1)) != 0) {
             throw new ProtocolException(CloseCause.VRING_ADDR_MISALIGNED, "vring " + ring.index + " desc 0x"
                     + Long.toHexString(desc) + " avail 0x" + Long.toHexString(avail) + " used 0x" + Long.toHexString(used));
@@ -617,8 +640,9 @@ public final class VhostUserSession {
     private long[] translate(Ring ring) throws ProtocolException {
         int n = Math.max(ring.num, 1);
         long desc = table.uvaToGpa(ring.descUva, 16L * n);
-        long avail = table.uvaToGpa(ring.availUva, 6L + 2L * n);
-        long used = table.uvaToGpa(ring.usedUva, 6L + 8L * n);
+        boolean packed = packed();
+        long avail = table.uvaToGpa(ring.availUva, packed ? PackedRing.EVENT_SIZE : 6L + 2L * n);
+        long used = table.uvaToGpa(ring.usedUva, packed ? PackedRing.EVENT_SIZE : 6L + 8L * n);
         if (desc < 0 || avail < 0 || used < 0) {
             throw new ProtocolException(CloseCause.VRING_ADDR_UNMAPPED, "vring " + ring.index + " desc 0x"
                     + Long.toHexString(ring.descUva) + " avail 0x" + Long.toHexString(ring.availUva) + " used 0x"
@@ -630,6 +654,11 @@ public final class VhostUserSession {
     private void setVringBase(Ring ring, int base) throws ProtocolException {
         if (ring.running) {
             throw new ProtocolException(CloseCause.RING_RUNNING, "vring " + ring.index);
+        }
+        if (packed()) {
+            // vhost-user.rst, packed: bits 0-14 avail index, 15 its wrap counter, 16-30 used index, 31 its wrap
+            // counter. Used restarts at the avail position (nothing is in flight before a start), as DPDK does.
+            base &= 0xffff;
         }
         if (base < 0 || base > 0xffff) {
             throw new ProtocolException(CloseCause.BAD_VRING_BASE, "vring " + ring.index + " base " + Integer.toUnsignedString(base));
