@@ -74,13 +74,16 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
 
     /**
      * VIRTIO_F_IN_ORDER: buffers used in the order they were popped, held back as one batch that a single used
-     * descriptor (the last id) will stand for (virtio 1.2 §2.8.9); -1 when none is pending.
+     * descriptor (the last id) will stand for (virtio 1.2 §2.8.8); -1 when none is pending.
      */
     private int batchId = -1;
     private int batchLen;
     private int batchDescs;
 
-    /** The first staged used descriptor's flags offset (-1: none): stored last, on publish (virtio 1.2 §2.8.20). */
+    /**
+     * The first staged used descriptor's flags offset (-1: none): stored last, on publish, as a driver stores a
+     * chain's first flags last (virtio 1.2 §2.8.21.2).
+     */
     private int stagedFlagsAt = -1;
     private int stagedFlags;
     /** Descriptors used since the last interrupt decision (the packed signalled_used). */
@@ -179,7 +182,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         return true;
     }
 
-    /** VIRTIO_F_IN_ORDER negotiated: {@link #addUsedN} may write one used descriptor for a batch (§2.8.9). */
+    /** VIRTIO_F_IN_ORDER negotiated: {@link #addUsedN} may write one used descriptor for a batch (§2.8.8). */
     public void setInOrder(boolean inOrder) {
         this.inOrder = inOrder;
     }
@@ -252,7 +255,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         }
         int flags = desc.getShort(lastAvail * DESC_SIZE + DESC_FLAGS) & 0xffff;
         // Acquire: the driver writes the rest of the chain, then the first descriptor's flags (virtio 1.2
-        // §2.8.6, §2.8.21.1); everything is read after this load.
+        // §2.8.17, §2.8.21.2); everything is read after this load.
         VarHandle.acquireFence();
         if (!isAvail(flags, availWrap)) {
             if (((flags & DESC_F_AVAIL) != 0) == availWrap && ((flags & DESC_F_USED) != 0) == availWrap) {
@@ -262,12 +265,79 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             return false;
         }
         chain.ensureCapacity(2 * size);
+        if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) == 0) {
+            return single(flags, chain);
+        }
         RingError e = walk(flags, chain);
         if (e != RingError.NONE) {
             fail(e);
             return false;
         }
         return true;
+    }
+
+    /**
+     * The common one-descriptor chain without {@link #walk}'s loop: of the chain rules only the address
+     * (§2.8.4), direction (§5.1.6.2) and id (§2.8.13) ones apply to it.
+     */
+    private boolean single(int flags, DescriptorChain chain) {
+        int d = lastAvail * DESC_SIZE;
+        long addr = desc.getLong(d + DESC_ADDR);
+        long len = desc.getInt(d + DESC_LEN) & 0xffffffffL;
+        int id = desc.getShort(d + DESC_ID) & 0xffff;
+        int r = memory.regionOf(addr, len);
+        if (r < 0) {
+            fail(addressError(r, RingError.DESC_OUTSIDE_MEMORY));
+            return false;
+        }
+        boolean writable = (flags & DESC_F_WRITE) != 0;
+        if (writable && !writableAllowed) {
+            fail(RingError.WRITABLE_ON_READ_ONLY_QUEUE);
+            return false;
+        }
+        if (id >= size) {
+            fail(RingError.PACKED_ID_OUT_OF_RANGE);
+            return false;
+        }
+        if (descCount[id] != 0) {
+            fail(RingError.PACKED_ID_IN_USE);
+            return false;
+        }
+        if (inFlightDescs == size) {
+            fail(RingError.PACKED_RING_OVERRUN);
+            return false;
+        }
+        chain.reset(id, memory);
+        chain.add(r, (int) (addr - memory.region(r).guestBase()), (int) len, addr, writable);
+        boolean wraps = lastAvail + 1 == size;
+        popped(id, 1, wraps ? 0 : lastAvail + 1, wraps ? !availWrap : availWrap);
+        return true;
+    }
+
+    /** Records a pop of {@code count} descriptors as buffer {@code id}; popping resumes at (pos, wrap). */
+    private void popped(int id, int count, int pos, boolean wrap) {
+        descCount[id] = count;
+        inFlightDescs += count;
+        int at = lastAvail | (availWrap ? WRAP_BIT : 0);
+        popPosById[id] = at;
+        popPos[popTop] = at;
+        popId[popTop] = id;
+        popTop = popTop + 1 == size ? 0 : popTop + 1;
+        if (popDepth < size) {
+            popDepth++;
+        }
+        if (lastAvail == seenAvail && availWrap == seenWrap) {
+            seenAvail = pos; // the usual case: popping at the front
+            seenWrap = wrap;
+        } else {
+            int ahead = linearDistance(seenAvail, seenWrap, pos, wrap);
+            if (ahead != 0 && ahead <= size) {
+                seenAvail = pos;
+                seenWrap = wrap;
+            }
+        }
+        lastAvail = pos;
+        availWrap = wrap;
     }
 
     /** A failed translation as a ring error: wrapping is ADDRESS_OVERFLOW, anything else {@code outside}. */
@@ -294,7 +364,8 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
                     return RingError.PACKED_CHAIN_NOT_AVAIL;
                 }
             }
-            // A chain is at most queue size descriptors (virtio 1.2 §2.8.21.1: no longer than the ring).
+            // At most queue size descriptors: a chain's descriptors are consecutive ring slots (virtio 1.2 §2.8.6),
+            // so a longer one meets its own first slot on the other lap (caught above); kept as the loop bound.
             if (++count > size) {
                 return RingError.CHAIN_TOO_LONG;
             }
@@ -329,7 +400,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
                 }
                 seenWritable = true;
             } else if (seenWritable) {
-                return RingError.READABLE_AFTER_WRITABLE; // virtio 1.2 §2.8.4.1
+                return RingError.READABLE_AFTER_WRITABLE; // virtio 1.2 §2.8.5
             }
             chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
             if ((flags & DESC_F_NEXT) == 0) {
@@ -339,40 +410,27 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             }
         }
         if (id >= size) {
-            return RingError.PACKED_ID_OUT_OF_RANGE; // ids name one of N buffers (virtio 1.2 §2.8.21.1)
+            return RingError.PACKED_ID_OUT_OF_RANGE; // ids name one of N buffers (virtio 1.2 §2.8.13)
         }
         if (descCount[id] != 0) {
-            return RingError.PACKED_ID_IN_USE; // an id is reused only after its used descriptor (§2.8.21.1)
+            return RingError.PACKED_ID_IN_USE; // an id is reused only after its used descriptor (§2.8.13)
         }
         if (inFlightDescs + count > size) {
             // The ring holds N descriptors: more in flight means slots the device has not used were overwritten.
             return RingError.PACKED_RING_OVERRUN;
         }
         chain.setHead(id);
-        descCount[id] = count;
-        inFlightDescs += count;
-        popPosById[id] = lastAvail | (availWrap ? WRAP_BIT : 0);
-        popPos[popTop] = popPosById[id];
-        popId[popTop] = id;
-        popTop = popTop + 1 == size ? 0 : popTop + 1;
-        popDepth = Math.min(popDepth + 1, size);
-        int ahead = linearDistance(seenAvail, seenWrap, pos, wrap);
-        if (ahead != 0 && ahead <= size) {
-            seenAvail = pos;
-            seenWrap = wrap;
-        }
-        lastAvail = pos;
-        availWrap = wrap;
+        popped(id, count, pos, wrap);
         return RingError.NONE;
     }
 
     /** virtio 1.2 §2.8.7: one table of {@code len / 16} descriptors laid out in order. */
     private RingError walkIndirect(long addr, long len, int flags, int count, DescriptorChain chain) {
         if (!indirectAllowed) {
-            return RingError.INDIRECT_NOT_NEGOTIATED; // §2.8.7.1
+            return RingError.INDIRECT_NOT_NEGOTIATED; // §2.8.19
         }
         if ((flags & DESC_F_NEXT) != 0) {
-            return RingError.INDIRECT_WITH_NEXT; // §2.8.7.1
+            return RingError.INDIRECT_WITH_NEXT; // §2.8.19
         }
         if (count > 1) {
             // Linux, DPDK and QEMU put an indirect table alone in the ring; a direct prefix is not packed form.
@@ -458,9 +516,9 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
     }
 
     /**
-     * Writes one used descriptor (virtio 1.2 §2.8.5: id, bytes written, AVAIL and USED set to the used wrap
+     * Writes one used descriptor (virtio 1.2 §2.8.4: id, bytes written, AVAIL and USED set to the used wrap
      * counter) and skips the buffer's ring descriptors; its flags are stored only by {@link #publishUsed()} if it
-     * is the first of a batch, so the driver sees the batch at once (§2.8.20).
+     * is the first of a batch, so the driver sees the batch at once.
      */
     @Override
     public boolean stageUsed(int id, int len) {
@@ -542,7 +600,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
 
     /**
      * Uses {@code n} buffers with one publish. With VIRTIO_F_IN_ORDER, buffers used in the order they were
-     * popped become one used descriptor carrying the last id (virtio 1.2 §2.8.9), as long as no length but the
+     * popped become one used descriptor carrying the last id (virtio 1.2 §2.8.8), as long as no length but the
      * last is non-zero (the others' lengths are not written).
      */
     @Override
@@ -600,7 +658,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             return false;
         }
         // Full fence between publishing the used flags and reading the driver's event suppression: the driver
-        // writes it, then re-checks the ring (virtio 1.2 §2.8.21.3.1).
+        // writes it, then re-checks the ring (virtio 1.2 §2.8.21.3).
         VarHandle.fullFence();
         int flags = driverEvent.getShort(EVENT_FLAGS) & 0xffff;
         int moved = usedSinceSignal;
@@ -653,7 +711,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             deviceEventFlags = EVENT_FLAG_ENABLE;
             deviceEvent.putShort(EVENT_FLAGS, (short) EVENT_FLAG_ENABLE);
         }
-        // Full fence between enabling and re-reading the ring (virtio 1.2 §2.8.21.3.1): otherwise the driver's
+        // Full fence between enabling and re-reading the ring (virtio 1.2 §2.8.21.3): otherwise the driver's
         // new descriptor and our re-read can cross, it skips the kick and we sleep with work pending.
         VarHandle.fullFence();
         int flags = desc.getShort(seenAvail * DESC_SIZE + DESC_FLAGS) & 0xffff;

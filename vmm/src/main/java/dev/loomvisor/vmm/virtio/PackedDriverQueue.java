@@ -35,7 +35,7 @@ public final class PackedDriverQueue {
     /** Ring descriptors each id's buffer holds (0: not in flight). */
     private final int[] idDescs;
     private final long[] cookies;
-    /** Ids in the order they were added, for VIRTIO_F_IN_ORDER batches (virtio 1.2 §2.8.9). */
+    /** Ids in the order they were added, for VIRTIO_F_IN_ORDER batches (virtio 1.2 §2.8.8). */
     private final int[] order;
     private int orderHead;
     private int orderCount;
@@ -202,7 +202,10 @@ public final class PackedDriverQueue {
         cookies[id] = cookie;
         numFree -= descriptors;
         numAdded += descriptors;
-        order[(orderHead + orderCount++) % size] = id;
+        if (inOrder) {
+            int at = orderHead + orderCount++;
+            order[at >= size ? at - size : at] = id;
+        }
         return id;
     }
 
@@ -211,7 +214,7 @@ public final class PackedDriverQueue {
         if (pendingCount == 0) {
             return;
         }
-        // virtio 1.2 §2.8.21.1: the rest of each chain, and the buffers, before the first descriptor's flags.
+        // virtio 1.2 §2.8.17, §2.8.21.2: each chain and its buffers before its first descriptor's flags.
         VarHandle.releaseFence();
         for (int i = 0; i < pendingCount; i++) {
             desc.putShort(pendingAt[i], pendingFlags[i]);
@@ -225,7 +228,7 @@ public final class PackedDriverQueue {
      * position passed the device's off_wrap.
      */
     public boolean kickNeeded() {
-        // Full barrier between making descriptors available and reading the device's suppression (§2.8.21.3.1).
+        // Full barrier between making descriptors available and reading the device's suppression (§2.8.21.3).
         VarHandle.fullFence();
         int moved = numAdded;
         numAdded = 0;
@@ -255,7 +258,7 @@ public final class PackedDriverQueue {
 
     /**
      * Takes the next used buffer into {@code out} and frees its descriptors; false if there is none. With
-     * VIRTIO_F_IN_ORDER one used descriptor may stand for every buffer added up to its id (virtio 1.2 §2.8.9):
+     * VIRTIO_F_IN_ORDER one used descriptor may stand for every buffer added up to its id (virtio 1.2 §2.8.8):
      * those come out one by one, with length 0 but the last.
      */
     public boolean reap(UsedElement out) {
@@ -299,7 +302,6 @@ public final class PackedDriverQueue {
                 usedWrap = !usedWrap;
             }
             if (!inOrder) {
-                removeFromOrder(id);
                 take(out, id, len);
                 batchLeft = 0;
                 afterReap();
@@ -324,24 +326,6 @@ public final class PackedDriverQueue {
         numFree += idDescs[id];
         idDescs[id] = 0;
         freeIds[freeIdCount++] = id;
-    }
-
-    /** Out-of-order completion: drop {@code id} from the add order (kept only for in-order batches). */
-    private void removeFromOrder(int id) {
-        if (orderCount > 0 && order[orderHead] == id) {
-            orderHead = (orderHead + 1) % size;
-            orderCount--;
-            return;
-        }
-        for (int k = 1; k < orderCount; k++) {
-            if (order[(orderHead + k) % size] == id) {
-                for (int j = k; j < orderCount - 1; j++) {
-                    order[(orderHead + j) % size] = order[(orderHead + j + 1) % size];
-                }
-                orderCount--;
-                return;
-            }
-        }
     }
 
     private void afterReap() {

@@ -2,8 +2,8 @@ package dev.loomvisor.vmm.virtio;
 
 /**
  * Every way a guest (or, for the USED_ ones, the device model) can break a ring: one value per rule of the
- * split (virtio 1.2 §2.7) and packed (§2.8) virtqueues that a device must not trust. {@link #NONE} is success, so calls
- * report outcomes without allocating or throwing.
+ * split (virtio 1.2 §2.7) and packed (§2.8) virtqueues that a device must not trust. {@link #NONE} is success,
+ * so calls report outcomes without allocating or throwing.
  */
 public enum RingError {
     NONE("no error"),
@@ -57,7 +57,7 @@ public enum RingError {
     PACKED_ID_IN_USE("a buffer id is made available again before the device used it"),
     PACKED_RING_OVERRUN("the driver made more descriptors available than the ring holds"),
     PACKED_INDIRECT_IN_CHAIN("an INDIRECT descriptor is chained to other descriptors"),
-    // Device-side bug guard (§2.8.5 used descriptors name buffers the driver made available).
+    // Device-side bug guard (§2.8.4: used descriptors name buffers the driver made available).
     PACKED_USED_ID_NOT_IN_FLIGHT("a used buffer id is not one the device popped");
 
     private final String rule;
