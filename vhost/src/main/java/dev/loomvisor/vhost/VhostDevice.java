@@ -15,6 +15,7 @@ import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vhost.jfr.DeviceEvents;
+import dev.loomvisor.vmm.virtio.PackedRing;
 import dev.loomvisor.vmm.virtio.RingError;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import java.util.ArrayList;
@@ -40,6 +41,9 @@ public final class VhostDevice implements AutoCloseable {
     /** VIRTIO_F_EVENT_IDX and VIRTIO_F_INDIRECT_DESC: the ring features the device side honours. */
     private static final int F_EVENT_IDX = 29;
     private static final int F_INDIRECT_DESC = 28;
+    /** VIRTIO_F_RING_PACKED and VIRTIO_F_IN_ORDER (virtio 1.2 §6): the packed layout and in-order use. */
+    private static final int F_RING_PACKED = 34;
+    private static final int F_IN_ORDER = 35;
 
     /** Largest ring the kernel accepts (SET_VRING_NUM): a power of two up to 0xffff, i.e. 32768. */
     public static final int MAX_VRING_NUM = SplitRing.MAX_QUEUE_SIZE;
@@ -438,6 +442,11 @@ public final class VhostDevice implements AutoCloseable {
         return features;
     }
 
+    /** VIRTIO_F_RING_PACKED negotiated: the rings use the packed layout. */
+    public boolean packed() {
+        return (features & (1L << F_RING_PACKED)) != 0;
+    }
+
     /** VHOST_SET_VRING_NUM: EBUSY while a backend runs the ring; EINVAL unless a power of two up to 32768. */
     public void setVringNum(Task caller, int index, int num) throws ErrnoException {
         VhostVirtqueue vq = lockRing(caller, index);
@@ -445,7 +454,8 @@ public final class VhostDevice implements AutoCloseable {
             if (vq.backend() != null) {
                 throw new ErrnoException(Errno.EBUSY, "ring " + index + " running");
             }
-            if (num <= 0 || num > MAX_VRING_NUM || (num & (num - 1)) != 0) {
+            // A packed ring need not be a power of two (virtio 1.2 §2.8).
+            if (num <= 0 || num > MAX_VRING_NUM || (num & (num - 1)) != 0 && !packed()) {
                 throw new ErrnoException(Errno.EINVAL, "ring size " + num);
             }
             vq.setNum(num);
@@ -461,7 +471,8 @@ public final class VhostDevice implements AutoCloseable {
     public void setVringAddr(Task caller, int index, long desc, long avail, long used) throws ErrnoException {
         VhostVirtqueue vq = lockRing(caller, index);
         try {
-            if ((desc & (SplitRing.DESC_ALIGN - 1)) != 0 || (avail & (SplitRing.AVAIL_ALIGN - 1)) != 0
+            int availAlign = packed() ? PackedRing.EVENT_ALIGN : SplitRing.AVAIL_ALIGN;
+            if ((desc & (SplitRing.DESC_ALIGN - 1)) != 0 || (avail & (availAlign - 1)) != 0
                     || (used & (SplitRing.USED_ALIGN - 1)) != 0) {
                 throw new ErrnoException(Errno.EINVAL, "ring " + index + " addresses misaligned");
             }
@@ -480,6 +491,11 @@ public final class VhostDevice implements AutoCloseable {
         try {
             if (vq.backend() != null) {
                 throw new ErrnoException(Errno.EBUSY, "ring " + index + " running");
+            }
+            if (packed()) {
+                // Bits 16-31 (the used position) are not taken: used restarts at the avail position with
+                // nothing in flight, as DPDK and QEMU restore a packed ring.
+                base &= 0xffff;
             }
             if (base < 0 || base > 0xffff) {
                 throw new ErrnoException(Errno.EINVAL, "base " + base);
@@ -630,7 +646,7 @@ public final class VhostDevice implements AutoCloseable {
             throw new ErrnoException(Errno.EFAULT, "ring " + vq.index() + " not set up");
         }
         RingError e = vq.initAccess(memory, (features & (1L << F_EVENT_IDX)) != 0,
-                (features & (1L << F_INDIRECT_DESC)) != 0);
+                (features & (1L << F_INDIRECT_DESC)) != 0, packed(), (features & (1L << F_IN_ORDER)) != 0);
         if (e != RingError.NONE) {
             vq.stopAccess();
             throw new ErrnoException(Errno.EFAULT, "ring " + vq.index() + ": " + e.rule());

@@ -9,12 +9,17 @@ import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vhost.work.WorkerSlot;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
+import dev.loomvisor.vmm.virtio.PackedDeviceQueue;
+import dev.loomvisor.vmm.virtio.PackedRing;
 import dev.loomvisor.vmm.virtio.RingError;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * {@code struct vhost_virtqueue}: what the VMM told the device about one ring (size, addresses, base index,
  * kick/call/err eventfds), the device-side ring itself, the worker slot, the kick poll and the counters.
+ * The ring is split or packed as the features say (VIRTIO_F_RING_PACKED); both sides exist from the start and
+ * {@link #initAccess} picks one, so a handler sees at most two ring classes.
  *
  * <p>The control fields are written by {@link VhostDevice} with {@link #mutex()} held; the handler reads
  * them with the same mutex held, as vhost's handlers take vq->mutex, so a control call never changes a
@@ -24,7 +29,10 @@ public final class VhostVirtqueue {
 
     private final int index;
     private final ReentrantLock mutex = new ReentrantLock();
-    private final DeviceQueue queue;
+    private final DeviceQueue split;
+    private final PackedDeviceQueue packed;
+    /** The layout in use: {@link #split} or {@link #packed} (guarded by mutex). */
+    private DeviceVirtqueue queue;
     private final WorkerSlot slot = new WorkerSlot();
     private final VhostWork handleKick;
     private final VhostPoll poll;
@@ -38,6 +46,10 @@ public final class VhostVirtqueue {
     private long usedAddr;
     private boolean addrSet;
     private int lastAvailBase;
+    /** A base was given (SET_VRING_BASE) or kept from a stopped ring; else a packed ring starts at wrap 1. */
+    private boolean baseSet;
+    /** For a stopped packed ring: the used position and wrap counter, bits 16-31 of GET_VRING_BASE. */
+    private int lastUsedBase;
     private Notifier kick;
     private volatile Notifier call;
     private volatile Notifier err;
@@ -47,17 +59,22 @@ public final class VhostVirtqueue {
 
     VhostVirtqueue(int index, VhostWork.Fn handler) {
         this.index = index;
-        this.queue = new DeviceQueue(index);
+        this.split = new DeviceQueue(index);
+        this.packed = new PackedDeviceQueue(index);
+        this.queue = split;
         this.handleKick = new VhostWork(handler);
         this.poll = new VhostPoll(handleKick, slot);
-        queue.setBrokenListener((q, e) -> {
-            counters.add(RingCounter.RING_ERRORS, 1);
-            dev.loomvisor.vmm.jfr.RingErrorEvent.emit("vhost-net", this, q.index(), e);
-            Notifier n = err;
-            if (n != null) {
-                n.signal(); // vq_err: the VMM learns through the error eventfd
-            }
-        });
+        split.setBrokenListener((q, e) -> ringBroken(q.index(), e));
+        packed.setBrokenListener((q, e) -> ringBroken(q.index(), e));
+    }
+
+    private void ringBroken(int queueIndex, RingError e) {
+        counters.add(RingCounter.RING_ERRORS, 1);
+        dev.loomvisor.vmm.jfr.RingErrorEvent.emit("vhost-net", this, queueIndex, e);
+        Notifier n = err;
+        if (n != null) {
+            n.signal(); // vq_err: the VMM learns through the error eventfd
+        }
     }
 
     public int index() {
@@ -68,9 +85,20 @@ public final class VhostVirtqueue {
         return mutex;
     }
 
-    /** The device side of the ring (valid while a backend is attached). */
-    public DeviceQueue queue() {
+    /** The device side of the ring (valid while a backend is attached): split or packed. */
+    public DeviceVirtqueue queue() {
         return queue;
+    }
+
+    /** Marks a ring the device only reads (TX), on both layouts. */
+    public void setDeviceWritableAllowed(boolean allowed) {
+        split.setDeviceWritableAllowed(allowed);
+        packed.setDeviceWritableAllowed(allowed);
+    }
+
+    /** Whether the ring runs the packed layout (VIRTIO_F_RING_PACKED negotiated at its start). */
+    public boolean isPacked() {
+        return queue == packed;
     }
 
     /** The reusable chain for the handler (sized at {@link #initAccess}). */
@@ -160,12 +188,24 @@ public final class VhostVirtqueue {
 
     void setBase(int base) {
         lastAvailBase = base & 0xffff;
+        baseSet = true;
         queue.setLastAvail(lastAvailBase);
     }
 
-    /** GET_VRING_BASE: where the device would resume popping. */
+    /**
+     * GET_VRING_BASE: where the device would resume popping. For a packed ring, as the vhost-user spec lays
+     * it out: bits 0-14 the next avail slot, bit 15 the avail wrap counter, bits 16-30 the next used slot,
+     * bit 31 the used wrap counter.
+     */
     int base() {
-        return backend != null || queue.isReady() ? queue.lastAvail() : lastAvailBase;
+        boolean running = backend != null || queue.isReady();
+        if (queue != packed) {
+            return running ? queue.lastAvail() : lastAvailBase;
+        }
+        if (running) {
+            return queue.lastAvail() | queue.lastUsed() << 16;
+        }
+        return baseSet ? lastAvailBase | lastUsedBase << 16 : PackedRing.WRAP_BIT | PackedRing.WRAP_BIT << 16;
     }
 
     void setKick(Notifier n) {
@@ -189,9 +229,34 @@ public final class VhostVirtqueue {
      * memory table, resuming from the base index.
      */
     RingError initAccess(dev.loomvisor.vmm.memory.GuestMemory memory, boolean eventIdx, boolean indirect) {
-        queue.reset();
-        queue.setLastAvail(lastAvailBase);
-        RingError e = queue.configure(memory, num, descAddr, availAddr, usedAddr, eventIdx, indirect);
+        return initAccess(memory, eventIdx, indirect, false, false);
+    }
+
+    /**
+     * As {@link #initAccess(dev.loomvisor.vmm.memory.GuestMemory, boolean, boolean)}, on the packed layout
+     * when {@code packedRing} (the avail and used addresses are then the driver and device areas, virtio 1.2
+     * §2.8.10); {@code inOrder} is VIRTIO_F_IN_ORDER.
+     */
+    RingError initAccess(dev.loomvisor.vmm.memory.GuestMemory memory, boolean eventIdx, boolean indirect,
+                         boolean packedRing, boolean inOrder) {
+        if (!baseSet) {
+            lastUsedBase = PackedRing.WRAP_BIT;
+        }
+        split.reset();
+        packed.reset();
+        RingError e;
+        if (packedRing) {
+            queue = packed;
+            packed.setInOrder(inOrder);
+            // A packed base restarts used descriptors at the avail position, as DPDK and QEMU restore it.
+            // Both wrap counters start at 1 (virtio 1.2 §2.8.1) unless a base says otherwise.
+            packed.setLastAvail(baseSet ? lastAvailBase : PackedRing.WRAP_BIT);
+            e = packed.configure(memory, num, descAddr, availAddr, usedAddr, eventIdx, indirect);
+        } else {
+            queue = split;
+            split.setLastAvail(lastAvailBase);
+            e = split.configure(memory, num, descAddr, availAddr, usedAddr, eventIdx, indirect);
+        }
         if (e == RingError.NONE) {
             if (chain == null || chain.capacity() < 2 * num) {
                 chain = queue.newChain();
@@ -204,6 +269,8 @@ public final class VhostVirtqueue {
     void stopAccess() {
         if (queue.isReady()) {
             lastAvailBase = queue.lastAvail();
+            lastUsedBase = queue.lastUsed();
+            baseSet = true;
         }
         queue.reset();
     }

@@ -387,6 +387,12 @@ public final class VhostUserCommand implements Callable<Integer> {
         }
 
         @Override
+        public void negotiated(VhostUserSession session, long features) {
+            print("vhost-user: session " + session.id() + " ring " + session.ringLayout() + " (features 0x"
+                    + Long.toHexString(features) + ")");
+        }
+
+        @Override
         public void closed(VhostUserSession session, CloseReason reason) {
             lock.lock();
             try {

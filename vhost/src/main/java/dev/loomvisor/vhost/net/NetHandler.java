@@ -7,7 +7,7 @@ import dev.loomvisor.vhost.work.Carriers;
 import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.net.VirtioNetHeader;
-import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
 import org.agrona.concurrent.BusySpinIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
 
@@ -54,7 +54,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
     abstract void handle();
 
     /** Publishes staged used entries and signals the call eventfd if the guest wants it. */
-    protected final void signalUsed(DeviceQueue q) {
+    protected final void signalUsed(DeviceVirtqueue q) {
         q.publishUsed();
         if (q.needsInterrupt()) {
             Notifier call = vq.call();

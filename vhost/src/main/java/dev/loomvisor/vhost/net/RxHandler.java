@@ -5,7 +5,7 @@ import dev.loomvisor.vhost.VhostVirtqueue;
 import dev.loomvisor.vhost.backend.FrameReceiver;
 import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vmm.net.RxPlacement;
-import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.IdleStrategy;
 
@@ -43,7 +43,10 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
     @Override
     void handle() {
         NetBackend backend = vq.backend();
-        DeviceQueue q = vq.queue();
+        DeviceVirtqueue q = vq.queue();
+        if (placement.queue() != q) {
+            placement.setQueue(q); // the ring restarted on the other layout
+        }
         frames = 0;
         bytes = 0;
         weightBytes = 0;

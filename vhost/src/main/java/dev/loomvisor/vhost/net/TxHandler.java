@@ -6,7 +6,7 @@ import dev.loomvisor.vhost.backend.NetBackend;
 import dev.loomvisor.vhost.sys.SegmentPool;
 import dev.loomvisor.vmm.net.FrameLimits;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
-import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -64,7 +64,7 @@ public final class TxHandler extends NetHandler {
     @Override
     void handle() {
         NetBackend backend = vq.backend();
-        DeviceQueue q = vq.queue();
+        DeviceVirtqueue q = vq.queue();
         DescriptorChain c = vq.chain();
         int packets = 0;
         long weightBytes = 0;

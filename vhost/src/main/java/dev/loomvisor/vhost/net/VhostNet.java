@@ -51,7 +51,7 @@ public final class VhostNet implements AutoCloseable {
         h[VirtioNet.RX] = rx;
         h[VirtioNet.TX] = tx;
         // TX chains are device-readable only: a device-writable part is a ring violation (virtio 1.2 §5.1.6.2).
-        device.vq(VirtioNet.TX).queue().setDeviceWritableAllowed(false);
+        device.vq(VirtioNet.TX).setDeviceWritableAllowed(false);
     }
 
     /**

@@ -19,7 +19,7 @@ public final class VirtioNet {
 
     /** What this vhost-net offers (VHOST_GET_FEATURES). */
     public static final long FEATURES = NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC
-            | NetFeatures.VERSION_1 | VHOST_NET_F_VIRTIO_NET_HDR;
+            | NetFeatures.VERSION_1 | VHOST_NET_F_VIRTIO_NET_HDR | NetFeatures.RING_PACKED | NetFeatures.IN_ORDER;
 
     /** VHOST_NET_WEIGHT: bytes per handler run before it requeues itself. */
     public static final int WEIGHT_BYTES = 0x80000;

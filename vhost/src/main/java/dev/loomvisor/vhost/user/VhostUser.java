@@ -59,7 +59,7 @@ public final class VhostUser {
     /** GET_FEATURES: what the backend offers. */
     public static final long FEATURES = NetFeatures.VERSION_1 | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX
             | NetFeatures.INDIRECT_DESC | NetFeatures.MQ | NetFeatures.MAC | NetFeatures.STATUS | NetFeatures.MTU
-            | F_PROTOCOL_FEATURES;
+            | NetFeatures.RING_PACKED | NetFeatures.IN_ORDER | F_PROTOCOL_FEATURES;
 
     // Protocol feature bits (vhost-user.rst "Protocol features"), as masks.
     public static final long PF_MQ = 1L << 0;

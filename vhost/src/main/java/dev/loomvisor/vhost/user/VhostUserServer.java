@@ -129,6 +129,10 @@ public final class VhostUserServer implements AutoCloseable {
         default void opened(VhostUserSession session) {
         }
 
+        /** SET_FEATURES accepted: {@link VhostUserSession#ringLayout()} names the ring layout now in use. */
+        default void negotiated(VhostUserSession session, long features) {
+        }
+
         /** The session ended for {@code reason} and has released everything. */
         default void closed(VhostUserSession session, CloseReason reason) {
         }
@@ -294,6 +298,10 @@ public final class VhostUserServer implements AutoCloseable {
             }
             sessionOpening(conn);
         }
+    }
+
+    void featuresNegotiated(VhostUserSession s, long features) {
+        listener.negotiated(s, features);
     }
 
     /**

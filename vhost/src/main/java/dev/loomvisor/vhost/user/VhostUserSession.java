@@ -13,6 +13,7 @@ import dev.loomvisor.vhost.sys.EpollLoop;
 import dev.loomvisor.vhost.sys.NativeException;
 import dev.loomvisor.vhost.sys.UnixSocket;
 import dev.loomvisor.vmm.net.NetConfigSpace;
+import dev.loomvisor.vmm.net.NetFeatures;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -225,6 +226,21 @@ public final class VhostUserSession {
         }
     }
 
+    /** VIRTIO_F_RING_PACKED acknowledged: the rings are packed virtqueues (virtio 1.2 §2.8). */
+    public boolean packed() {
+        return (features & NetFeatures.RING_PACKED) != 0;
+    }
+
+    /** The negotiated ring layout and ring features in words, e.g. {@code packed in-order event-idx}. */
+    public String ringLayout() {
+        long f = features;
+        return ((f & NetFeatures.RING_PACKED) != 0 ? "packed" : "split")
+                + ((f & NetFeatures.IN_ORDER) != 0 ? " in-order" : "")
+                + ((f & NetFeatures.EVENT_IDX) != 0 ? " event-idx" : "")
+                + ((f & NetFeatures.INDIRECT_DESC) != 0 ? " indirect" : "")
+                + ((f & NetFeatures.MRG_RXBUF) != 0 ? " mrg-rxbuf" : "");
+    }
+
     /** Handles one request; true if it sent its own reply. */
     private boolean handle(VhostUserRequest r) throws ProtocolException, NativeException {
         switch (r) {
@@ -237,8 +253,12 @@ public final class VhostUserSession {
                 if ((f & ~VhostUser.FEATURES) != 0) {
                     throw new ProtocolException(CloseCause.FEATURES_NOT_OFFERED, "0x" + Long.toHexString(f & ~VhostUser.FEATURES));
                 }
+                boolean changed = f != features;
                 features = f;
                 vrings.setFeatures(f);
+                if (changed) {
+                    server.featuresNegotiated(this, f); // QEMU repeats SET_FEATURES per queue pair: tell once
+                }
             }
             case SET_OWNER -> {
                 if (vrings.ownerSet() && !ownerReset) {

@@ -13,6 +13,8 @@ import dev.loomvisor.vhost.stats.Counters;
 import dev.loomvisor.vhost.sys.EpollLoop;
 import dev.loomvisor.vhost.sys.EventFd;
 import dev.loomvisor.vhost.sys.NativeException;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.virtio.PackedRing;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import java.util.ArrayList;
 import java.util.List;
@@ -191,6 +193,11 @@ final class Vrings {
 
     // ---- owner, features, memory ----
 
+    /** VIRTIO_F_RING_PACKED acknowledged: the rings are packed virtqueues (virtio 1.2 §2.8). */
+    private boolean packed() {
+        return (features & NetFeatures.RING_PACKED) != 0;
+    }
+
     void setFeatures(long f) throws ProtocolException {
         features = f;
         for (int k = 0; k < pairs.length(); k++) {
@@ -258,7 +265,8 @@ final class Vrings {
         }
         int max = server.config().maxQueueSize();
         // virtio 1.2 §2.7: a split ring's size is a power of two, here at most the configured maximum.
-        if (num <= 0 || num > max || (num & (num - 1)) != 0) {
+        // Split rings: a power of two, at most the maximum (virtio 1.2 §2.7); packed ones need not be (§2.8).
+        if (num <= 0 || num > max || (num & (num - 1)) != 0 && !packed()) {
             throw new ProtocolException(CloseCause.BAD_VRING_NUM, "vring " + ring.index + " num " + Integer.toUnsignedString(num));
         }
         ring.num = num;
@@ -273,7 +281,9 @@ final class Vrings {
             throw new ProtocolException(CloseCause.LOGGING_NOT_OFFERED, "vring " + ring.index);
         }
         // virtio 1.2 §2.7: descriptor table aligned 16, available ring 2, used ring 4.
-        if ((desc & (SplitRing.DESC_ALIGN - 1)) != 0 || (avail & (SplitRing.AVAIL_ALIGN - 1)) != 0
+        // Packed: avail and used are the driver and device event suppression areas, 4-byte aligned (§2.8.10.1).
+        int availAlign = packed() ? PackedRing.EVENT_ALIGN : SplitRing.AVAIL_ALIGN;
+        if ((desc & (SplitRing.DESC_ALIGN - 1)) != 0 || (avail & (availAlign - 1)) != 0
                 || (used & (SplitRing.USED_ALIGN - 1)) != 0) {
             throw new ProtocolException(CloseCause.VRING_ADDR_MISALIGNED, "vring " + ring.index + " desc 0x"
                     + Long.toHexString(desc) + " avail 0x" + Long.toHexString(avail) + " used 0x" + Long.toHexString(used));
@@ -291,8 +301,9 @@ final class Vrings {
     private long[] translate(Ring ring) throws ProtocolException {
         int n = Math.max(ring.num, 1);
         long desc = table.uvaToGpa(ring.descUva, 16L * n);
-        long avail = table.uvaToGpa(ring.availUva, 6L + 2L * n);
-        long used = table.uvaToGpa(ring.usedUva, 6L + 8L * n);
+        boolean packed = packed();
+        long avail = table.uvaToGpa(ring.availUva, packed ? PackedRing.EVENT_SIZE : 6L + 2L * n);
+        long used = table.uvaToGpa(ring.usedUva, packed ? PackedRing.EVENT_SIZE : 6L + 8L * n);
         if (desc < 0 || avail < 0 || used < 0) {
             throw new ProtocolException(CloseCause.VRING_ADDR_UNMAPPED, "vring " + ring.index + " desc 0x"
                     + Long.toHexString(ring.descUva) + " avail 0x" + Long.toHexString(ring.availUva) + " used 0x"
@@ -305,6 +316,11 @@ final class Vrings {
         Ring ring = rings[check(index)];
         if (ring.running) {
             throw new ProtocolException(CloseCause.RING_RUNNING, "vring " + ring.index);
+        }
+        if (packed()) {
+            // vhost-user.rst, packed: bits 0-14 avail index, 15 its wrap counter, 16-30 used index, 31 its wrap
+            // counter. Used restarts at the avail position (nothing is in flight before a start), as DPDK does.
+            base &= 0xffff;
         }
         if (base < 0 || base > 0xffff) {
             throw new ProtocolException(CloseCause.BAD_VRING_BASE, "vring " + ring.index + " base " + Integer.toUnsignedString(base));

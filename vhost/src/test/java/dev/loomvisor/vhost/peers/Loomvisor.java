@@ -73,6 +73,18 @@ public final class Loomvisor implements AutoCloseable, VhostUserServer.Listener 
         return List.copyOf(closes);
     }
 
+    private volatile String layout = "";
+
+    /** The ring layout the latest session negotiated ({@link VhostUserSession#ringLayout()}), or "". */
+    public String layout() {
+        return layout;
+    }
+
+    @Override
+    public void negotiated(VhostUserSession session, long features) {
+        layout = session.ringLayout();
+    }
+
     @Override
     public void closed(VhostUserSession session, CloseReason reason) {
         closes.add(reason);

@@ -59,6 +59,11 @@ public final class QemuGuest implements AutoCloseable {
      * frontend at once, so the backend must already listen). {@code dir} holds the initramfs.
      */
     public static QemuGuest boot(Path socket, Path dir) throws IOException {
+        return boot(socket, dir, "");
+    }
+
+    /** As {@link #boot(Path, Path)}, with extra virtio-net-pci properties, e.g. {@code ,packed=on}. */
+    public static QemuGuest boot(Path socket, Path dir, String deviceProps) throws IOException {
         Path qemu = Peers.require("qemu-system-x86_64", PACKAGES);
         GuestKernel kernel = installedKernel();
         Path initrd = dir.resolve("initramfs.cpio");
@@ -68,7 +73,7 @@ public final class QemuGuest implements AutoCloseable {
                 "-append", "console=ttyS0 panic=-1 loglevel=4",
                 "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-numa", "node,memdev=mem",
                 "-chardev", "socket,id=c0,path=" + socket, "-netdev", "vhost-user,id=n0,chardev=c0",
-                "-device", "virtio-net-pci,netdev=n0,romfile=,vectors=0",
+                "-device", "virtio-net-pci,netdev=n0,romfile=,vectors=0" + deviceProps,
                 "-nic", "none", "-nographic", "-no-reboot");
         return new QemuGuest(new ProcessBuilder(cmd).redirectErrorStream(true).start());
     }

@@ -20,11 +20,21 @@ class QemuGuestPeerTest {
 
     @Test
     void linuxGuestPingsTheEchoBackendTwentyTimesOfTwenty() throws Exception {
+        pings("", "split");
+    }
+
+    /** The same guest with {@code packed=on}: Linux's packed virtqueue driver against our packed rings. */
+    @Test
+    void linuxGuestOnPackedRingsPingsTheEchoBackendTwentyTimesOfTwenty() throws Exception {
+        pings(",packed=on", "packed");
+    }
+
+    private static void pings(String deviceProps, String layout) throws Exception {
         Path dir = Peers.tempDir();
         Path sock = dir.resolve("lv.sock");
         try (Loomvisor lv = Loomvisor.serve(sock, 1,
                 pair -> new EchoBackend(0x0200_0000_0001L, Inet.parseIpv4(QemuGuest.PEER_IP)));
-             QemuGuest guest = QemuGuest.boot(sock, dir)) {
+             QemuGuest guest = QemuGuest.boot(sock, dir, deviceProps)) {
             QemuGuest.PingResult r = guest.awaitPing(Duration.ofSeconds(75));
             assertNotNull(r, () -> "no ping result from the guest; sessions closed " + lv.closes() + "; console:\n"
                     + guest.console());
@@ -33,6 +43,7 @@ class QemuGuestPeerTest {
                     () -> "echo " + echo.counters() + "; sessions closed " + lv.closes() + "; console:\n" + guest.console());
             assertTrue(echo.counters().get(EchoBackend.Counter.ARP_REPLIES) >= 1, () -> echo.counters().toString());
             assertTrue(echo.counters().get(EchoBackend.Counter.ICMP_REPLIES) >= QemuGuest.PINGS, () -> echo.counters().toString());
+            assertTrue(lv.layout().startsWith(layout), () -> "negotiated " + lv.layout());
             assertTrue(guest.awaitExit(Duration.ofSeconds(15)), "the guest powers off");
         } finally {
             Peers.deleteTree(dir);

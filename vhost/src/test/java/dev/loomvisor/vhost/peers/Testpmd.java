@@ -63,6 +63,11 @@ public final class Testpmd implements AutoCloseable {
         return start(Role.FRONTEND, socket, queues, 1);
     }
 
+    /** A frontend with extra virtio-user devargs, e.g. {@code packed_vq=1,in_order=1}. */
+    public static Testpmd frontend(Path socket, int queues, String devargs) throws IOException, InterruptedException {
+        return start(Role.FRONTEND, socket, queues, 1, devargs);
+    }
+
     /**
      * Starts testpmd and waits for its first prompt (the port is configured then; a frontend has already
      * connected and negotiated).
@@ -73,6 +78,11 @@ public final class Testpmd implements AutoCloseable {
      */
     public static Testpmd start(Role role, Path socket, int queues, int forwardingCore)
             throws IOException, InterruptedException {
+        return start(role, socket, queues, forwardingCore, "");
+    }
+
+    static Testpmd start(Role role, Path socket, int queues, int forwardingCore, String devargs)
+            throws IOException, InterruptedException {
         Path exe = Peers.require("dpdk-testpmd", PACKAGES);
         Path stdbuf = Peers.require("stdbuf", "coreutils");
         if (queues < 1 || queues > 8 || (forwardingCore != 0 && forwardingCore != 1)) {
@@ -82,6 +92,9 @@ public final class Testpmd implements AutoCloseable {
         String vdev = role == Role.FRONTEND
                 ? "net_virtio_user0,path=" + socket + ",queues=" + queues
                 : "net_vhost0,iface=" + socket + ",queues=" + queues;
+        if (!devargs.isEmpty()) {
+            vdev += "," + devargs;
+        }
         List<String> cmd = new ArrayList<>(List.of(stdbuf.toString(), "-o0", "-e0", exe.toString(),
                 "-l", "0,1", "--main-lcore", String.valueOf(1 - forwardingCore),
                 "--no-pci", "--no-huge", "-m", "256", "--file-prefix=" + prefix, "--log-level=lib.eal:warning",

@@ -1,7 +1,7 @@
 package dev.loomvisor.vmm.net;
 
 import dev.loomvisor.vmm.virtio.DescriptorChain;
-import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
 import dev.loomvisor.vmm.virtio.RingError;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -14,13 +14,13 @@ import org.agrona.concurrent.UnsafeBuffer;
  * §5.1.6.3.2, §5.1.6.4).
  *
  * <p>Used elements are staged, not published: the caller makes a batch of frames visible with one used.idx
- * store ({@link DeviceQueue#publishUsed()}), so all buffers of a frame always appear together. Allocation-free
+ * store ({@link DeviceVirtqueue#publishUsed()}), so all buffers of a frame always appear together. Allocation-free
  * per frame; arrays grow only when the queue is configured larger. One instance per queue, used by the one
  * thread serving it.
  */
 public final class RxPlacement {
 
-    private final DeviceQueue queue;
+    private DeviceVirtqueue queue;
     private final UnsafeBuffer header = new UnsafeBuffer(new byte[VirtioNetHeader.SIZE]);
     private DescriptorChain first;
     private DescriptorChain chain;
@@ -35,18 +35,18 @@ public final class RxPlacement {
     private long badChains;
     private long noBuffers;
 
-    public RxPlacement(DeviceQueue queue) {
+    public RxPlacement(DeviceVirtqueue queue) {
         this.queue = queue;
     }
 
     /** A placement for these negotiated features. */
-    public RxPlacement(DeviceQueue queue, long features) {
+    public RxPlacement(DeviceVirtqueue queue, long features) {
         this(queue);
         setFeatures(features);
     }
 
     /** A placement with the VERSION_1 header, with or without MRG_RXBUF. */
-    public RxPlacement(DeviceQueue queue, boolean mergeable) {
+    public RxPlacement(DeviceVirtqueue queue, boolean mergeable) {
         this(queue, NetFeatures.VERSION_1 | (mergeable ? NetFeatures.MRG_RXBUF : 0));
     }
 
@@ -56,8 +56,13 @@ public final class RxPlacement {
         mergeable = NetFeatures.has(features, NetFeatures.MRG_RXBUF);
     }
 
-    public DeviceQueue queue() {
+    public DeviceVirtqueue queue() {
         return queue;
+    }
+
+    /** Places into another queue from now on (a ring restarted on the other layout). */
+    public void setQueue(DeviceVirtqueue queue) {
+        this.queue = queue;
     }
 
     /** The header length in use (12, or 10 for a legacy driver). */

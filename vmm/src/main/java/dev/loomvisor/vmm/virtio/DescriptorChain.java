@@ -112,6 +112,11 @@ public final class DescriptorChain {
         writableLength = 0;
     }
 
+    /** A packed chain learns its buffer id from its last descriptor (virtio 1.2 §2.8.6), after the walk. */
+    void setHead(int head) {
+        this.head = head;
+    }
+
     void add(int region, int offset, int length, long address, boolean writable) {
         int i = count++;
         regions[i] = region;

@@ -19,7 +19,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  * counts the {@link RingError}, tells the {@link BrokenListener} (the device then sets NEEDS_RESET), and
  * every later call is a no-op until {@link #reset()}. Other queues are unaffected.
  */
-public final class DeviceQueue {
+public final class DeviceQueue implements DeviceVirtqueue {
 
     /** Told once when a queue breaks; runs on the thread that found the violation and must not block. */
     @FunctionalInterface

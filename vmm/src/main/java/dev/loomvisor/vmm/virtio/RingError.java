@@ -1,9 +1,9 @@
 package dev.loomvisor.vmm.virtio;
 
 /**
- * Every way a guest (or, for the last one, the device model) can break a split ring: one value per rule of
- * the split virtqueue (virtio 1.2 §2.7) that a device must not trust. {@link #NONE} is success, so calls
- * report outcomes without allocating or throwing.
+ * Every way a guest (or, for the USED_ ones, the device model) can break a ring: one value per rule of the
+ * split (virtio 1.2 §2.7) and packed (§2.8) virtqueues that a device must not trust. {@link #NONE} is success,
+ * so calls report outcomes without allocating or throwing.
  */
 public enum RingError {
     NONE("no error"),
@@ -45,7 +45,20 @@ public enum RingError {
     RX_BUFFER_TOO_SMALL("a virtio-net receive buffer is smaller than the virtio_net_hdr"),
 
     // Device-side bug guard (virtio 1.2 §2.7.8).
-    USED_ID_OUT_OF_RANGE("a used element's id is >= queue size");
+    USED_ID_OUT_OF_RANGE("a used element's id is >= queue size"),
+
+    // Packed rings (virtio 1.2 §2.8). Configuration (§2.8.10.1: event suppression areas are 4-byte aligned).
+    PACKED_EVENT_AREA_MISALIGNED("a packed ring's event suppression area is not 4-byte aligned"),
+    PACKED_BASE_OUT_OF_RANGE("a restored packed ring position (vring base bits 0-14) is >= queue size"),
+    // The descriptor ring (§2.8.1, §2.8.6, §2.8.21).
+    PACKED_FLAGS_INVALID("the next avail slot has AVAIL and USED both equal to the device's wrap counter"),
+    PACKED_CHAIN_NOT_AVAIL("a chained descriptor after the first is not marked available with the same wrap counter"),
+    PACKED_ID_OUT_OF_RANGE("a buffer id is >= queue size"),
+    PACKED_ID_IN_USE("a buffer id is made available again before the device used it"),
+    PACKED_RING_OVERRUN("the driver made more descriptors available than the ring holds"),
+    PACKED_INDIRECT_IN_CHAIN("an INDIRECT descriptor is chained to other descriptors"),
+    // Device-side bug guard (§2.8.4: used descriptors name buffers the driver made available).
+    PACKED_USED_ID_NOT_IN_FLIGHT("a used buffer id is not one the device popped");
 
     private final String rule;
 
