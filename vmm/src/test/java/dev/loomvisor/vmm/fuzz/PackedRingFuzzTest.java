@@ -40,12 +40,18 @@ class PackedRingFuzzTest {
 
     @Test
     void randomSeed() {
-        drive(Soak.seed());
+        // A random seed hunts for faults; how many rules it reaches varies (the rare ones, such as a chain of 4 GiB,
+        // need a lucky mutation), so only the fixed seed's run holds coverage to every rule.
+        drive(Soak.seed(), false);
     }
 
     private static void drive(long seed) {
+        drive(seed, true);
+    }
+
+    private static void drive(long seed, boolean everyRule) {
         Duration bound = Duration.ofMinutes(Soak.full() ? 60 : 5);
-        assertTimeoutPreemptively(bound, () -> run(seed), () -> "no end after " + bound + " (seed " + seed + ")");
+        assertTimeoutPreemptively(bound, () -> run(seed, everyRule), () -> "no end after " + bound + " (seed " + seed + ")");
     }
 
     /** Seeds: random bytes with a low hostility byte, so most rings start honest and mutations break them. */
@@ -60,7 +66,7 @@ class PackedRingFuzzTest {
         return s;
     }
 
-    private static void run(long seed) {
+    private static void run(long seed, boolean everyRule) {
         long inputs = Soak.size(CI_INPUTS, SOAK_INPUTS);
         SplittableRandom rnd = new SplittableRandom(seed);
         List<byte[]> corpus = seeds(rnd.split());
@@ -85,7 +91,7 @@ class PackedRingFuzzTest {
             assertTrue(target.pops() > inputs, "chains popped: " + target.pops() + " (seed " + seed + ")");
             assertTrue(errors[0] > inputs / 10, "inputs ending healthy: " + errors[0] + " (seed " + seed + ")");
             assertTrue(target.declaredErrors() > inputs / 10, "broken: " + target.declaredErrors() + " (seed " + seed + ")");
-            assertTrue(missing.isEmpty(), "rules never hit:" + missing + " (seed " + seed + ")");
+            assertTrue(!everyRule || missing.isEmpty(), "rules never hit:" + missing + " (seed " + seed + ")");
             synchronized (PackedRingFuzzTest.class) {
                 totalInputs += target.inputs();
                 totalDeclared += target.declaredErrors();
