@@ -57,7 +57,7 @@ final class SessionDump {
         try {
             ManagementFactory.getPlatformMBeanServer().invoke(new ObjectName("com.sun.management:type=HotSpotDiagnostic"),
                     "dumpThreads", new Object[] {file.toString(), "TEXT_PLAIN"},
-                    new String[] {String.class.getName(), "com.sun.management.HotSpotDiagnosticMXBean$ThreadDumpFormat"});
+                    new String[] {String.class.getName(), String.class.getName()});
             String[] blocks = Files.readString(file).split("\n\n");
             StringBuilder sb = new StringBuilder("\n  thread dump: ").append(file);
             int shown = 0;
