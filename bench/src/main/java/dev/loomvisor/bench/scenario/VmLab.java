@@ -7,6 +7,7 @@ import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.backend.Frames;
 import dev.loomvisor.vhost.backend.L2Switch;
+import dev.loomvisor.vhost.backend.PcapSwitchCapture;
 import dev.loomvisor.vhost.backend.L2Switch.PortCounter;
 import dev.loomvisor.vhost.net.VhostNet;
 import dev.loomvisor.vhost.net.VmmBackend;
@@ -146,7 +147,8 @@ public final class VmLab implements AutoCloseable {
     public Vm addVm(String name) throws ErrnoException {
         long mac = Frames.localMac(vms.size() + 1);
         L2Switch.Port port = sw.addPort(name);
-        VmmBackend backend = new VmmBackend(vmm.mainTask(), factory, port, options.busyPollMicros(),
+        // --pcap on a measuring command: the port's frames both ways go to the capture (unwrapped without it).
+        VmmBackend backend = new VmmBackend(vmm.mainTask(), factory, PcapSwitchCapture.wrap(port), options.busyPollMicros(),
                 options.busyIdle());
         long wanted = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
                 | (options.eventIdx() ? NetFeatures.EVENT_IDX : 0) | (options.mrgRxbuf() ? NetFeatures.MRG_RXBUF : 0);
