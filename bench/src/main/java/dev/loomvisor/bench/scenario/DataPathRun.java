@@ -107,6 +107,13 @@ public final class DataPathRun {
             options = options.withQueueSize(scale.queueSize());
         }
         options = options.withBuffers(scale.rxBuffers(), scale.txBuffers());
+        if (!scale.equals(Scale.defaults())) {
+            // A small guest gets a port queue to match: as many frames as its RX ring takes (a switch record is
+            // the frame plus 8 header bytes, rounded to 8), not 256 KiB of direct memory per VM.
+            int rxCount = scale.rxBuffers() != 0 ? scale.rxBuffers() : options.queueSize();
+            int bytes = Integer.highestOneBit(Math.max(4096, rxCount * (frameSize + 16)) * 2 - 1);
+            options = options.withSwitchQueueBytes(Math.min(bytes, options.switchQueueBytes()));
+        }
         var recorder = new Recorder(3);
         var recording = new java.util.concurrent.atomic.AtomicBoolean();
         // Created once per run; the guests call it per frame without allocating.

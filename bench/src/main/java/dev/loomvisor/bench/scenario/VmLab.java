@@ -166,7 +166,8 @@ public final class VmLab implements AutoCloseable {
         this.vmm = vmm;
         this.factory = factory;
         this.options = options;
-        this.sw = new L2Switch(options.switchQueueBytes(), 1024);
+        // Room for the MACs of the largest sweep at a load where the bounded probes always find a slot.
+        this.sw = new L2Switch(options.switchQueueBytes(), 1 << 16);
     }
 
     /** 6 bytes of a 48-bit MAC. */
@@ -291,6 +292,7 @@ public final class VmLab implements AutoCloseable {
             throw e;
         }
         Vm v = new Vm(vm, backend, port, mac);
+        sw.learn(mac, port); // the guest announced itself: no VM's first frames flood thousands of ports
         HrtimerBase clock;
         synchronized (this) {
             clock = pacingClock;
