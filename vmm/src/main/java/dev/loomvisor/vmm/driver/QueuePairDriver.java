@@ -640,8 +640,9 @@ public final class QueuePairDriver {
      * The halted vCPU: sleeps until the pair's interrupt vector fires, or until {@code deadline}
      * ({@link System#nanoTime()}) when an open-loop frame is due then. Anything that may end the loop wakes it
      * too, as a signal kicks a vCPU out of KVM_RUN: a stop request (it signals the vector), a signal to the
-     * vCPU task (signal_wake_up unparks it) or a Java interrupt. One park per call; the loop re-checks why.
-     * Nothing wakes an idle vCPU periodically.
+     * vCPU task (signal_wake_up unparks it) or a Java interrupt. With a pacing clock the deadline is an armed
+     * {@link Hrtimer} and the park is untimed. One park per call; the loop re-checks why (and the time: a
+     * wake-up may be stale). Nothing wakes an idle vCPU periodically.
      */
     private void awaitInterrupt(long deadline) {
         if (vector.poll() > 0) {
