@@ -3,6 +3,7 @@ package dev.loomvisor.bench.scenario;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Carrier;
+import dev.loomvisor.core.timer.HrtimerBase;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.backend.Frames;
@@ -19,7 +20,13 @@ import dev.loomvisor.vmm.driver.TrafficSource;
 import dev.loomvisor.vmm.net.DeviceError;
 import dev.loomvisor.vmm.net.NetFeatures;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
 import org.agrona.concurrent.IdleStrategy;
 
 /**
@@ -34,9 +41,21 @@ import org.agrona.concurrent.IdleStrategy;
  */
 public final class VmLab implements AutoCloseable {
 
-    /** How every VM of the lab is set up. */
+    /**
+     * How every VM of the lab is set up.
+     *
+     * @param rxBuffers RX buffers each guest keeps posted (0: one per descriptor)
+     * @param txBuffers TX buffers each guest keeps in flight (0: one per descriptor)
+     */
     public record Options(int queueSize, boolean eventIdx, boolean mrgRxbuf, int rxBufferSize,
-                          long busyPollMicros, int switchQueueBytes, Carrier vcpuCarrier, IdleStrategy busyIdle) {
+                          long busyPollMicros, int switchQueueBytes, Carrier vcpuCarrier, IdleStrategy busyIdle,
+                          int rxBuffers, int txBuffers) {
+
+        public Options(int queueSize, boolean eventIdx, boolean mrgRxbuf, int rxBufferSize, long busyPollMicros,
+                       int switchQueueBytes, Carrier vcpuCarrier, IdleStrategy busyIdle) {
+            this(queueSize, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, switchQueueBytes, vcpuCarrier,
+                    busyIdle, 0, 0);
+        }
 
         /** 256-entry rings, EVENT_IDX and MRG_RXBUF on, 2 KiB RX buffers, no busy-poll, 256 KiB port queues. */
         public static Options defaults() {
@@ -45,9 +64,28 @@ public final class VmLab implements AutoCloseable {
 
         public Options withBusyPoll(long micros) {
             return new Options(queueSize, eventIdx, mrgRxbuf, rxBufferSize, micros, switchQueueBytes, vcpuCarrier,
-                    busyIdle);
+                    busyIdle, rxBuffers, txBuffers);
+        }
+
+        public Options withQueueSize(int size) {
+            return new Options(size, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, switchQueueBytes,
+                    vcpuCarrier, busyIdle, rxBuffers, txBuffers);
+        }
+
+        /** RX and TX buffers per guest (0: one per descriptor). */
+        public Options withBuffers(int rx, int tx) {
+            return new Options(queueSize, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, switchQueueBytes,
+                    vcpuCarrier, busyIdle, rx, tx);
+        }
+
+        public Options withSwitchQueueBytes(int bytes) {
+            return new Options(queueSize, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, bytes, vcpuCarrier,
+                    busyIdle, rxBuffers, txBuffers);
         }
     }
+
+    /** VMs set up or torn down at once by {@link #addVms} and {@link #close}: enough to overlap their waits. */
+    private static final int PARALLEL_SETUP = 16;
 
     /** One VM of the lab: the VM, its vhost-net backend, its switch port and its MAC. */
     public static final class Vm {
@@ -122,13 +160,15 @@ public final class VmLab implements AutoCloseable {
     private final Options options;
     private final L2Switch sw;
     private final List<Vm> vms = new ArrayList<>();
+    private HrtimerBase pacingClock;
 
     /** VMs of the VMM process {@code vmm}, their vhost-net devices served by {@code factory}'s workers. */
     public VmLab(Process vmm, WorkerFactory factory, Options options) {
         this.vmm = vmm;
         this.factory = factory;
         this.options = options;
-        this.sw = new L2Switch(options.switchQueueBytes(), 1024);
+        // Room for the MACs of the largest sweep at a load where the bounded probes always find a slot.
+        this.sw = new L2Switch(options.switchQueueBytes(), 1 << 16);
     }
 
     /** 6 bytes of a 48-bit MAC. */
@@ -145,14 +185,98 @@ public final class VmLab implements AutoCloseable {
      * ring; its MAC is {@link Frames#localMac} of its number plus one. The vCPU is not started.
      */
     public Vm addVm(String name) throws ErrnoException {
-        long mac = Frames.localMac(vms.size() + 1);
+        Vm v = newVm(name, vms.size());
+        synchronized (this) {
+            vms.add(v);
+        }
+        return v;
+    }
+
+    /**
+     * Adds {@code count} VMs named {@code prefix} plus their number, set up {@value #PARALLEL_SETUP} at a time
+     * on virtual threads (each setup mostly waits: for its vhost worker to be created, for the device to take
+     * its rings); they join the lab in number order, MACs as {@link #addVm} would give them. If one fails, the
+     * ones that came up are closed and its error is thrown.
+     */
+    public List<Vm> addVms(String prefix, int count) throws ErrnoException {
+        int first = vms.size();
+        Vm[] made = new Vm[count];
+        Semaphore slots = new Semaphore(PARALLEL_SETUP);
+        Throwable failure = null;
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> done = new ArrayList<>(count);
+            for (int i = 0; i < count; i++) {
+                int k = i;
+                slots.acquireUninterruptibly();
+                done.add(pool.submit(() -> {
+                    try {
+                        made[k] = newVm(prefix + (first + k), first + k);
+                    } finally {
+                        slots.release();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : done) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause();
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    if (failure == null) {
+                        failure = e;
+                    }
+                }
+            }
+        }
+        if (failure != null) {
+            closeAll(Arrays.stream(made).filter(v -> v != null).toList());
+            if (failure instanceof ErrnoException e) {
+                throw e;
+            }
+            if (failure instanceof RuntimeException e) {
+                throw e;
+            }
+            if (failure instanceof Error e) {
+                throw e;
+            }
+            throw new IllegalStateException("VM setup interrupted", failure);
+        }
+        List<Vm> added = List.of(made);
+        synchronized (this) {
+            vms.addAll(added);
+        }
+        return added;
+    }
+
+    /**
+     * The lab's one pacing clock, made on first use: every paced vCPU of the lab (those added before and
+     * after) arms its send times on it and blocks untimed, instead of each taking a timed park per frame.
+     * Closed with the lab.
+     */
+    public synchronized HrtimerBase pacingClock() {
+        if (pacingClock == null) {
+            pacingClock = new HrtimerBase("vmlab-hrtimer");
+            for (Vm v : vms) {
+                v.driver().setPacingClock(pacingClock);
+            }
+        }
+        return pacingClock;
+    }
+
+    private Vm newVm(String name, int index) throws ErrnoException {
+        long mac = Frames.localMac(index + 1);
         L2Switch.Port port = sw.addPort(name);
         // --pcap on a measuring command: the port's frames both ways go to the capture (unwrapped without it).
         VmmBackend backend = new VmmBackend(vmm.mainTask(), factory, PcapSwitchCapture.wrap(port), options.busyPollMicros(),
                 options.busyIdle());
         long wanted = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
                 | (options.eventIdx() ? NetFeatures.EVENT_IDX : 0) | (options.mrgRxbuf() ? NetFeatures.MRG_RXBUF : 0);
-        var driverOptions = new GuestNetDriver.Options(options.queueSize(), wanted, 1, options.rxBufferSize());
+        var driverOptions = new GuestNetDriver.Options(options.queueSize(), wanted, 1, options.rxBufferSize(),
+                options.rxBuffers(), options.txBuffers());
         var spec = new VM.NetSpec(macBytes(mac), 1, options.queueSize(), NetFeatures.VERSION_1 | NetFeatures.MAC
                 | NetFeatures.STATUS | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC,
                 backend, driverOptions);
@@ -170,19 +294,28 @@ public final class VmLab implements AutoCloseable {
             throw e;
         }
         Vm v = new Vm(vm, backend, port, mac);
-        vms.add(v);
+        sw.learn(mac, port); // the guest announced itself: no VM's first frames flood thousands of ports
+        HrtimerBase clock;
+        synchronized (this) {
+            clock = pacingClock;
+        }
+        if (clock != null) {
+            v.driver().setPacingClock(clock);
+        }
         return v;
     }
 
-    /** Rings, RX buffers and one TX buffer per descriptor, with room to spare. */
+    /** Rings, the RX and TX buffers, with room to spare; mapped, so only what the guest touches costs. */
     private static long memoryFor(Options o) {
-        long perSlot = Math.max(o.rxBufferSize(), 1600) + 1600 + 64;
-        long bytes = (long) o.queueSize() * perSlot * 2 + (1 << 20);
+        long rxCount = o.rxBuffers() == 0 ? o.queueSize() : Math.min(o.rxBuffers(), o.queueSize());
+        long txCount = o.txBuffers() == 0 ? o.queueSize() : Math.min(o.txBuffers(), o.queueSize());
+        long bytes = (long) o.queueSize() * 64 * 2 + rxCount * (Math.max(o.rxBufferSize(), 1600) + 64)
+                + txCount * (1600 + 64) + (1 << 20);
         return (bytes + (1 << 20) - 1) & -(1L << 20);
     }
 
     /** The VMs added so far (empty after close). */
-    public List<Vm> vms() {
+    public synchronized List<Vm> vms() {
         return List.copyOf(vms);
     }
 
@@ -208,21 +341,58 @@ public final class VmLab implements AutoCloseable {
 
     /** Stops every vCPU: all asked first, so no VM keeps the workers busy while another waits for its stop. */
     public void stopVcpus() {
-        for (Vm vm : vms) {
+        List<Vm> all = vms();
+        for (Vm vm : all) {
             vm.requestStop();
         }
-        for (Vm vm : vms) {
+        for (Vm vm : all) {
             vm.stop();
         }
     }
 
-    /** Stops the vCPUs, resets every device (vhost-net lets go of its rings) and frees guest memory. */
+    /**
+     * Stops the vCPUs, resets every device (vhost-net lets go of its rings) and frees guest memory, several
+     * VMs at a time; then the pacing clock.
+     */
     @Override
     public void close() {
-        stopVcpus();
-        for (Vm vm : vms) {
-            vm.vm().close();
+        List<Vm> all;
+        synchronized (this) {
+            all = List.copyOf(vms);
+            vms.clear();
         }
-        vms.clear();
+        for (Vm vm : all) {
+            vm.requestStop();
+        }
+        closeAll(all);
+        HrtimerBase clock;
+        synchronized (this) {
+            clock = pacingClock;
+            pacingClock = null;
+        }
+        if (clock != null) {
+            clock.close();
+        }
+    }
+
+    /** Closes {@code list}'s VMs, {@value #PARALLEL_SETUP} at a time; each close is the VM's own, in full. */
+    private static void closeAll(List<Vm> list) {
+        if (list.size() <= 2) {
+            list.forEach(v -> v.vm().close());
+            return;
+        }
+        Semaphore slots = new Semaphore(PARALLEL_SETUP);
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (Vm v : list) {
+                slots.acquireUninterruptibly();
+                pool.execute(() -> {
+                    try {
+                        v.vm().close();
+                    } finally {
+                        slots.release();
+                    }
+                });
+            }
+        }
     }
 }

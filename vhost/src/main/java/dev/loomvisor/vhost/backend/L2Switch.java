@@ -141,6 +141,16 @@ public final class L2Switch {
         return out;
     }
 
+    /**
+     * Teaches the table that {@code mac} sits behind {@code port}, as the gratuitous ARP a guest sends when its
+     * link comes up does on a real bridge: the first frames to it are then not flooded to every port.
+     */
+    public void learn(long mac, Port port) {
+        if (!Frames.isGroup(mac)) {
+            table.learn(mac, port.index);
+        }
+    }
+
     /** The port index a MAC was learned on, or -1. */
     public int lookup(long mac) {
         return table.lookup(mac);

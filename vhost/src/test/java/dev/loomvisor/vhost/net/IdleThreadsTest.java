@@ -8,6 +8,8 @@ import dev.loomvisor.core.Credentials;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
+import dev.loomvisor.core.Task;
+import dev.loomvisor.core.timer.HrtimerBase;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.backend.L2Switch;
@@ -25,8 +27,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * An idle data path costs nothing: with two VMs' devices set up behind the switch and no frame moving, every
- * thread serving them (vhost workers, pool kthreads) blocks without a timeout: it is never seen RUNNABLE
- * (spinning) or TIMED_WAITING (polling on a timer) over a sampled window, before frames moved and after.
+ * thread serving them (vhost workers, pool kthreads), the guests' vCPUs and the pacing clock block without a
+ * timeout: none is seen RUNNABLE (spinning) or TIMED_WAITING (polling on a timer) over a sampled window,
+ * before frames moved, after a closed-loop burst and after a paced one.
  */
 class IdleThreadsTest {
 
@@ -41,7 +44,7 @@ class IdleThreadsTest {
         L2Switch sw = new L2Switch();
         byte[] macA = {2, 0, 0, 0, 0, 1};
         byte[] macB = {2, 0, 0, 0, 0, 2};
-        try (WorkerFactory f = model.factory(kernel)) {
+        try (WorkerFactory f = model.factory(kernel); HrtimerBase clock = new HrtimerBase("test-hrtimer")) {
             VmmBackend ba = new VmmBackend(qemu.mainTask(), f, sw.addPort("a"));
             VmmBackend bb = new VmmBackend(qemu.mainTask(), f, sw.addPort("b"));
             try (VM a = VM.builder("a", qemu).memory(16L << 20).net(VM.NetSpec.of(macA, ba)).build();
@@ -49,23 +52,50 @@ class IdleThreadsTest {
                 assertEquals(DeviceError.OK, a.start());
                 assertEquals(DeviceError.OK, b.start());
                 assertNotNull(ba.net(), "DRIVER_OK handed the rings to vhost-net");
+                a.driver(0).pair(0).setPacingClock(clock);
                 List<Thread> serving = servingThreads(ba, bb);
+                serving.add(clock.clockThread());
                 assertBlockedWithoutTimeout(model + ", set up, no frame sent", serving);
 
-                // A burst, then silence: the workers must go back to an untimed sleep.
+                // A burst, then silence: the workers and vCPUs must go back to an untimed sleep.
                 a.startVcpu(0, 0, TrafficSource.fixed(64, 0, BURST, macB), RxSink.NONE, false);
                 var rx = b.driver(0).pair(0).stats();
                 b.startVcpu(0, 0, null, RxSink.NONE, false);
-                long end = System.nanoTime() + 60_000_000_000L;
-                while (rx.rxFrames() < BURST && System.nanoTime() - end < 0) {
-                    Thread.sleep(1);
-                }
-                assertEquals(BURST, rx.rxFrames(), "the burst arrived");
-                assertBlockedWithoutTimeout(model + ", after a burst", servingThreads(ba, bb));
+                awaitFrames(rx, BURST);
+                List<Thread> all = servingThreads(ba, bb);
+                all.add(clock.clockThread());
+                all.addAll(vcpuThreads(a, b));
+                assertBlockedWithoutTimeout(model + ", after a burst", all);
+
+                // A paced burst (a send time every 20 us, through the clock), then silence again.
+                a.driver(0).pair(0).transmit(TrafficSource.paced(64, 20_000, BURST, macB));
+                awaitFrames(rx, 2 * BURST);
+                assertTrue(clock.timers() == 1, "the paced vCPU armed its timer on the clock: " + clock.timers());
+                assertBlockedWithoutTimeout(model + ", after a paced burst", all);
             }
         } finally {
             qemu.exit();
         }
+    }
+
+    private static void awaitFrames(dev.loomvisor.vmm.driver.PairStats rx, long frames) throws InterruptedException {
+        long end = System.nanoTime() + 60_000_000_000L;
+        while (rx.rxFrames() < frames && System.nanoTime() - end < 0) {
+            Thread.sleep(1);
+        }
+        assertEquals(frames, rx.rxFrames(), "the burst arrived");
+    }
+
+    /** Every vCPU thread of the VMs. */
+    private static List<Thread> vcpuThreads(VM... vms) {
+        List<Thread> threads = new ArrayList<>();
+        for (VM vm : vms) {
+            for (Task t : vm.vcpus()) {
+                assertNotNull(t.thread(), vm.name() + "'s vCPU has a thread");
+                threads.add(t.thread());
+            }
+        }
+        return threads;
     }
 
     /** The threads of every vhost worker of both devices (a pool's kthreads for kthread-pool). */

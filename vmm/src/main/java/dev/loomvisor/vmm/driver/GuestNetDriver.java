@@ -28,11 +28,29 @@ public final class GuestNetDriver {
      *                       {@link VirtioNetHeader#MIN_RX_BUFFER} (virtio 1.2 §5.1.6.3.1), a smaller one
      *                       makes the device drop every longer frame
      */
-    public record Options(int queueSize, long wantedFeatures, int maxPairs, int rxBufferSize) {
+    /**
+     * @param queueSize      queue size to ask for (capped by QueueNumMax)
+     * @param wantedFeatures features to accept if offered (VERSION_1 is always asked for)
+     * @param maxPairs       queue pairs to use at most (with MQ)
+     * @param rxBufferSize   bytes per RX buffer; without MRG_RXBUF (and GSO) one must hold a whole frame,
+     *                       {@link VirtioNetHeader#MIN_RX_BUFFER} (virtio 1.2 §5.1.6.3.1), a smaller one
+     *                       makes the device drop every longer frame
+     * @param rxBuffers      RX buffers each pair keeps posted (0: one per descriptor)
+     * @param txBuffers      TX buffers each pair keeps in flight (0: one per descriptor)
+     */
+    public record Options(int queueSize, long wantedFeatures, int maxPairs, int rxBufferSize, int rxBuffers,
+                          int txBuffers) {
         public Options {
             if (rxBufferSize < VirtioNetHeader.SIZE + FrameFormat.MIN_TEST_SIZE || rxBufferSize > 65536) {
                 throw new IllegalArgumentException("rx buffer size " + rxBufferSize);
             }
+            if (rxBuffers < 0 || txBuffers < 0) {
+                throw new IllegalArgumentException("rx buffers " + rxBuffers + ", tx buffers " + txBuffers);
+            }
+        }
+
+        public Options(int queueSize, long wantedFeatures, int maxPairs, int rxBufferSize) {
+            this(queueSize, wantedFeatures, maxPairs, rxBufferSize, 0, 0);
         }
 
         public Options(int queueSize, long wantedFeatures, int maxPairs) {
@@ -45,17 +63,22 @@ public final class GuestNetDriver {
         }
 
         public Options withQueueSize(int size) {
-            return new Options(size, wantedFeatures, maxPairs, rxBufferSize);
+            return new Options(size, wantedFeatures, maxPairs, rxBufferSize, rxBuffers, txBuffers);
         }
 
         /** Asks for {@code feature} (a {@link NetFeatures} bit) or not. */
         public Options withFeature(long feature, boolean on) {
             return new Options(queueSize, on ? wantedFeatures | feature : wantedFeatures & ~feature, maxPairs,
-                    rxBufferSize);
+                    rxBufferSize, rxBuffers, txBuffers);
         }
 
         public Options withRxBufferSize(int bytes) {
-            return new Options(queueSize, wantedFeatures, maxPairs, bytes);
+            return new Options(queueSize, wantedFeatures, maxPairs, bytes, rxBuffers, txBuffers);
+        }
+
+        /** RX and TX buffers per pair (0: one per descriptor). */
+        public Options withBuffers(int rx, int tx) {
+            return new Options(queueSize, wantedFeatures, maxPairs, rxBufferSize, rx, tx);
         }
     }
 
@@ -128,7 +151,7 @@ public final class GuestNetDriver {
             }
             // The interrupt line is platform wiring: the pair's vector, as an MSI-X vector would be.
             ps[p] = new QueuePairDriver(p, memory, allocator, mmio, rx, tx, mergeable, mac, device.vector(p),
-                    options.rxBufferSize());
+                    options.rxBufferSize(), options.rxBuffers(), options.txBuffers());
         }
         status |= DRIVER_OK;
         mmio.write(STATUS, status);

@@ -1,6 +1,8 @@
 package dev.loomvisor.vmm.driver;
 
 import dev.loomvisor.core.Notifier;
+import dev.loomvisor.core.timer.Hrtimer;
+import dev.loomvisor.core.timer.HrtimerBase;
 import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.memory.Translation;
 import dev.loomvisor.vmm.net.MmioTransport;
@@ -70,7 +72,8 @@ public final class QueuePairDriver {
     /** The plan and size a TX buffer's fixed fields were written for (-1: not prepared). */
     private final int[] txPreparedPlan;
     private final int[] txPreparedSize;
-    private final UnsafeBuffer frame = new UnsafeBuffer(new byte[MAX_FRAME]);
+    /** MRG_RXBUF gather space, made on the first frame that spans buffers (64 KiB a mostly idle VM never needs). */
+    private UnsafeBuffer frame;
     private final UsedElement used = new UsedElement();
     private final PairStats stats = new PairStats();
 
@@ -90,6 +93,8 @@ public final class QueuePairDriver {
     private volatile boolean fullCheck = true;
     private volatile boolean stopRequested;
     private volatile Throwable failure;
+    /** Where paced waits get their wake-up (null: a timed park per wait). */
+    private volatile HrtimerBase pacingClock;
 
     // Transmit state (vCPU only).
     private int planSeen;
@@ -101,9 +106,22 @@ public final class QueuePairDriver {
     /** The echo responder stopped reaping RX because TX was full. */
     private boolean rxBlocked;
     private long sliceStart;
+    /** The vCPU's pacing timer while it runs on a {@link #pacingClock}, and the expiry it was armed for. */
+    private Hrtimer pacer;
+    private long pacerExpires = NO_DEADLINE;
 
     QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverQueue rx,
                     DriverQueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize) {
+        this(pair, memory, allocator, mmio, rx, tx, mergeable, mac, vector, rxBufSize, 0, 0);
+    }
+
+    /**
+     * @param rxBuffers RX buffers to keep posted (0: one per descriptor); fewer make a small, mostly idle guest
+     * @param txBuffers TX buffers to keep in flight (0: one per descriptor)
+     */
+    QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverQueue rx,
+                    DriverQueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize, int rxBuffers,
+                    int txBuffers) {
         this.pair = pair;
         this.mmio = mmio;
         this.rx = rx;
@@ -112,21 +130,23 @@ public final class QueuePairDriver {
         this.mac = mac.clone();
         this.vector = vector;
         this.rxBufSize = rxBufSize;
-        this.rxAddr = new long[rx.size()];
-        this.rxView = new UnsafeBuffer[rx.size()];
-        this.rxFree = new int[rx.size()];
-        for (int i = 0; i < rx.size(); i++) {
+        int rxCount = rxBuffers <= 0 ? rx.size() : Math.min(rxBuffers, rx.size());
+        int txCount = txBuffers <= 0 ? tx.size() : Math.min(txBuffers, tx.size());
+        this.rxAddr = new long[rxCount];
+        this.rxView = new UnsafeBuffer[rxCount];
+        this.rxFree = new int[rxCount];
+        for (int i = 0; i < rxCount; i++) {
             rxAddr[i] = allocator.allocate(rxBufSize, 64);
             rxView[i] = view(memory, rxAddr[i], rxBufSize);
             rxFree[rxFreeTop++] = i;
         }
         int txBuf = VirtioNetHeader.SIZE + FrameFormat.MAX_SIZE;
-        this.txAddr = new long[tx.size()];
-        this.txView = new UnsafeBuffer[tx.size()];
-        this.txFree = new int[tx.size()];
-        this.txPreparedPlan = new int[tx.size()];
-        this.txPreparedSize = new int[tx.size()];
-        for (int i = 0; i < tx.size(); i++) {
+        this.txAddr = new long[txCount];
+        this.txView = new UnsafeBuffer[txCount];
+        this.txFree = new int[txCount];
+        this.txPreparedPlan = new int[txCount];
+        this.txPreparedSize = new int[txCount];
+        for (int i = 0; i < txCount; i++) {
             txAddr[i] = allocator.allocate(txBuf, 64);
             txView[i] = view(memory, txAddr[i], txBuf);
             txFree[txFreeTop++] = i;
@@ -155,6 +175,25 @@ public final class QueuePairDriver {
     /** The RX buffer size this driver posts (with MRG_RXBUF, a frame may take several). */
     public int rxBufferSize() {
         return rxBufSize;
+    }
+
+    /** RX buffers this driver keeps posted. */
+    public int rxBuffers() {
+        return rxAddr.length;
+    }
+
+    /** TX buffers this driver keeps in flight. */
+    public int txBuffers() {
+        return txAddr.length;
+    }
+
+    /**
+     * Paces open-loop frames through {@code clock} (null: a timed park per wait, the default): the vCPU arms
+     * one {@link Hrtimer} for its next send time and blocks untimed, so many paced vCPUs share one clock
+     * thread instead of each sleeping on its own timer. Takes effect when a vCPU next enters {@link #run}.
+     */
+    public void setPacingClock(HrtimerBase clock) {
+        pacingClock = clock;
     }
 
     // ---- settings, from any thread -------------------------------------------------------------------------
@@ -376,6 +415,9 @@ public final class QueuePairDriver {
             if (numBuffers > 1) {
                 // MRG_RXBUF: the other buffers of this frame are used together with the first (virtio 1.2
                 // §5.1.6.4.1); gather them.
+                if (frame == null) {
+                    frame = new UnsafeBuffer(new byte[MAX_FRAME]);
+                }
                 frame.putBytes(0, b, VirtioNetHeader.SIZE, frameLen);
                 for (int k = 1; k < numBuffers; k++) {
                     if (!reapRest()) {
@@ -525,12 +567,20 @@ public final class QueuePairDriver {
         // The interrupt line: the vector's signal unparks this vCPU (an irqfd injecting into a halted vCPU).
         Thread vcpu = Thread.currentThread();
         vector.setListener(n -> LockSupport.unpark(vcpu));
+        HrtimerBase clock = pacingClock;
+        // The timer unparks the vCPU rather than signalling the vector: a send time is not an interrupt.
+        pacer = clock == null ? null : clock.timer(vcpu);
+        pacerExpires = NO_DEADLINE;
         try {
             loop(running);
         } catch (RuntimeException | Error e) {
             failure = e; // a driver bug: the vCPU stops, and the VMM can tell why
         } finally {
             vector.setListener(null);
+            if (pacer != null) {
+                pacer.close();
+                pacer = null;
+            }
         }
     }
 
@@ -590,8 +640,9 @@ public final class QueuePairDriver {
      * The halted vCPU: sleeps until the pair's interrupt vector fires, or until {@code deadline}
      * ({@link System#nanoTime()}) when an open-loop frame is due then. Anything that may end the loop wakes it
      * too, as a signal kicks a vCPU out of KVM_RUN: a stop request (it signals the vector), a signal to the
-     * vCPU task (signal_wake_up unparks it) or a Java interrupt. One park per call; the loop re-checks why.
-     * Nothing wakes an idle vCPU periodically.
+     * vCPU task (signal_wake_up unparks it) or a Java interrupt. With a pacing clock the deadline is an armed
+     * {@link Hrtimer} and the park is untimed. One park per call; the loop re-checks why (and the time: a
+     * wake-up may be stale). Nothing wakes an idle vCPU periodically.
      */
     private void awaitInterrupt(long deadline) {
         if (vector.poll() > 0) {
@@ -600,6 +651,17 @@ public final class QueuePairDriver {
         }
         if (deadline == NO_DEADLINE) {
             LockSupport.park(this);
+        } else if (pacer != null) {
+            // Armed once per send time: a wake by an interrupt leaves the timer armed for the same frame. The
+            // loop re-reads the clock after any wake-up, so a stale expiry (an earlier plan's) only costs a
+            // round.
+            if (pacerExpires != deadline || !pacer.isActive()) {
+                pacerExpires = deadline;
+                pacer.start(deadline);
+            }
+            if (deadline - System.nanoTime() > 0) {
+                LockSupport.park(this);
+            }
         } else {
             LockSupport.parkNanos(this, Math.max(1, deadline - System.nanoTime()));
         }
