@@ -1,6 +1,7 @@
 package dev.loomvisor.bench;
 
 import dev.loomvisor.bench.cli.PcapOptions;
+import dev.loomvisor.bench.cli.VersionProvider;
 import dev.loomvisor.bench.jfr.FlightRecording;
 import dev.loomvisor.vhost.backend.PcapSwitchCapture;
 import dev.loomvisor.vhost.backend.PcapWriter;

@@ -129,7 +129,8 @@ public class CompareCommand implements Callable<Integer> {
                         row.put("xFloorP50", (double) row.get("latencyP50Us") / (double) floor.get("latencyP50Us"));
                         row.put("xFloorP99", (double) row.get("latencyP99Us") / (double) floor.get("latencyP99Us"));
                     }
-                    disturbance.flag(row, ratePerFlow > 0 ? null : ceilings[s]);
+                    disturbance.flag(row, ratePerFlow > 0 ? null
+                            : java.util.Arrays.stream(ceilings[s]).mapToDouble(Ceilings.Rate::framesPerSecond).toArray());
                     journal.result(run, row);
                     rows.add(row);
                 }
@@ -314,7 +315,7 @@ public class CompareCommand implements Callable<Integer> {
             out.flush();
             return;
         }
-        out.println(dev.loomvisor.bench.VersionProvider.versionLine());
+        out.println(VersionProvider.versionLine());
         out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s loop, %s per model, "
                         + "warm-up %s, %d repeats interleaved; run %s%n",
                 common.vms, common.vms / 2, config.get("loop"), fmtDuration(common.duration),

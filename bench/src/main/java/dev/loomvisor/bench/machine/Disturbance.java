@@ -1,6 +1,5 @@
 package dev.loomvisor.bench.machine;
 
-import dev.loomvisor.bench.scenario.Ceilings;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -55,17 +54,16 @@ public final class Disturbance {
     /**
      * Adds {@code otherCpuShare}, {@code disturbed} and {@code disturbance} (the reasons) to result row
      * {@code row} (its {@code "key"} as given to {@link #end}); {@code ceilings} are its frame size's
-     * ceiling repeats, or null when the row has no ceiling ratio.
+     * ceiling repeats in frames per second, or null when the row has no ceiling ratio.
      */
-    public void flag(Map<String, Object> row, Ceilings.Rate[] ceilings) {
+    public void flag(Map<String, Object> row, double[] ceilings) {
         List<Object> reasons = new ArrayList<>();
         double share = worstShare.getOrDefault((String) row.get("key"), 0.0);
         if (share > OTHER_CPU_SHARE) {
             reasons.add(String.format(Locale.ROOT, "other processes took %.0f%% of the CPUs during a repeat", share * 100));
         }
         if (ceilings != null) {
-            double[] v = Arrays.stream(ceilings).mapToDouble(Ceilings.Rate::framesPerSecond).toArray();
-            int outliers = ceilingOutliers(v);
+            int outliers = ceilingOutliers(ceilings);
             if (outliers > 0) {
                 reasons.add(outliers + " ceiling repeat" + (outliers == 1 ? "" : "s")
                         + " far below the others (x ceiling unreliable)");

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.bench.scenario.Ceilings;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,12 +20,8 @@ class DisturbanceTest {
         return r;
     }
 
-    private static Ceilings.Rate[] rates(long... framesPerSecond) {
-        var r = new Ceilings.Rate[framesPerSecond.length];
-        for (int i = 0; i < r.length; i++) {
-            r[i] = new Ceilings.Rate(framesPerSecond[i], 1_000_000_000L, 64);
-        }
-        return r;
+    private static double[] rates(double... framesPerSecond) {
+        return framesPerSecond;
     }
 
     @Test

@@ -73,7 +73,7 @@ public final class L2Switch {
         }
         this.queueCapacity = queueCapacity;
         this.table = new ForwardingTable(tableCapacity);
-        dev.loomvisor.vhost.jfr.SwitchDropsEvent.register(this);
+        SwitchDropsEvent.register(this);
     }
 
     /** A switch with 256 KiB per port queue (about 170 frames of 1514 bytes, 3640 of 64) and 4096 MACs. */

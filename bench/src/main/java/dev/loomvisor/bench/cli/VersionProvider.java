@@ -1,4 +1,4 @@
-package dev.loomvisor.bench;
+package dev.loomvisor.bench.cli;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,6 +1,5 @@
-package dev.loomvisor.vhost.jfr;
+package dev.loomvisor.vhost.backend;
 
-import dev.loomvisor.vhost.backend.L2Switch;
 import java.util.Collections;
 import java.util.Map;
 import java.util.WeakHashMap;
