@@ -2,13 +2,11 @@ package dev.loomvisor.vmm.fuzz;
 
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.loomvisor.core.testing.Soak;
 import dev.loomvisor.vmm.virtio.RingError;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
@@ -72,22 +70,9 @@ class PackedRingFuzzTest {
         List<byte[]> corpus = seeds(rnd.split());
         Mutator mutator = new Mutator(rnd, corpus);
         try (PackedRingTarget target = new PackedRingTarget()) {
-            for (long i = 0; i < inputs; i++) {
-                byte[] input = i < corpus.size() ? corpus.get((int) i) : mutator.next();
-                try {
-                    target.run(input);
-                } catch (AssertionError e) {
-                    fail("fault on input " + i + " of seed " + seed + " (replay: -Dloomvisor.seed=" + seed + "): "
-                            + e.getMessage() + "\ninput: " + HexFormat.of().formatHex(input), e);
-                }
-            }
+            FuzzRun.feed(target::run, corpus, mutator, inputs, seed);
             long[] errors = target.errors();
-            StringBuilder missing = new StringBuilder();
-            for (int i = 1; i < errors.length; i++) {
-                if (errors[i] == 0 && !RingError.values()[i].name().matches(NOT_FUZZED)) {
-                    missing.append(' ').append(RingError.values()[i].name());
-                }
-            }
+            String missing = FuzzRun.rulesNeverHit(errors, NOT_FUZZED);
             assertTrue(target.pops() > inputs, "chains popped: " + target.pops() + " (seed " + seed + ")");
             assertTrue(errors[0] > inputs / 10, "inputs ending healthy: " + errors[0] + " (seed " + seed + ")");
             assertTrue(target.declaredErrors() > inputs / 10, "broken: " + target.declaredErrors() + " (seed " + seed + ")");

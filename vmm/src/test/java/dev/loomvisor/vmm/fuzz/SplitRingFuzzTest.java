@@ -2,7 +2,6 @@ package dev.loomvisor.vmm.fuzz;
 
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.loomvisor.core.testing.Soak;
@@ -86,26 +85,10 @@ class SplitRingFuzzTest {
         List<byte[]> corpus = Corpus.all();
         Mutator mutator = new Mutator(new SplittableRandom(seed), corpus);
         try (SplitRingTarget target = new SplitRingTarget()) {
-            // The corpus as it is first (the regression run), then its mutations.
-            for (long i = 0; i < inputs; i++) {
-                byte[] input = i < corpus.size() ? corpus.get((int) i) : mutator.next();
-                try {
-                    target.run(input);
-                } catch (AssertionError e) {
-                    fail("fault on input " + i + " of seed " + seed + " (replay: -Dloomvisor.seed=" + seed + "): "
-                            + e.getMessage() + "\ninput: " + HexFormat.of().formatHex(input), e);
-                }
-            }
+            FuzzRun.feed(target::run, corpus, mutator, inputs, seed);
             // The generator must reach both outcomes and most rules, or it tests nothing.
             long[] errors = target.errors();
-            int rules = 0;
-            StringBuilder missing = new StringBuilder();
-            for (int i = 1; i < errors.length; i++) {
-                rules += errors[i] > 0 ? 1 : 0;
-                if (errors[i] == 0 && !RingError.values()[i].name().matches("QUEUE_SIZE.*|.*MISALIGNED|RING_OUTSIDE_MEMORY|RX_.*|PACKED_.*")) {
-                    missing.append(' ').append(RingError.values()[i]);
-                }
-            }
+            String missing = FuzzRun.rulesNeverHit(errors, "QUEUE_SIZE.*|.*MISALIGNED|RING_OUTSIDE_MEMORY|RX_.*|PACKED_.*");
             assertTrue(target.pops() > inputs, "chains popped: " + target.pops() + " (seed " + seed + ")");
             assertTrue(errors[0] > inputs / 10, "inputs ending healthy: " + errors[0] + " (seed " + seed + ")");
             assertTrue(target.declaredErrors() > inputs / 10, "broken: " + target.declaredErrors() + " (seed " + seed + ")");
