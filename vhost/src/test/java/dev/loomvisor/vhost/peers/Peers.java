@@ -90,4 +90,16 @@ public final class Peers {
             // Same.
         }
     }
+
+    /** Polls {@code value} (every 20 ms) until it reaches {@code target} or the wait ends; returns the last value. */
+    public static long awaitAtLeast(java.util.function.LongSupplier value, long target, java.time.Duration wait)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        long v = value.getAsLong();
+        while (v < target && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            v = value.getAsLong();
+        }
+        return v;
+    }
 }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.loomvisor.vhost.backend.TapBackend;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -71,10 +70,10 @@ class TapPeerTest {
             pmd.forward("txonly");
             pmd.txLength(64);
             pmd.startForwarding();
-            awaitAtLeast(() -> tap.counters().get(TapBackend.Counter.TX_FRAMES), 10_000, Duration.ofSeconds(40));
+            Peers.awaitAtLeast(() -> tap.counters().get(TapBackend.Counter.TX_FRAMES), 10_000, Duration.ofSeconds(40));
             pmd.stopForwarding();
             long sent = pmd.stats().txPackets();
-            awaitAtLeast(() -> tap.counters().get(TapBackend.Counter.TX_FRAMES)
+            Peers.awaitAtLeast(() -> tap.counters().get(TapBackend.Counter.TX_FRAMES)
                     + tap.counters().get(TapBackend.Counter.TX_DROP_WRITE), sent, Duration.ofSeconds(10));
             long written = tap.counters().get(TapBackend.Counter.TX_FRAMES);
             assertTrue(written >= 10_000, () -> "tap " + tap.counters() + "; " + lv.closes());
@@ -84,13 +83,4 @@ class TapPeerTest {
         }
     }
 
-    private static long awaitAtLeast(LongSupplier value, long target, Duration wait) throws InterruptedException {
-        long deadline = System.nanoTime() + wait.toNanos();
-        long v = value.getAsLong();
-        while (v < target && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            v = value.getAsLong();
-        }
-        return v;
-    }
 }

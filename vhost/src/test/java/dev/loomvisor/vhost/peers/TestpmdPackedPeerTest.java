@@ -8,7 +8,6 @@ import dev.loomvisor.vhost.backend.Inet;
 import dev.loomvisor.vhost.backend.SinkBackend;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Timeout;
@@ -42,16 +41,6 @@ class TestpmdPackedPeerTest {
         Peers.deleteTree(dir);
     }
 
-    private static long awaitAtLeast(LongSupplier value, long target, Duration wait) throws InterruptedException {
-        long deadline = System.nanoTime() + wait.toNanos();
-        long v = value.getAsLong();
-        while (v < target && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            v = value.getAsLong();
-        }
-        return v;
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {"packed_vq=1,in_order=0", "packed_vq=1,in_order=1"})
     void txonlyIntoTheSink(String devargs) throws Exception {
@@ -61,13 +50,13 @@ class TestpmdPackedPeerTest {
             pmd.txLength(FRAME);
             pmd.startForwarding();
             SinkBackend sink = lv.awaitBackend(0, 10_000);
-            long frames = awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), MILLION, WAIT);
+            long frames = Peers.awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), MILLION, WAIT);
             pmd.stopForwarding();
             assertTrue(lv.layout().startsWith("packed"), () -> "negotiated " + lv.layout());
             assertEquals(devargs.contains("in_order=1"), lv.layout().contains("in-order"), lv.layout());
             assertTrue(frames >= MILLION, () -> "the sink counted " + frames + " frames; " + lv.closes());
             Testpmd.Stats sent = pmd.stats();
-            long all = awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), sent.txPackets(), Duration.ofSeconds(5));
+            long all = Peers.awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), sent.txPackets(), Duration.ofSeconds(5));
             assertEquals(sent.txPackets(), all, "every frame testpmd sent reached the sink once");
             assertEquals(0, sink.counters().get(SinkBackend.Counter.WRONG_LENGTH));
             assertTrue(lv.closes().isEmpty(), () -> "sessions closed: " + lv.closes());
@@ -82,7 +71,7 @@ class TestpmdPackedPeerTest {
             pmd.forward("mac");
             pmd.startTxFirst();
             EchoBackend echo = lv.awaitBackend(0, 10_000);
-            long echoed = awaitAtLeast(() -> echo.counters().get(EchoBackend.Counter.ECHOED), MILLION, WAIT);
+            long echoed = Peers.awaitAtLeast(() -> echo.counters().get(EchoBackend.Counter.ECHOED), MILLION, WAIT);
             pmd.stopForwarding();
             Testpmd.Stats s = pmd.stats();
             assertTrue(lv.layout().startsWith("packed"), () -> "negotiated " + lv.layout());

@@ -45,17 +45,6 @@ class TestpmdPeerTest {
         Peers.deleteTree(dir);
     }
 
-    /** Polls {@code value} (every 20 ms) until it reaches {@code target} or the wait ends; returns the last value. */
-    private static long awaitAtLeast(LongSupplier value, long target, Duration wait) throws InterruptedException {
-        long deadline = System.nanoTime() + wait.toNanos();
-        long v = value.getAsLong();
-        while (v < target && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            v = value.getAsLong();
-        }
-        return v;
-    }
-
     @Test
     void testpmdTxonlyIntoTheSink() throws Exception {
         try (Loomvisor lv = Loomvisor.serve(sock, 1, pair -> new SinkBackend(FRAME));
@@ -64,11 +53,11 @@ class TestpmdPeerTest {
             pmd.txLength(FRAME);
             pmd.startForwarding();
             SinkBackend sink = lv.awaitBackend(0, 10_000);
-            long frames = awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), MILLION, WAIT);
+            long frames = Peers.awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), MILLION, WAIT);
             pmd.stopForwarding();
             assertTrue(frames >= MILLION, () -> "the sink counted " + frames + " frames; " + lv.closes());
             Testpmd.Stats sent = pmd.stats();
-            long all = awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), sent.txPackets(), Duration.ofSeconds(5));
+            long all = Peers.awaitAtLeast(() -> sink.counters().get(SinkBackend.Counter.FRAMES), sent.txPackets(), Duration.ofSeconds(5));
             assertEquals(sent.txPackets(), all, "every frame testpmd sent reached the sink once");
             assertEquals(0, sink.counters().get(SinkBackend.Counter.WRONG_LENGTH), "frames of another length");
             assertEquals(all * FRAME, sink.counters().get(SinkBackend.Counter.BYTES));
@@ -90,7 +79,7 @@ class TestpmdPeerTest {
             // One burst first: mac forwarding only forwards what it receives, so something must start the loop.
             pmd.startTxFirst();
             EchoBackend echo = lv.awaitBackend(0, 10_000);
-            long echoed = awaitAtLeast(() -> echo.counters().get(EchoBackend.Counter.ECHOED), 100_000, WAIT);
+            long echoed = Peers.awaitAtLeast(() -> echo.counters().get(EchoBackend.Counter.ECHOED), 100_000, WAIT);
             pmd.stopForwarding();
             Testpmd.Stats s = pmd.stats();
             assertTrue(echoed >= 100_000, () -> model + ": echoed " + echoed + "; testpmd " + s + "; " + echo.counters());
@@ -129,13 +118,13 @@ class TestpmdPeerTest {
             pmd.startForwarding();
             SinkBackend q0 = lv.awaitBackend(0, 10_000);
             SinkBackend q1 = lv.awaitBackend(1, 10_000);
-            long f0 = awaitAtLeast(() -> q0.counters().get(SinkBackend.Counter.FRAMES), 200_000, WAIT);
-            long f1 = awaitAtLeast(() -> q1.counters().get(SinkBackend.Counter.FRAMES), 200_000, WAIT);
+            long f0 = Peers.awaitAtLeast(() -> q0.counters().get(SinkBackend.Counter.FRAMES), 200_000, WAIT);
+            long f1 = Peers.awaitAtLeast(() -> q1.counters().get(SinkBackend.Counter.FRAMES), 200_000, WAIT);
             pmd.stopForwarding();
             Testpmd.Stats sent = pmd.stats();
             assertTrue(f0 >= 200_000 && f1 >= 200_000, () -> "pair 0: " + f0 + ", pair 1: " + f1 + " frames");
             LongSupplier both = () -> q0.counters().get(SinkBackend.Counter.FRAMES) + q1.counters().get(SinkBackend.Counter.FRAMES);
-            assertEquals(sent.txPackets(), awaitAtLeast(both, sent.txPackets(), Duration.ofSeconds(5)),
+            assertEquals(sent.txPackets(), Peers.awaitAtLeast(both, sent.txPackets(), Duration.ofSeconds(5)),
                     "every frame sent on either queue arrived once");
             assertEquals(0, q0.counters().get(SinkBackend.Counter.WRONG_LENGTH) + q1.counters().get(SinkBackend.Counter.WRONG_LENGTH));
             assertTrue(lv.closes().isEmpty(), () -> "sessions closed: " + lv.closes());
