@@ -16,6 +16,7 @@ import dev.loomvisor.vmm.net.MmioTransport;
 import dev.loomvisor.vmm.net.DeviceBackend;
 import dev.loomvisor.vmm.net.NetFeatures;
 import dev.loomvisor.vmm.net.VirtioNetDevice;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
@@ -39,6 +40,13 @@ public final class VM implements AutoCloseable {
             return new NetSpec(mac, 1, 256, NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
                     | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC,
                     backend, GuestNetDriver.Options.defaults());
+        }
+
+        /** The device offering the ring layout {@code ring} and the driver asking for it. */
+        public NetSpec ring(RingLayout ring) {
+            long bit = RingLayout.PACKED.feature();
+            return new NetSpec(mac, pairs, queueMax, (offered & ~bit) | ring.feature(), backend,
+                    driverOptions.withFeature(bit, ring == RingLayout.PACKED));
         }
     }
 

@@ -11,6 +11,9 @@ import dev.loomvisor.vmm.net.NetFeatures;
 import dev.loomvisor.vmm.net.VirtioNetDevice;
 import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.DriverQueue;
+import dev.loomvisor.vmm.virtio.DriverVirtqueue;
+import dev.loomvisor.vmm.virtio.PackedDriverQueue;
+import dev.loomvisor.vmm.virtio.PackedRing;
 import dev.loomvisor.vmm.virtio.SplitRing;
 
 /**
@@ -139,12 +142,13 @@ public final class GuestNetDriver {
                     mmio.read(CONFIG + NetConfigSpace.MAX_VIRTQUEUE_PAIRS) & 0xffff));
         }
         boolean eventIdx = (features & NetFeatures.EVENT_IDX) != 0;
+        boolean packed = (features & NetFeatures.RING_PACKED) != 0;
         boolean mergeable = (features & NetFeatures.MRG_RXBUF) != 0;
         QueuePairDriver[] ps = new QueuePairDriver[n];
         VirtioNetDevice device = mmio.device();
         for (int p = 0; p < n; p++) {
-            DriverQueue rx = setUpQueue(VirtioNetDevice.rxQueue(p), eventIdx);
-            DriverQueue tx = setUpQueue(VirtioNetDevice.txQueue(p), eventIdx);
+            DriverVirtqueue rx = setUpQueue(VirtioNetDevice.rxQueue(p), eventIdx, packed);
+            DriverVirtqueue tx = setUpQueue(VirtioNetDevice.txQueue(p), eventIdx, packed);
             if (rx == null || tx == null) {
                 mmio.write(STATUS, mmio.read(STATUS) | FAILED);
                 return mmio.lastError();
@@ -165,28 +169,44 @@ public final class GuestNetDriver {
         return DeviceError.OK;
     }
 
-    private DriverQueue setUpQueue(int q, boolean eventIdx) {
+    /**
+     * Sets queue {@code q} up in the negotiated layout: a split ring's descriptor table, avail and used rings, or
+     * a packed ring's descriptor ring and its driver and device event suppression areas (virtio 1.2 §2.8.10),
+     * which QueueDesc, QueueDriver and QueueDevice then name (§4.2.2).
+     */
+    private DriverVirtqueue setUpQueue(int q, boolean eventIdx, boolean packed) {
         mmio.write(QUEUE_SEL, q);
         int max = mmio.read(QUEUE_NUM_MAX);
         if (max == 0 || mmio.read(QUEUE_READY) != 0) {
             return null;
         }
         int size = Math.min(Integer.highestOneBit(Math.max(1, options.queueSize())), max);
-        long desc = allocator.allocate(SplitRing.descTableSize(size), SplitRing.DESC_ALIGN);
-        long avail = allocator.allocate(SplitRing.availRingSize(size), SplitRing.AVAIL_ALIGN);
-        long used = allocator.allocate(SplitRing.usedRingSize(size), 4096);
+        long desc;
+        long driverArea;
+        long deviceArea;
+        if (packed) {
+            desc = allocator.allocate(PackedRing.descRingSize(size), 4096);
+            driverArea = allocator.allocate(PackedRing.EVENT_SIZE, PackedRing.EVENT_ALIGN);
+            // Its own cache line: the device writes it, the driver reads it on every kick decision.
+            deviceArea = allocator.allocate(PackedRing.EVENT_SIZE, 64);
+        } else {
+            desc = allocator.allocate(SplitRing.descTableSize(size), SplitRing.DESC_ALIGN);
+            driverArea = allocator.allocate(SplitRing.availRingSize(size), SplitRing.AVAIL_ALIGN);
+            deviceArea = allocator.allocate(SplitRing.usedRingSize(size), 4096);
+        }
         mmio.write(QUEUE_NUM, size);
         mmio.write(QUEUE_DESC_LOW, (int) desc);
         mmio.write(QUEUE_DESC_HIGH, (int) (desc >>> 32));
-        mmio.write(QUEUE_DRIVER_LOW, (int) avail);
-        mmio.write(QUEUE_DRIVER_HIGH, (int) (avail >>> 32));
-        mmio.write(QUEUE_DEVICE_LOW, (int) used);
-        mmio.write(QUEUE_DEVICE_HIGH, (int) (used >>> 32));
+        mmio.write(QUEUE_DRIVER_LOW, (int) driverArea);
+        mmio.write(QUEUE_DRIVER_HIGH, (int) (driverArea >>> 32));
+        mmio.write(QUEUE_DEVICE_LOW, (int) deviceArea);
+        mmio.write(QUEUE_DEVICE_HIGH, (int) (deviceArea >>> 32));
         mmio.write(QUEUE_READY, 1);
         if (mmio.lastError() != DeviceError.OK) {
             return null;
         }
-        return new DriverQueue(memory, size, desc, avail, used, eventIdx);
+        return packed ? new PackedDriverQueue(memory, size, desc, driverArea, deviceArea, eventIdx)
+                : new DriverQueue(memory, size, desc, driverArea, deviceArea, eventIdx);
     }
 
     /** The negotiated features. */

@@ -8,7 +8,7 @@ import dev.loomvisor.vmm.memory.Translation;
 import dev.loomvisor.vmm.net.MmioTransport;
 import dev.loomvisor.vmm.net.VirtioNetDevice;
 import dev.loomvisor.vmm.net.VirtioNetHeader;
-import dev.loomvisor.vmm.virtio.DriverQueue;
+import dev.loomvisor.vmm.virtio.DriverVirtqueue;
 import dev.loomvisor.vmm.virtio.UsedElement;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
@@ -26,6 +26,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  * finds none turns them on, re-checks (virtqueue_enable_cb: used entries that came meanwhile may not raise
  * one) and waits. Steady state allocates nothing: RX and TX buffers are carved out of guest memory once, one
  * per descriptor, and a TX buffer keeps its prepared frame, so each frame writes only its seq and time.
+ *
+ * <p>The rings are split or packed, as the driver negotiated ({@link DriverVirtqueue}); everything above is the
+ * same on both.
  *
  * <p>Traffic, echo and sinks may be changed while the vCPU runs ({@link #transmit} starts a new plan); the
  * sequence numbers go on growing across plans, so a receiver's checks hold over a whole run.
@@ -55,8 +58,8 @@ public final class QueuePairDriver {
 
     private final int pair;
     private final MmioTransport mmio;
-    private final DriverQueue rx;
-    private final DriverQueue tx;
+    private final DriverVirtqueue rx;
+    private final DriverVirtqueue tx;
     private final boolean mergeable;
     private final byte[] mac;
     private final Notifier vector;
@@ -110,8 +113,8 @@ public final class QueuePairDriver {
     private Hrtimer pacer;
     private long pacerExpires = NO_DEADLINE;
 
-    QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverQueue rx,
-                    DriverQueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize) {
+    QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverVirtqueue rx,
+                    DriverVirtqueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize) {
         this(pair, memory, allocator, mmio, rx, tx, mergeable, mac, vector, rxBufSize, 0, 0);
     }
 
@@ -119,8 +122,8 @@ public final class QueuePairDriver {
      * @param rxBuffers RX buffers to keep posted (0: one per descriptor); fewer make a small, mostly idle guest
      * @param txBuffers TX buffers to keep in flight (0: one per descriptor)
      */
-    QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverQueue rx,
-                    DriverQueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize, int rxBuffers,
+    QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverVirtqueue rx,
+                    DriverVirtqueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize, int rxBuffers,
                     int txBuffers) {
         this.pair = pair;
         this.mmio = mmio;

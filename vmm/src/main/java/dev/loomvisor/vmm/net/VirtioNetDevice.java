@@ -5,6 +5,8 @@ import static dev.loomvisor.vmm.net.DeviceStatus.*;
 import dev.loomvisor.core.Notifier;
 import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
+import dev.loomvisor.vmm.virtio.PackedDeviceQueue;
 import dev.loomvisor.vmm.virtio.RingError;
 import dev.loomvisor.vmm.virtio.SplitRing;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -22,6 +24,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * to the interrupt vector of its queue pair: it sets the used-buffer bit of the interrupt status and signals
  * {@link #vector(int)}, where the vCPU serving that pair waits.
  *
+ * <p>Each queue is split (virtio 1.2 §2.7) or, with VIRTIO_F_RING_PACKED negotiated, packed (§2.8); both
+ * device sides exist from the start and QueueReady picks the negotiated one, so QueueDesc, QueueDriver and
+ * QueueDevice name the descriptor table, avail and used rings, or the descriptor ring and the driver and device
+ * event suppression areas (§4.2.2).
+ *
  * <p>Control-path calls (status, features, queue set-up) come from the driver and are serialised by a lock;
  * a queue breaking (on whatever thread found it) sets NEEDS_RESET and raises a config interrupt.
  */
@@ -36,7 +43,10 @@ public final class VirtioNetDevice {
     private final int pairs;
     private final int queueMax;
     private final long offered;
-    private final DeviceQueue[] queues;
+    /** The layout each queue runs: its {@link #split} or {@link #packed} side (set at QueueReady). */
+    private final DeviceVirtqueue[] queues;
+    private final DeviceQueue[] split;
+    private final PackedDeviceQueue[] packed;
     private final Notifier[] kicks;
     private final Notifier[] calls;
     private final Notifier[] vectors;
@@ -83,7 +93,9 @@ public final class VirtioNetDevice {
         this.queueMax = queueMax;
         this.offered = offered;
         int n = 2 * pairs;
-        queues = new DeviceQueue[n];
+        queues = new DeviceVirtqueue[n];
+        split = new DeviceQueue[n];
+        packed = new PackedDeviceQueue[n];
         kicks = new Notifier[n];
         calls = new Notifier[n];
         vectors = new Notifier[pairs];
@@ -96,8 +108,11 @@ public final class VirtioNetDevice {
             vectors[p] = new Notifier();
         }
         for (int q = 0; q < n; q++) {
-            queues[q] = new DeviceQueue(q);
-            queues[q].setBrokenListener(this::onQueueBroken);
+            split[q] = new DeviceQueue(q);
+            split[q].setBrokenListener((dq, e) -> onQueueBroken(dq.index(), e));
+            packed[q] = new PackedDeviceQueue(q);
+            packed[q].setBrokenListener((pq, e) -> onQueueBroken(pq.index(), e));
+            queues[q] = split[q];
             kicks[q] = new Notifier();
             calls[q] = new Notifier();
             Notifier vector = vectors[q / 2];
@@ -138,8 +153,8 @@ public final class VirtioNetDevice {
         return 2 * pair + 1;
     }
 
-    /** Queue {@code q}'s device side: what a backend pops from and returns to. */
-    public DeviceQueue queue(int q) {
+    /** Queue {@code q}'s device side in the negotiated layout: what a backend pops from and returns to. */
+    public DeviceVirtqueue queue(int q) {
         return queues[q];
     }
 
@@ -359,18 +374,28 @@ public final class VirtioNetDevice {
             if ((s & FEATURES_OK) == 0 || (s & (FAILED | NEEDS_RESET)) != 0) {
                 return refuse(DeviceError.QUEUE_LOCKED);
             }
-            DeviceQueue dq = queues[q];
             if (!ready) {
                 qReady[q] = false;
-                dq.reset();
+                queues[q].reset();
                 return DeviceError.OK;
             }
             if (qSize[q] > queueMax) {
                 return refuse(DeviceError.QUEUE_REJECTED); // QueueNum may not exceed QueueNumMax (virtio 1.2 §4.2.2.2)
             }
-            dq.setDeviceWritableAllowed(q % 2 == 0); // TX queues carry output buffers only (virtio 1.2 §5.1.6.2)
-            RingError e = dq.configure(memory, qSize[q], qDesc[q], qAvail[q], qUsed[q],
-                    hasFeature(NetFeatures.EVENT_IDX), hasFeature(NetFeatures.INDIRECT_DESC));
+            boolean eventIdx = hasFeature(NetFeatures.EVENT_IDX);
+            boolean indirect = hasFeature(NetFeatures.INDIRECT_DESC);
+            RingError e;
+            if (hasFeature(NetFeatures.RING_PACKED)) {
+                PackedDeviceQueue pq = packed[q];
+                queues[q] = pq;
+                pq.setDeviceWritableAllowed(q % 2 == 0); // TX queues carry output buffers only (virtio 1.2 §5.1.6.2)
+                e = pq.configure(memory, qSize[q], qDesc[q], qAvail[q], qUsed[q], eventIdx, indirect);
+            } else {
+                DeviceQueue dq = split[q];
+                queues[q] = dq;
+                dq.setDeviceWritableAllowed(q % 2 == 0);
+                e = dq.configure(memory, qSize[q], qDesc[q], qAvail[q], qUsed[q], eventIdx, indirect);
+            }
             if (e != RingError.NONE) {
                 return refuse(DeviceError.QUEUE_REJECTED);
             }
@@ -446,16 +471,16 @@ public final class VirtioNetDevice {
      */
     public void backendQueueError(int q) {
         if (q >= 0 && q < queues.length) {
-            onQueueBroken(queues[q], RingError.NONE);
+            onQueueBroken(q, RingError.NONE);
         }
     }
 
-    private void onQueueBroken(DeviceQueue q, RingError e) {
+    private void onQueueBroken(int q, RingError e) {
         // virtio 1.2 §2.1.2: a device in an error state that needs a reset sets NEEDS_RESET and, with DRIVER_OK
         // set, sends a configuration change notification. Runs on the thread that found the violation (a
         // backend worker): no lock, just a CAS on the status word.
         brokenQueues.incrementAndGet();
-        dev.loomvisor.vmm.jfr.RingErrorEvent.emit("virtio-net", this, q.index(), e);
+        dev.loomvisor.vmm.jfr.RingErrorEvent.emit("virtio-net", this, q, e);
         status.getAndUpdate(s -> s | NEEDS_RESET);
         configInterrupt();
     }
@@ -466,7 +491,9 @@ public final class VirtioNetDevice {
         try {
             stopBackend();
             for (int q = 0; q < queues.length; q++) {
-                queues[q].reset();
+                split[q].reset();
+                packed[q].reset();
+                queues[q] = split[q];
                 qReady[q] = false;
                 qSize[q] = queueMax;
                 qDesc[q] = qAvail[q] = qUsed[q] = 0;

@@ -16,7 +16,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  * bookkeeping, not ring memory: the free list lives in Java arrays, and a used id the driver never gave out
  * is a device bug reported by an exception (the guest side is not the hostile party here).
  */
-public final class DriverQueue {
+public final class DriverQueue implements DriverVirtqueue {
 
     private final GuestMemory memory;
     private final int size;

@@ -13,11 +13,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  * counter in their AVAIL/USED bits, the first descriptor's flags stored last (virtio 1.2 §2.8.6), the kick
  * decided from the device event suppression after a full fence, used descriptors reaped in ring order.
  *
- * <p>Used by the tests and the fuzz drivers; one thread drives it. It trusts its own bookkeeping (ids and
+ * <p>The emulated guest driver, the tests and the fuzz drivers use it; one thread drives it. It trusts its own bookkeeping (ids and
  * descriptor counts in Java arrays), not ring memory; an id the driver never gave out is a device bug
  * reported by an exception.
  */
-public final class PackedDriverQueue {
+public final class PackedDriverQueue implements DriverVirtqueue {
 
     private final GuestMemory memory;
     private final int size;

@@ -2,7 +2,7 @@ package dev.loomvisor.vmm.net;
 
 import dev.loomvisor.core.Notifier;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
-import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -102,7 +102,7 @@ public final class Wire {
     }
 
     private void carry(VirtioNetDevice from, VirtioNetDevice to, int pair, RxPlacement rx, Notifier wake) {
-        DeviceQueue tx = from.queue(VirtioNetDevice.txQueue(pair));
+        DeviceVirtqueue tx = from.queue(VirtioNetDevice.txQueue(pair));
         DescriptorChain chain = tx.newChain();
         UnsafeBuffer frame = new UnsafeBuffer(new byte[FrameLimits.MAX_GSO_FRAME]);
         int pending = -1;
