@@ -2,6 +2,7 @@ package dev.loomvisor.bench.cli;
 
 import dev.loomvisor.bench.scenario.DataPathRun;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -42,6 +43,11 @@ public final class CommonOptions {
     @Option(names = "--queues", paramLabel = "N", description = "Queue pairs per device (default: ${DEFAULT-VALUE}; only 1 so far).",
             defaultValue = "1")
     int queues;
+
+    @Option(names = "--ring", split = ",", paramLabel = "LAYOUT",
+            description = "Virtqueue layouts: split, packed, or both (split,packed), each run per worker model, "
+                    + "interleaved (default: split).")
+    List<String> rings = new ArrayList<>(List.of(RingLayout.SPLIT.layoutName()));
 
     @Option(names = "--frame-size", split = ",", paramLabel = "BYTES",
             description = "Frame sizes in bytes, " + MIN_FRAME + ".." + MAX_FRAME + " (default: 64,1500).")
@@ -111,6 +117,19 @@ public final class CommonOptions {
         if (models.stream().distinct().count() != models.size()) {
             throw new CommandLine.ParameterException(cmd, "--models: a model is named twice");
         }
+        String ringsAllowed = String.join(", ", RingLayout.names()) + ", or both as split,packed";
+        if (rings.isEmpty()) {
+            throw new CommandLine.ParameterException(cmd, "--ring: give a layout: " + ringsAllowed);
+        }
+        for (String r : rings) {
+            if (RingLayout.byName(r) == null) {
+                throw new CommandLine.ParameterException(cmd,
+                        "--ring: unknown layout '" + r + "'; allowed: " + ringsAllowed);
+            }
+        }
+        if (rings.stream().distinct().count() != rings.size()) {
+            throw new CommandLine.ParameterException(cmd, "--ring: a layout is named twice; allowed: " + ringsAllowed);
+        }
         if (vms < 2 || vms > MAX_VMS || vms % 2 != 0) {
             throw new CommandLine.ParameterException(cmd,
                     "--vms: " + vms + " is not allowed; give an even number of VMs from 2 to " + MAX_VMS);
@@ -155,10 +174,20 @@ public final class CommonOptions {
         }
     }
 
-    /** The ring and buffer sizes the data path is asked for (0 = the driver's default). */
+    /** The ring and buffer sizes the data path is asked for (0 = the driver's default), on the first layout. */
     public DataPathRun.Scale scale() {
+        return scale(ringLayouts().getFirst());
+    }
+
+    /** As {@link #scale()}, on the ring layout {@code ring}. */
+    public DataPathRun.Scale scale(RingLayout ring) {
         return new DataPathRun.Scale(queueSize == null ? 0 : queueSize, rxBuffers == null ? 0 : rxBuffers,
-                txBuffers == null ? 0 : txBuffers);
+                txBuffers == null ? 0 : txBuffers, ring);
+    }
+
+    /** The ring layouts to run, in the order given. */
+    public List<RingLayout> ringLayouts() {
+        return rings.stream().map(RingLayout::byName).toList();
     }
 
     public List<WorkerModel> workerModels() {

@@ -12,6 +12,7 @@ import dev.loomvisor.bench.scenario.Floor;
 import dev.loomvisor.bench.scenario.LimitsScenario;
 import dev.loomvisor.bench.scenario.WorkerCreateTime;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.time.Duration;
@@ -30,7 +31,9 @@ import picocli.CommandLine.Mixin;
 /**
  * {@code compare}: the main job. Runs the data path under every worker model, interleaving the models in a
  * rotated order each repeat, next to the local ceilings measured in the same repeat, and prints one
- * side-by-side table with each model's ratio to {@code user-worker} and to the ceiling.
+ * side-by-side table with each model's ratio to {@code user-worker} and to the ceiling. With {@code --ring
+ * split,packed} every model runs on both virtqueue layouts, the two interleaved with the models, and each row
+ * also shows its ratio to the split ring of the same model.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true,
         description = "Side by side: every worker model on the same virtio-net data path (VM pairs through the L2 "
@@ -48,6 +51,31 @@ public class CompareCommand implements Callable<Integer> {
 
     @Mixin
     CommonOptions common;
+
+    /** One measured configuration: a worker model on a ring layout. */
+    record Variant(WorkerModel model, RingLayout ring) {
+
+        /** "user-worker", or "user-worker packed" off the default layout: progress lines and chart labels. */
+        String label() {
+            return ring == RingLayout.SPLIT ? model.modelName() : model.modelName() + " " + ring.layoutName();
+        }
+
+        /** The file-name form of {@link #label()}. */
+        String fileName() {
+            return label().replace(' ', '-');
+        }
+    }
+
+    /** Every model on every layout, model-major: a model's layouts sit next to each other, so a rotation interleaves them. */
+    static List<Variant> variants(List<WorkerModel> models, List<RingLayout> rings) {
+        List<Variant> variants = new ArrayList<>();
+        for (WorkerModel model : models) {
+            for (RingLayout ring : rings) {
+                variants.add(new Variant(model, ring));
+            }
+        }
+        return variants;
+    }
 
     /** Checks what this command needs beyond the common options (the latency command needs a rate). */
     protected void checkMode() {
@@ -67,6 +95,8 @@ public class CompareCommand implements Callable<Integer> {
         common.validate();
         checkMode();
         List<WorkerModel> models = common.workerModels();
+        List<RingLayout> rings = common.ringLayouts();
+        List<Variant> variants = variants(models, rings);
         var config = config();
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
@@ -75,9 +105,9 @@ public class CompareCommand implements Callable<Integer> {
         // Open loop: the floor (a bare virtual-thread handoff at the same pacing) runs in every repeat too.
         var floors = new Floor.Measurement[ratePerFlow > 0 ? common.repeat : 0];
 
-        // measurements[size][model][repeat], ceilings[size][repeat]
+        // measurements[size][variant][repeat], ceilings[size][repeat]
         int sizes = common.frameSizes.size();
-        var runs = new DataPathRun.Measurement[sizes][models.size()][common.repeat];
+        var runs = new DataPathRun.Measurement[sizes][variants.size()][common.repeat];
         var ceilings = new Ceilings.Rate[sizes][common.repeat];
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
             String run = journal.startRun(spec.name(), config, machineStart);
@@ -90,20 +120,21 @@ public class CompareCommand implements Callable<Integer> {
                     int size = common.frameSizes.get(s);
                     ceilings[s][r] = size >= LARGE_FRAME ? Ceilings.copyLoop(size, CEILING_TIME)
                             : Ceilings.agronaRing(size, CEILING_TIME);
-                    for (int k = 0; k < models.size(); k++) {
-                        // Rotate the order each repeat so no model always runs first or last.
-                        int m = (k + r) % models.size();
-                        WorkerModel model = models.get(m);
+                    for (int k = 0; k < variants.size(); k++) {
+                        // Rotate the order each repeat so no model (or layout) always runs first or last.
+                        int v = (k + r) % variants.size();
+                        Variant variant = variants.get(v);
                         int rep = r + 1;
                         disturbance.begin();
-                        var meas = DataPathRun.run(model, common.vms, size, common.warmup, common.duration,
-                                common.busyPollMicros, ratePerFlow, traffic(), common.scale(), (t, mpps) -> progress.update(
-                                        model.modelName() + " " + size + "B", rep, common.repeat,
+                        var meas = DataPathRun.run(variant.model(), common.vms, size, common.warmup, common.duration,
+                                common.busyPollMicros, ratePerFlow, traffic(), common.scale(variant.ring()),
+                                (t, mpps) -> progress.update(variant.label() + " " + size + "B", rep, common.repeat,
                                         String.format(Locale.ROOT, "%.3f Mpps", mpps)));
-                        runs[s][m][r] = meas;
-                        disturbance.end(key(model.modelName(), size));
+                        runs[s][v][r] = meas;
+                        String key = key(variant, size);
+                        disturbance.end(key);
                         for (Histogram h : meas.intervals()) {
-                            journal.interval(run, key(model.modelName(), size), h);
+                            journal.interval(run, key, h);
                         }
                     }
                 }
@@ -121,9 +152,14 @@ public class CompareCommand implements Callable<Integer> {
             for (int s = 0; s < sizes; s++) {
                 int size = common.frameSizes.get(s);
                 ceilingRows.add(ceilingRow(size, ceilings[s]));
-                int uw = models.indexOf(WorkerModel.USER_WORKER);
-                for (int m = 0; m < models.size(); m++) {
-                    var row = row(models.get(m), size, runs[s][m], uw < 0 ? null : runs[s][uw],
+                for (int v = 0; v < variants.size(); v++) {
+                    Variant variant = variants.get(v);
+                    int m = models.indexOf(variant.model());
+                    // Ratios within a layout to user-worker, and within a model to the split ring.
+                    int uw = variants.indexOf(new Variant(WorkerModel.USER_WORKER, variant.ring()));
+                    int split = variants.indexOf(new Variant(variant.model(), RingLayout.SPLIT));
+                    var row = row(variant, size, runs[s][v], uw < 0 ? null : runs[s][uw],
+                            rings.size() < 2 || split < 0 ? null : runs[s][split],
                             ratePerFlow > 0 ? null : ceilings[s], createMicros[m], overLimit[m]);
                     if (floor != null) {
                         row.put("xFloorP50", (double) row.get("latencyP50Us") / (double) floor.get("latencyP50Us"));
@@ -144,15 +180,16 @@ public class CompareCommand implements Callable<Integer> {
             journal.endRun(run, end);
             progress.clear();
             if (common.out != null) {
-                writeFiles(run, config, end, rows, runs, models);
+                writeFiles(run, config, end, rows, runs, variants);
             }
             print(run, config, end, rows, ceilingRows);
         }
         return 0;
     }
 
-    static String key(String model, int size) {
-        return model + "/" + size + "B";
+    /** A result's key: "user-worker/64B" on the split ring (as before packed rings), "user-worker/packed/64B". */
+    static String key(Variant v, int size) {
+        return v.model().modelName() + (v.ring() == RingLayout.SPLIT ? "" : "/" + v.ring().layoutName()) + "/" + size + "B";
     }
 
     private Map<String, Object> config() {
@@ -160,6 +197,7 @@ public class CompareCommand implements Callable<Integer> {
         c.put("models", new ArrayList<Object>(common.models));
         c.put("vms", (long) common.vms);
         c.put("queues", (long) common.queues);
+        c.put("rings", new ArrayList<Object>(common.rings));
         c.put("frameSizes", new ArrayList<Object>(common.frameSizes.stream().map(Integer::longValue).toList()));
         c.put("durationMs", common.duration.toMillis());
         c.put("warmupMs", common.warmup.toMillis());
@@ -203,14 +241,16 @@ public class CompareCommand implements Callable<Integer> {
         return m;
     }
 
-    private static Map<String, Object> row(WorkerModel model, int size, DataPathRun.Measurement[] reps,
-                                           DataPathRun.Measurement[] userWorker, Ceilings.Rate[] ceilings,
-                                           double createMicros, long overLimit) {
+    private static Map<String, Object> row(Variant variant, int size, DataPathRun.Measurement[] reps,
+                                           DataPathRun.Measurement[] userWorker, DataPathRun.Measurement[] split,
+                                           Ceilings.Rate[] ceilings, double createMicros, long overLimit) {
+        WorkerModel model = variant.model();
         int n = reps.length;
         double[] mpps = new double[n];
         double[] gbps = new double[n];
         double[] cpu = new double[n];
         double[] vsUser = new double[n];
+        double[] vsSplit = new double[n];
         double[] vsCeiling = new double[n];
         Histogram latency = new Histogram(3);
         long threads = 0;
@@ -224,6 +264,7 @@ public class CompareCommand implements Callable<Integer> {
             cpu[r] = x.cpuSeconds();
             // Ratios within one repeat: the two ran back to back, so machine drift between repeats cancels.
             vsUser[r] = userWorker == null ? Double.NaN : x.mpps() / userWorker[r].mpps();
+            vsSplit[r] = split == null ? Double.NaN : x.mpps() / split[r].mpps();
             // An open loop moves what the rate asks, so a ratio to the ceiling only means something closed loop.
             vsCeiling[r] = ceilings == null ? Double.NaN : size >= LARGE_FRAME ? x.gbps() / ceilings[r].gbitPerSecond()
                     : x.mpps() / (ceilings[r].framesPerSecond() / 1e6);
@@ -234,8 +275,9 @@ public class CompareCommand implements Callable<Integer> {
             bad += x.badFrames();
         }
         var m = new LinkedHashMap<String, Object>();
-        m.put("key", key(model.modelName(), size));
+        m.put("key", key(variant, size));
         m.put("model", model.modelName());
+        m.put("ring", variant.ring().layoutName());
         m.put("frameSize", (long) size);
         m.put("repeats", (long) n);
         m.put("mpps", median(mpps));
@@ -254,6 +296,7 @@ public class CompareCommand implements Callable<Integer> {
         m.put("limitViolations", overLimit);
         m.put("vsUserWorker", median(vsUser));
         m.put("vsCeiling", median(vsCeiling));
+        m.put("vsSplit", median(vsSplit));
         m.put("frames", frames);
         m.put("badFrames", bad);
         return m;
@@ -271,13 +314,13 @@ public class CompareCommand implements Callable<Integer> {
 
     private void writeFiles(String run, Map<String, Object> config, Map<String, Object> end,
                             List<Map<String, Object>> rows, DataPathRun.Measurement[][][] runs,
-                            List<WorkerModel> models) throws IOException {
+                            List<Variant> variants) throws IOException {
         Files.createDirectories(common.out);
         var byKey = new LinkedHashMap<String, Histogram>();
         for (int s = 0; s < runs.length; s++) {
             int size = common.frameSizes.get(s);
-            for (int m = 0; m < models.size(); m++) {
-                String name = models.get(m).modelName() + "-" + size + "B";
+            for (int m = 0; m < variants.size(); m++) {
+                String name = variants.get(m).fileName() + "-" + size + "B";
                 Histogram all = new Histogram(3);
                 List<Histogram> intervals = new ArrayList<>();
                 for (var x : runs[s][m]) {
@@ -287,7 +330,7 @@ public class CompareCommand implements Callable<Integer> {
                 LatencyFiles.writeHgrm(common.out, name, all);
                 long start = intervals.isEmpty() ? System.currentTimeMillis() : intervals.getFirst().getStartTimeStamp();
                 LatencyFiles.writeIntervalLog(common.out, name, start, intervals);
-                byKey.put(models.get(m).modelName() + " " + size + "B", all);
+                byKey.put(variants.get(m).label() + " " + size + "B", all);
             }
         }
         LatencyFiles.writeChart(common.out, "one-way latency by percentile (run " + run + ")", byKey);
@@ -316,10 +359,11 @@ public class CompareCommand implements Callable<Integer> {
             return;
         }
         out.println(VersionProvider.versionLine());
-        out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s loop, %s per model, "
-                        + "warm-up %s, %d repeats interleaved; run %s%n",
-                common.vms, common.vms / 2, config.get("loop"), fmtDuration(common.duration),
-                fmtDuration(common.warmup), common.repeat, run);
+        out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s loop, %s ring%s, %s per "
+                        + "model%s, warm-up %s, %d repeats interleaved; run %s%n",
+                common.vms, common.vms / 2, config.get("loop"), String.join(" and ", common.rings),
+                common.rings.size() > 1 ? "s" : "", fmtDuration(common.duration),
+                common.rings.size() > 1 ? " and ring" : "", fmtDuration(common.warmup), common.repeat, run);
         out.printf(Locale.ROOT, "machine: core-to-core round trip %.0f ns at start, %.0f ns at end; other processes used "
                         + "%.2f CPU s during the run%n",
                 ((Number) end.get("coreToCoreNanosStart")).doubleValue(), ((Number) end.get("coreToCoreNanosEnd")).doubleValue(),
@@ -330,28 +374,39 @@ public class CompareCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "%d B frames; ceiling (%s, same run): %.3f Mpps, %.2f Gbit/s%n", size,
                     c.get("ceiling"), (double) c.get("mpps"), (double) c.get("gbps"));
             var floor = (Map<?, ?>) end.get("floor");
-            var header = new ArrayList<>(List.of("model", "Mpps", "(min-max)", "Gbit/s", "p50 us", "p99 us", "p99.9 us",
+            var header = new ArrayList<>(List.of("model", "ring", "Mpps", "(min-max)", "Gbit/s", "p50 us", "p99 us", "p99.9 us",
                     "max us", "CPU s", "threads", "RSS MiB", "create us", "over limit", "x user-worker", "x ceiling"));
+            boolean bothRings = common.rings.size() > 1;
+            if (bothRings) {
+                header.add("x split");
+            }
             if (floor != null) {
                 header.addAll(List.of("x floor p50", "x floor p99"));
             }
             var t = new Table(header);
             if (floor != null) {
-                var cells = new ArrayList<>(List.of("floor", "-", "-", "-", f1(floor.get("latencyP50Us")),
+                var cells = new ArrayList<>(List.of("floor", "-", "-", "-", "-", f1(floor.get("latencyP50Us")),
                         f1(floor.get("latencyP99Us")), f1(floor.get("latencyP999Us")), f1(floor.get("latencyMaxUs")),
-                        f2(floor.get("cpuSeconds")), "-", "-", "-", "-", "-", "-", "1.00", "1.00"));
+                        f2(floor.get("cpuSeconds")), "-", "-", "-", "-", "-", "-"));
+                if (bothRings) {
+                    cells.add("-");
+                }
+                cells.addAll(List.of("1.00", "1.00"));
                 t.row(cells);
             }
             for (var r : rows) {
                 if ((long) r.get("frameSize") != size) {
                     continue;
                 }
-                var cells = new ArrayList<>(List.of(Disturbance.mark(r), f3(r.get("mpps")),
+                var cells = new ArrayList<>(List.of(Disturbance.mark(r), String.valueOf(r.get("ring")), f3(r.get("mpps")),
                         f3(r.get("mppsMin")) + "-" + f3(r.get("mppsMax")), f2(r.get("gbps")),
                         f1(r.get("latencyP50Us")), f1(r.get("latencyP99Us")), f1(r.get("latencyP999Us")),
                         f1(r.get("latencyMaxUs")), f2(r.get("cpuSeconds")), String.valueOf(r.get("javaThreads")),
                         f1(r.get("rssMiB")), f1(r.get("workerCreateUs")), String.valueOf(r.get("limitViolations")),
                         f2(r.get("vsUserWorker")), f2(r.get("vsCeiling"))));
+                if (bothRings) {
+                    cells.add(f2(r.get("vsSplit")));
+                }
                 if (floor != null) {
                     cells.addAll(List.of(f2(r.get("xFloorP50")), f2(r.get("xFloorP99"))));
                 }
@@ -366,7 +421,9 @@ public class CompareCommand implements Callable<Integer> {
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"
                         : "intended send time at " + Rates.format(common.rate) + " frames/s per flow") + "; threads: JVM platform threads during the run; "
                 + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices (the limits command); ratios: medians "
-                + "of per-repeat ratios" + (common.rate == null ? "" : "; floor: the same VMs, pacing and recording "
+                + "of per-repeat ratios" + (common.rings.size() > 1 ? " (x user-worker on the same ring layout; x split: "
+                        + "Mpps against the split ring of the same model)" : "")
+                + (common.rate == null ? "" : "; floor: the same VMs, pacing and recording "
                         + "as a bare virtual-thread handoff (no rings, no workers), same run, and each model's p50/p99 "
                         + "as a multiple of it") + ". Journal: " + common.journal + " (loomvisor report " + run + ").");
         out.flush();

@@ -11,6 +11,7 @@ import dev.loomvisor.bench.scenario.SweepStep;
 import dev.loomvisor.bench.scenario.VmSearch;
 import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -70,6 +71,7 @@ public final class SweepCommand implements Callable<Integer> {
         List<WorkerModel> models = common.workerModels();
         var config = new LinkedHashMap<String, Object>();
         config.put("models", new ArrayList<Object>(common.models));
+        config.put("rings", new ArrayList<Object>(common.rings));
         config.put("frameSize", (long) size);
         config.put("ratePerFlow", rate);
         config.put("sloP99Us", sloMicros);
@@ -91,17 +93,20 @@ public final class SweepCommand implements Callable<Integer> {
         var floors = new HashMap<Integer, Floor.Measurement>();
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
             String run = journal.startRun("sweep", config, machineStart);
-            for (WorkerModel model : models) {
+            for (CompareCommand.Variant variant : CompareCommand.variants(models, common.ringLayouts())) {
+                WorkerModel model = variant.model();
+                RingLayout ring = variant.ring();
                 var points = new ArrayList<SweepChart.Point>();
                 VmSearch.Result result = VmSearch.search(maxVms, n -> {
-                    SweepStep s = measure(model, n, size, rate, scale, baselineRss, progress);
+                    SweepStep s = measure(model, n, size, rate, common.scale(ring), baselineRss, progress);
                     var m = stepMap(model, s);
+                    m.put("ring", ring.layoutName());
                     journal.result(run, m);
                     steps.add(m);
                     points.add(new SweepChart.Point(n, s.p99Us()));
                     return s;
                 });
-                chart.put(model.modelName(), points);
+                chart.put(variant.label(), points);
                 int floorVms = Math.max(2, result.held());
                 Floor.Measurement floor = floors.get(floorVms);
                 if (floor == null) {
@@ -109,7 +114,9 @@ public final class SweepCommand implements Callable<Integer> {
                     floor = Floor.run(floorVms, rate, DataPathRun.Traffic.BOTH_WAYS, common.warmup, common.duration);
                     floors.put(floorVms, floor);
                 }
-                summary.add(summaryMap(model, result, floor));
+                var sm = summaryMap(model, result, floor);
+                sm.put("ring", ring.layoutName());
+                summary.add(sm);
             }
             var end = new LinkedHashMap<String, Object>(machineStart);
             end.putAll(machine.endRecord());
@@ -241,11 +248,11 @@ public final class SweepCommand implements Callable<Integer> {
         }
         out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs; run %s%n",
                 sloMicros, size, Rates.format(rate), maxVms, run);
-        var t = new Table(List.of("model", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
+        var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
                 "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {
             Object rssPerVm = s.get("rssPerVmBytes");
-            t.row(List.of((String) s.get("model"), String.valueOf(s.get("vmsHeldAtSlo")), f1(s.get("p99AtHeldUs")),
+            t.row(List.of((String) s.get("model"), (String) s.get("ring"), String.valueOf(s.get("vmsHeldAtSlo")), f1(s.get("p99AtHeldUs")),
                     f1(s.get("floorP99Us")), f2(s.get("cpuSecondsPerSecond")),
                     s.get("platformThreads") == null ? "-" : String.valueOf(s.get("platformThreads")),
                     rssPerVm == null ? "-" : String.format(Locale.ROOT, "%.1f", ((Number) rssPerVm).longValue() / 1024.0),
@@ -256,7 +263,8 @@ public final class SweepCommand implements Callable<Integer> {
         out.print(t.render());
         for (var s : summary) {
             if (s.get("brokeDetail") != null) {
-                out.printf("%s at %s VMs: %s%n", s.get("model"), s.get("firstVmsOverSlo"), s.get("brokeDetail"));
+                out.printf("%s (%s ring) at %s VMs: %s%n", s.get("model"), s.get("ring"), s.get("firstVmsOverSlo"),
+                        s.get("brokeDetail"));
             }
         }
         out.println("VMs held: most VMs within the SLO (doubling, then bisection to one pair); figures at that count, "

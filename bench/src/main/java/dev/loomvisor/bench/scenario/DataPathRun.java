@@ -9,6 +9,7 @@ import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vmm.driver.TrafficSource;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -63,19 +64,29 @@ public final class DataPathRun {
     }
 
     /**
-     * The guests' ring and buffer sizes; 0 leaves the guest driver's default.
+     * The guests' rings and buffers; 0 leaves the guest driver's default.
      *
      * @param queueSize entries of each virtqueue
      * @param rxBuffers RX buffers each guest keeps posted
      * @param txBuffers TX buffers each guest keeps in flight
+     * @param ring      the virtqueue layout the guests negotiate
      */
-    public record Scale(int queueSize, int rxBuffers, int txBuffers) {
+    public record Scale(int queueSize, int rxBuffers, int txBuffers, RingLayout ring) {
 
         /** The guest driver's ring size when none is asked for. */
         public static final int DEFAULT_QUEUE_SIZE = 256;
 
+        public Scale(int queueSize, int rxBuffers, int txBuffers) {
+            this(queueSize, rxBuffers, txBuffers, RingLayout.SPLIT);
+        }
+
         public static Scale defaults() {
             return new Scale(0, 0, 0);
+        }
+
+        /** Whether a ring or buffer count differs from the driver's defaults. */
+        public boolean sized() {
+            return queueSize != 0 || rxBuffers != 0 || txBuffers != 0;
         }
     }
 
@@ -106,8 +117,8 @@ public final class DataPathRun {
         if (scale.queueSize() != 0) {
             options = options.withQueueSize(scale.queueSize());
         }
-        options = options.withBuffers(scale.rxBuffers(), scale.txBuffers());
-        if (!scale.equals(Scale.defaults())) {
+        options = options.withBuffers(scale.rxBuffers(), scale.txBuffers()).withRing(scale.ring());
+        if (scale.sized()) {
             // A small guest gets a port queue to match: as many frames as its RX ring takes (a switch record is
             // the frame plus 8 header bytes, rounded to 8), not 256 KiB of direct memory per VM.
             int rxCount = scale.rxBuffers() != 0 ? scale.rxBuffers() : options.queueSize();

@@ -19,6 +19,7 @@ import dev.loomvisor.vmm.driver.QueuePairDriver;
 import dev.loomvisor.vmm.driver.TrafficSource;
 import dev.loomvisor.vmm.net.DeviceError;
 import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -46,10 +47,18 @@ public final class VmLab implements AutoCloseable {
      *
      * @param rxBuffers RX buffers each guest keeps posted (0: one per descriptor)
      * @param txBuffers TX buffers each guest keeps in flight (0: one per descriptor)
+     * @param ring      the virtqueue layout each guest driver negotiates (the device offers both)
      */
     public record Options(int queueSize, boolean eventIdx, boolean mrgRxbuf, int rxBufferSize,
                           long busyPollMicros, int switchQueueBytes, Carrier vcpuCarrier, IdleStrategy busyIdle,
-                          int rxBuffers, int txBuffers) {
+                          int rxBuffers, int txBuffers, RingLayout ring) {
+
+        public Options(int queueSize, boolean eventIdx, boolean mrgRxbuf, int rxBufferSize, long busyPollMicros,
+                       int switchQueueBytes, Carrier vcpuCarrier, IdleStrategy busyIdle, int rxBuffers,
+                       int txBuffers) {
+            this(queueSize, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, switchQueueBytes, vcpuCarrier,
+                    busyIdle, rxBuffers, txBuffers, RingLayout.SPLIT);
+        }
 
         public Options(int queueSize, boolean eventIdx, boolean mrgRxbuf, int rxBufferSize, long busyPollMicros,
                        int switchQueueBytes, Carrier vcpuCarrier, IdleStrategy busyIdle) {
@@ -64,23 +73,28 @@ public final class VmLab implements AutoCloseable {
 
         public Options withBusyPoll(long micros) {
             return new Options(queueSize, eventIdx, mrgRxbuf, rxBufferSize, micros, switchQueueBytes, vcpuCarrier,
-                    busyIdle, rxBuffers, txBuffers);
+                    busyIdle, rxBuffers, txBuffers, ring);
         }
 
         public Options withQueueSize(int size) {
             return new Options(size, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, switchQueueBytes,
-                    vcpuCarrier, busyIdle, rxBuffers, txBuffers);
+                    vcpuCarrier, busyIdle, rxBuffers, txBuffers, ring);
         }
 
         /** RX and TX buffers per guest (0: one per descriptor). */
         public Options withBuffers(int rx, int tx) {
             return new Options(queueSize, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, switchQueueBytes,
-                    vcpuCarrier, busyIdle, rx, tx);
+                    vcpuCarrier, busyIdle, rx, tx, ring);
+        }
+
+        public Options withRing(RingLayout layout) {
+            return new Options(queueSize, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, switchQueueBytes,
+                    vcpuCarrier, busyIdle, rxBuffers, txBuffers, layout);
         }
 
         public Options withSwitchQueueBytes(int bytes) {
             return new Options(queueSize, eventIdx, mrgRxbuf, rxBufferSize, busyPollMicros, bytes, vcpuCarrier,
-                    busyIdle, rxBuffers, txBuffers);
+                    busyIdle, rxBuffers, txBuffers, ring);
         }
     }
 
@@ -274,11 +288,13 @@ public final class VmLab implements AutoCloseable {
         VmmBackend backend = new VmmBackend(vmm.mainTask(), factory, PcapSwitchCapture.wrap(port), options.busyPollMicros(),
                 options.busyIdle());
         long wanted = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
-                | (options.eventIdx() ? NetFeatures.EVENT_IDX : 0) | (options.mrgRxbuf() ? NetFeatures.MRG_RXBUF : 0);
+                | (options.eventIdx() ? NetFeatures.EVENT_IDX : 0) | (options.mrgRxbuf() ? NetFeatures.MRG_RXBUF : 0)
+                | options.ring().feature();
         var driverOptions = new GuestNetDriver.Options(options.queueSize(), wanted, 1, options.rxBufferSize(),
                 options.rxBuffers(), options.txBuffers());
         var spec = new VM.NetSpec(macBytes(mac), 1, options.queueSize(), NetFeatures.VERSION_1 | NetFeatures.MAC
-                | NetFeatures.STATUS | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC,
+                | NetFeatures.STATUS | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC
+                | NetFeatures.RING_PACKED,
                 backend, driverOptions);
         VM vm = VM.builder(name, vmm).memory(memoryFor(options)).carrier(options.vcpuCarrier()).net(spec).build();
         try {
