@@ -101,12 +101,78 @@ class CompareCommandTest {
             "--models|nosuch|--models: unknown model 'nosuch'",
             "--frame-size|70000|--frame-size: 70000 is out of range",
             "--duration|soon|'soon' is not a duration",
-            "--repeat|0|--repeat: 0 is not allowed"})
+            "--repeat|0|--repeat: 0 is not allowed",
+            "--ring|ring|--ring: unknown layout 'ring'; allowed: split, packed, or both as split,packed",
+            "--ring|split,packed,split|--ring: a layout is named twice; allowed: split, packed"})
     void badOptionsGiveOneLineAndStatus2(String option, String value, String message) {
         String[] r = run("compare", "--journal", dir.toString(), option, value);
         assertEquals("2", r[0]);
         assertEquals(1, r[2].strip().lines().count(), r[2]);
         assertTrue(r[2].contains(message), r[2]);
         assertEquals("", r[1]);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"compare", "throughput", "latency", "pingpong", "sweep"})
+    void everyMeasuringCommandTakesTheRingOptionAndRejectsABadOne(String command) {
+        String[] bad = run(command, "--journal", dir.toString(), "--ring", "spilt");
+        assertEquals("2", bad[0]);
+        assertEquals(1, bad[2].strip().lines().count(), bad[2]);
+        assertTrue(bad[2].contains("--ring: unknown layout 'spilt'; allowed: split, packed"), bad[2]);
+        String[] help = run(command, "--help");
+        assertEquals("0", help[0], help[2]);
+        assertTrue(help[1].contains("--ring=LAYOUT"), help[1]);
+    }
+
+    @Test
+    void compareWithBothRingsPrintsBothLayoutsPerModelInOneRun() throws Exception {
+        Path journal = dir.resolve("journal");
+        String[] r = run("compare", "--json", "--quiet", "--journal", journal.toString(), "--ring", "split,packed",
+                "--models", "user-worker,kthread", "--vms", "2", "--frame-size", "64",
+                "--duration", "200ms", "--warmup", "50ms", "--repeat", "2");
+        assertEquals("0", r[0], r[2]);
+        var json = (Map<?, ?>) Json.parse(r[1]);
+        assertEquals(List.of("split", "packed"), ((Map<?, ?>) json.get("config")).get("rings"));
+        var results = (List<?>) json.get("results");
+        assertEquals(4, results.size());
+        List<String> seen = results.stream().map(e -> (Map<?, ?>) e)
+                .map(e -> e.get("model") + " " + e.get("ring")).toList();
+        assertEquals(List.of("user-worker split", "user-worker packed", "kthread split", "kthread packed"), seen);
+        for (Object e : results) {
+            var row = (Map<?, ?>) e;
+            assertTrue((double) row.get("mpps") > 0, "frames moved: " + row);
+            assertEquals(0L, row.get("badFrames"), "the guests' checks held: " + row);
+            if ("split".equals(row.get("ring"))) {
+                assertEquals(1.0, (double) row.get("vsSplit"), 1e-12);
+            } else {
+                assertTrue((double) row.get("vsSplit") > 0, "packed against split: " + row);
+                assertTrue(((String) row.get("key")).contains("/packed/"), row.toString());
+            }
+        }
+        try (var j = Journal.open(journal)) {
+            var rec = j.runs().getFirst();
+            assertEquals(results, rec.results(), "the journal carries both layouts");
+        }
+
+        String[] table = run("compare", "--quiet", "--journal", journal.toString(), "--ring", "split,packed",
+                "--models", "user-worker", "--vms", "2", "--frame-size", "64",
+                "--duration", "100ms", "--warmup", "50ms", "--repeat", "1");
+        assertEquals("0", table[0], table[2]);
+        assertTrue(table[1].contains("x split"), table[1]);
+        assertTrue(table[1].lines().anyMatch(l -> l.startsWith("user-worker") && l.contains(" split ")), table[1]);
+        assertTrue(table[1].lines().anyMatch(l -> l.startsWith("user-worker") && l.contains(" packed ")), table[1]);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"latency", "pingpong"})
+    void openLoopAndEchoRunOnPackedRings(String command) {
+        String[] r = run(command, "--json", "--quiet", "--journal", dir.toString(), "--ring", "packed",
+                "--models", "user-worker", "--vms", "2", "--frame-size", "1500", "--rate", "1k",
+                "--duration", "300ms", "--warmup", "100ms", "--repeat", "1");
+        assertEquals("0", r[0], r[2]);
+        var row = (Map<?, ?>) ((List<?>) ((Map<?, ?>) Json.parse(r[1])).get("results")).getFirst();
+        assertEquals("packed", row.get("ring"));
+        assertTrue((long) row.get("latencySamples") >= 100, "frames measured: " + row);
+        assertEquals(0L, row.get("badFrames"));
     }
 }

@@ -1,6 +1,7 @@
 package dev.loomvisor.vmm.virtio;
 
 import dev.loomvisor.vmm.memory.GuestMemory;
+import java.util.Arrays;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -11,12 +12,27 @@ import org.agrona.concurrent.UnsafeBuffer;
  * is a validated view into guest memory: a region buffer, an offset that lies inside it and a length that
  * ends inside it.
  *
- * <p>{@link DeviceQueue#newChain()} sizes a chain for the worst chain its queue accepts (queue size direct
- * descriptors, then an indirect table of at most queue size entries); if the queue is later reconfigured
- * larger, the chain grows once on the next pop. Steady-state popping never allocates. The readable and writable parts can be treated as byte streams: {@link #readReadable}
+ * <p>{@link DeviceQueue#newChain()} sizes a chain for the usual worst case (queue size direct descriptors,
+ * then an indirect table of at most queue size entries); a larger indirect table (up to
+ * {@link #MAX_INDIRECT_ENTRIES}) or a queue reconfigured larger grows it once, on the pop that first needs
+ * it. Steady-state popping never allocates. The readable and writable parts can be treated as byte streams: {@link #readReadable}
  * and {@link #writeWritable} copy across segment boundaries.
  */
 public final class DescriptorChain {
+
+    /**
+     * The most entries an indirect table may hold when that is more than the queue size: QEMU's
+     * VIRTQUEUE_MAX_SIZE, the most segments its virtqueue_pop maps for one chain. A Linux guest on a small queue
+     * builds tables longer than the queue (virtio_ring.c sizes them by the scatterlist, not the ring), which the
+     * spec's queue-size rule would refuse; Linux vhost accepts up to 65,536 entries (get_indirect) but maps at
+     * most UIO_MAXIOV, 1,024, segments per chain, so both real backends stop a chain at 1,024.
+     */
+    public static final int MAX_INDIRECT_ENTRIES = 1024;
+
+    /** Entries an indirect table on a queue of {@code queueSize} may hold: the larger of the two bounds. */
+    public static int indirectLimit(int queueSize) {
+        return Math.max(queueSize, MAX_INDIRECT_ENTRIES);
+    }
 
     /** Region index of each segment: ints, so a pop stores no references (no GC write barriers). */
     private int[] regions;
@@ -41,13 +57,16 @@ public final class DescriptorChain {
         return regions.length;
     }
 
-    /** Grows the segment arrays to hold {@code capacity} segments (allocates only when they are smaller). */
+    /**
+     * Grows the segment arrays to hold {@code capacity} segments, keeping the ones added so far (allocates only
+     * when they are smaller).
+     */
     void ensureCapacity(int capacity) {
         if (regions.length < capacity) {
-            regions = new int[capacity];
-            offsets = new int[capacity];
-            lengths = new int[capacity];
-            addresses = new long[capacity];
+            regions = Arrays.copyOf(regions, capacity);
+            offsets = Arrays.copyOf(offsets, capacity);
+            lengths = Arrays.copyOf(lengths, capacity);
+            addresses = Arrays.copyOf(addresses, capacity);
         }
     }
 

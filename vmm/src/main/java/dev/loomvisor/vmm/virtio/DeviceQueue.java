@@ -295,7 +295,8 @@ public final class DeviceQueue implements DeviceVirtqueue {
                 if (len == 0 || (len & (DESC_SIZE - 1)) != 0) {
                     return RingError.INDIRECT_BAD_LENGTH;
                 }
-                if (len / DESC_SIZE > size) {
+                if (len / DESC_SIZE > DescriptorChain.indirectLimit(size)) {
+                    // Longer than the queue is what Linux guests build; QEMU's bound past it (see the constant).
                     return RingError.INDIRECT_TOO_LARGE;
                 }
                 int r = mem.regionOf(addr, len);
@@ -306,6 +307,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
                 indirect.wrap(region.buffer(), (int) (addr - region.guestBase()), (int) len);
                 table = indirect;
                 tableSize = (int) (len / DESC_SIZE);
+                chain.ensureCapacity(chain.segmentCount() + tableSize);
                 inIndirect = true;
                 // "Zero or more direct descriptors then one indirect": the chain goes on at entry 0 of the
                 // table and ends where the table's chain ends.

@@ -439,7 +439,8 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         if (len == 0 || (len & (DESC_SIZE - 1)) != 0) {
             return RingError.INDIRECT_BAD_LENGTH;
         }
-        if (len / DESC_SIZE > size) {
+        if (len / DESC_SIZE > DescriptorChain.indirectLimit(size)) {
+            // Longer than the queue is what Linux guests build; QEMU's bound past it (see the constant).
             return RingError.INDIRECT_TOO_LARGE;
         }
         GuestMemory mem = memory;
@@ -451,6 +452,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         UnsafeBuffer table = indirect;
         table.wrap(region.buffer(), (int) (addr - region.guestBase()), (int) len);
         int entries = (int) (len / DESC_SIZE);
+        chain.ensureCapacity(chain.segmentCount() + entries);
         boolean seenWritable = false;
         long total = 0;
         for (int i = 0; i < entries; i++) {

@@ -32,7 +32,7 @@ public enum RingError {
     INDIRECT_NOT_NEGOTIATED("INDIRECT descriptor without VIRTIO_F_INDIRECT_DESC negotiated"),
     INDIRECT_NESTED("an indirect table holds an INDIRECT descriptor"),
     INDIRECT_BAD_LENGTH("an indirect table's length is zero or not a multiple of 16"),
-    INDIRECT_TOO_LARGE("an indirect table holds more than queue size entries"),
+    INDIRECT_TOO_LARGE("an indirect table holds more than max(queue size, 1024) entries"),
     INDIRECT_WITH_NEXT("a descriptor has both INDIRECT and NEXT"),
     INDIRECT_OUTSIDE_MEMORY("an indirect table does not lie wholly inside one guest memory region"),
 

@@ -203,14 +203,40 @@ class HostileRingTest {
         assertRejected(RingError.CHAIN_TOO_LONG);
     }
 
+    /** Past the other ring of {@link #assertDeviceNeedsReset}: room for a table of the bound plus one. */
+    static final long BIG_TABLE = A + 0xA000;
+
     @Test
-    void indirectTableOfNPlusOneEntriesIsRejected() {
-        for (int i = 0; i <= N; i++) {
-            rings.indirectDesc(table, i, data + i, 1, i < N ? DESC_F_NEXT : 0, i + 1);
+    void indirectTableOfTheBoundIsAcceptedOneMoreIsRejected() {
+        int max = DescriptorChain.MAX_INDIRECT_ENTRIES;
+        for (int i = 0; i <= max; i++) {
+            rings.indirectDesc(BIG_TABLE, i, data + i, 1, i < max - 1 ? DESC_F_NEXT : 0, i + 1);
         }
-        rings.desc(0, table, 16L * (N + 1), DESC_F_INDIRECT, 0);
+        rings.desc(0, BIG_TABLE, 16L * max, DESC_F_INDIRECT, 0);
         rings.pushAvail(0);
+        DeviceQueue q = queue(false);
+        DescriptorChain c = q.newChain();
+        assertTrue(q.nextAvail(c), "a Linux-sized table on a queue of " + N);
+        assertEquals(max, c.segmentCount());
+        assertFalse(q.isBroken());
+        assertTrue(g.guardsIntact());
+
+        rings.indirectDesc(BIG_TABLE, max - 1, data + max - 1, 1, DESC_F_NEXT, max);
+        rings.desc(1, BIG_TABLE, 16L * (max + 1), DESC_F_INDIRECT, 0);
+        rings.availIdx(0);
+        rings.pushAvail(1);
         assertRejected(RingError.INDIRECT_TOO_LARGE);
+    }
+
+    @Test
+    void loopInAnIndirectTableOfTheBoundIsStillALoop() {
+        int max = DescriptorChain.MAX_INDIRECT_ENTRIES;
+        for (int i = 0; i < max; i++) {
+            rings.indirectDesc(BIG_TABLE, i, data + i, 1, DESC_F_NEXT, (i + 1) % max);
+        }
+        rings.desc(0, BIG_TABLE, 16L * max, DESC_F_INDIRECT, 0);
+        rings.pushAvail(0);
+        assertRejected(RingError.CHAIN_TOO_LONG);
     }
 
     @Test

@@ -485,7 +485,7 @@ final class PackedRingTarget implements AutoCloseable {
                 if (len == 0 || len % 16 != 0) {
                     return RingError.INDIRECT_BAD_LENGTH;
                 }
-                if (len / 16 > n) {
+                if (len / 16 > Math.max(n, 1024)) {
                     return RingError.INDIRECT_TOO_LARGE;
                 }
                 RingError r = inside(addr, len, RingError.INDIRECT_OUTSIDE_MEMORY);

@@ -96,7 +96,7 @@ final class Reference {
                 if (len == 0 || len % DESC_SIZE != 0) {
                     return RingError.INDIRECT_BAD_LENGTH;
                 }
-                if (len / DESC_SIZE > n) {
+                if (len / DESC_SIZE > Math.max(n, 1024)) {
                     return RingError.INDIRECT_TOO_LARGE;
                 }
                 if (wraps(addr, len)) {

@@ -477,7 +477,7 @@ class PackedRingTest {
         broken(ring.device(false, true), RingError.INDIRECT_WITH_NEXT);
         ring.desc(0, data, 24, 0, DESC_F_INDIRECT | availFlags(true));
         broken(ring.device(false, true), RingError.INDIRECT_BAD_LENGTH);
-        ring.desc(0, data, 16L * (N + 1), 0, DESC_F_INDIRECT | availFlags(true));
+        ring.desc(0, data, 16L * (DescriptorChain.MAX_INDIRECT_ENTRIES + 1), 0, DESC_F_INDIRECT | availFlags(true));
         broken(ring.device(false, true), RingError.INDIRECT_TOO_LARGE);
         ring.desc(0, 0x7fff_0000L, 16, 0, DESC_F_INDIRECT | availFlags(true));
         broken(ring.device(false, true), RingError.INDIRECT_OUTSIDE_MEMORY);
@@ -496,6 +496,24 @@ class PackedRingTest {
         DescriptorChain c = q.newChain();
         assertTrue(q.nextAvail(c));
         assertEquals(2, c.segmentCount());
+    }
+
+    @Test
+    void indirectLongerThanTheQueueAcceptedUpToTheBoundOneMoreRejected() {
+        int max = DescriptorChain.MAX_INDIRECT_ENTRIES;
+        long table = data + 0x1000;
+        for (int i = 0; i <= max; i++) {
+            ring.descAt(table + 16L * i, data + i, 1, 0, 0);
+        }
+        ring.desc(0, table, 16L * max, 0, DESC_F_INDIRECT | availFlags(true));
+        PackedDeviceQueue q = ring.device(false, true);
+        DescriptorChain c = q.newChain();
+        assertTrue(c.capacity() < max, "the chain has to grow");
+        assertTrue(q.nextAvail(c), "a table of " + max + " entries on a queue of " + N);
+        assertEquals(max, c.segmentCount());
+        assertEquals(data + max - 1, c.segmentAddress(max - 1));
+        ring.desc(0, table, 16L * (max + 1), 0, DESC_F_INDIRECT | availFlags(true));
+        broken(ring.device(false, true), RingError.INDIRECT_TOO_LARGE);
     }
 
     @Test

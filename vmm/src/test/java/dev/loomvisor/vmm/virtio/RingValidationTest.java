@@ -267,19 +267,54 @@ class RingValidationTest {
     }
 
     @Test
-    void indirectOfNEntriesAcceptedNPlusOneRejected() {
-        for (int i = 0; i <= N; i++) {
-            rings.indirectDesc(table(), i, data + i, 1, i < N - 1 ? DESC_F_NEXT : 0, i + 1);
+    void indirectLongerThanTheQueueAcceptedUpToTheBoundOneMoreRejected() {
+        int max = DescriptorChain.MAX_INDIRECT_ENTRIES;
+        for (int i = 0; i <= max; i++) {
+            rings.indirectDesc(table(), i, data + i, 1, i < max - 1 ? DESC_F_NEXT : 0, i + 1);
         }
-        rings.desc(0, table(), 16L * N, DESC_F_INDIRECT, 0);
-        rings.desc(1, table(), 16L * (N + 1), DESC_F_INDIRECT, 0);
+        rings.desc(0, table(), 16L * max, DESC_F_INDIRECT, 0);
+        rings.desc(1, table(), 16L * (max + 1), DESC_F_INDIRECT, 0);
         rings.pushAvail(0);
         rings.pushAvail(1);
         DeviceQueue q = device();
         DescriptorChain c = q.newChain();
-        assertTrue(q.nextAvail(c));
-        assertEquals(N, c.segmentCount());
+        assertTrue(q.nextAvail(c), "a table of " + max + " entries on a queue of " + N);
+        assertEquals(max, c.segmentCount());
+        assertEquals(data + max - 1, c.segmentAddress(max - 1));
         assertEquals(RingError.INDIRECT_TOO_LARGE, pop(q, c));
+    }
+
+    @Test
+    void directPrefixKeptWhenAnIndirectTableAtTheBoundGrowsTheChain() {
+        int max = DescriptorChain.MAX_INDIRECT_ENTRIES;
+        for (int i = 0; i < N - 1; i++) {
+            rings.desc(i, data + 0x4000 + i, 1, DESC_F_NEXT, i + 1);
+        }
+        rings.desc(N - 1, table(), 16L * max, DESC_F_INDIRECT, 0);
+        for (int i = 0; i < max; i++) {
+            rings.indirectDesc(table(), i, data + i, 1, i < max - 1 ? DESC_F_NEXT : 0, i + 1);
+        }
+        rings.pushAvail(0);
+        DeviceQueue q = device();
+        DescriptorChain c = q.newChain();
+        assertTrue(c.capacity() < N - 1 + max, "the chain has to grow");
+        assertEquals(RingError.NONE, pop(q, c));
+        assertEquals(N - 1 + max, c.segmentCount());
+        for (int i = 0; i < N - 1; i++) {
+            assertEquals(data + 0x4000 + i, c.segmentAddress(i), "direct descriptor " + i + " survived the growth");
+        }
+        assertEquals(data + max - 1, c.segmentAddress(N - 2 + max));
+    }
+
+    @Test
+    void loopInsideAnIndirectTableAtTheBoundRejected() {
+        int max = DescriptorChain.MAX_INDIRECT_ENTRIES;
+        for (int i = 0; i < max; i++) {
+            rings.indirectDesc(table(), i, data + i, 1, DESC_F_NEXT, (i + 1) % max);
+        }
+        rings.desc(0, table(), 16L * max, DESC_F_INDIRECT, 0);
+        rings.pushAvail(0);
+        assertEquals(RingError.CHAIN_TOO_LONG, popOne(device()));
     }
 
     @Test
