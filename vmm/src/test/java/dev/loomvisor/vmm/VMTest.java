@@ -13,6 +13,9 @@ import dev.loomvisor.core.Carrier;
 import dev.loomvisor.vmm.driver.RxSink;
 import dev.loomvisor.vmm.driver.TrafficSource;
 import dev.loomvisor.vmm.net.DeviceError;
+import dev.loomvisor.vmm.net.NetFeatures;
+import dev.loomvisor.vmm.virtio.PackedDeviceQueue;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import dev.loomvisor.vmm.net.Wire;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -62,6 +65,41 @@ class VMTest {
             assertFalse(pa.taskIds().contains(va.tid()));
             b.stop();
             assertTrue(vb.isDead());
+        }
+    }
+
+    @Test
+    void twoVmsOnPackedRingsExchangeAndEchoFramesGatheringMergedBuffers() throws Exception {
+        Kernel k = new Kernel();
+        Process pa = qemu(k, Rlimits.INFINITY);
+        Wire wire = Wire.pair();
+        // 512-byte RX buffers: a 1,500-byte frame takes several (MRG_RXBUF), gathered by the guest.
+        VM.NetSpec specA = VM.NetSpec.of(MAC_A, wire.endA()).ring(RingLayout.PACKED);
+        VM.NetSpec specB = VM.NetSpec.of(MAC_B, wire.endB()).ring(RingLayout.PACKED);
+        specB = new VM.NetSpec(specB.mac(), specB.pairs(), specB.queueMax(), specB.offered(), specB.backend(),
+                specB.driverOptions().withRxBufferSize(512));
+        try (VM a = VM.builder("a", pa).memory(16 << 20).net(specA).build();
+             VM b = VM.builder("b", pa).memory(16 << 20).net(specB).build()) {
+            assertEquals(DeviceError.OK, a.start());
+            assertEquals(DeviceError.OK, b.start());
+            for (VM vm : new VM[] {a, b}) {
+                assertTrue(vm.device(0).hasFeature(NetFeatures.RING_PACKED));
+                assertInstanceOf(PackedDeviceQueue.class, vm.device(0).queue(0));
+                assertInstanceOf(PackedDeviceQueue.class, vm.device(0).queue(1));
+            }
+            int frames = 5_000;
+            var sb = b.driver(0).pair(0).stats();
+            var sa = a.driver(0).pair(0).stats();
+            a.startVcpu(0, 0, TrafficSource.fixed(1500, 0, frames, MAC_B), RxSink.NONE, false);
+            b.startVcpu(0, 0, null, RxSink.NONE, true);
+            awaitTrue(() -> sb.rxFrames() == frames, "frames at b");
+            assertEquals(frames, sb.rxInOrder());
+            assertEquals(0, sb.rxCorrupt() + sb.rxLost());
+            a.driver(0).pair(0).transmit(TrafficSource.fixed(1500, 0, frames, MAC_B).pings());
+            awaitTrue(() -> sa.rxFrames() == frames, "pongs at a");
+            assertEquals(frames, sb.echoed());
+            assertEquals(0, sa.rxCorrupt());
+            assertEquals(0, a.device(0).brokenQueueCount() + b.device(0).brokenQueueCount());
         }
     }
 
