@@ -19,7 +19,7 @@ public sealed interface DeviceVirtqueue permits DeviceQueue, PackedDeviceQueue {
     /** Marks a queue that the device only reads (TX): a device-writable descriptor on it is a violation. */
     void setDeviceWritableAllowed(boolean allowed);
 
-    /** A chain sized for the worst chain this queue accepts, to reuse for every pop. */
+    /** A chain to reuse for every pop, sized for the usual worst chain (it grows once for a longer indirect table). */
     DescriptorChain newChain();
 
     boolean isReady();

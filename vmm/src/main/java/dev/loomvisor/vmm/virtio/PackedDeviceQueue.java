@@ -196,7 +196,10 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         this.writableAllowed = allowed;
     }
 
-    /** A chain sized for the worst chain this queue accepts: N direct descriptors, or one indirect table of N. */
+    /**
+     * A chain sized for N direct descriptors or one indirect table of N; a longer table (up to
+     * {@link DescriptorChain#MAX_INDIRECT_ENTRIES}) grows it once, on the pop that needs it.
+     */
     @Override
     public DescriptorChain newChain() {
         return new DescriptorChain(2 * Math.max(size, 1));
