@@ -443,8 +443,9 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             return RingError.INDIRECT_BAD_LENGTH;
         }
         if (len / DESC_SIZE > DescriptorChain.indirectLimit(size)) {
-            // A chain may be N long (virtio 1.2 §2.7.5.3.1), but Linux guests build longer tables on small queues:
-            // accept up to max(N, 1024), QEMU's VIRTQUEUE_MAX_SIZE (Linux vhost maps 1024 segments per chain too).
+            // A chain may be N long (virtio 1.2 §2.7.5.3.1), but Linux guests build longer tables on
+            // small queues: accept up to max(N, 1024), QEMU's VIRTQUEUE_MAX_SIZE (Linux vhost maps at
+            // most 1024 segments of a chain too).
             return RingError.INDIRECT_TOO_LARGE;
         }
         GuestMemory mem = memory;
