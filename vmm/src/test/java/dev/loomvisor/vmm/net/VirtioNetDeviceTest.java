@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.testing.TestRings;
+import dev.loomvisor.vmm.virtio.DeviceQueue;
+import dev.loomvisor.vmm.virtio.PackedDeviceQueue;
+import dev.loomvisor.vmm.virtio.PackedRing;
 import dev.loomvisor.vmm.virtio.RingError;
 import java.util.ArrayList;
 import java.util.List;
@@ -213,6 +216,63 @@ class VirtioNetDeviceTest {
         assertTrue((dev.status() & NEEDS_RESET) != 0);
         assertFalse(dev.isRunning());
         assertTrue(dev.queue(0).nextAvail(dev.queue(0).newChain()), "the RX queue still works");
+    }
+
+    /** A packed ring at {@code base}: the descriptor ring, then the driver and device event areas. */
+    void setUpPackedQueue(int q, long base, int size) {
+        memory.zero(base, size * 16 + 8);
+        long driverArea = base + size * 16L;
+        mmio.write(QUEUE_SEL, q);
+        mmio.write(QUEUE_NUM, size);
+        mmio.write(QUEUE_DESC_LOW, (int) base);
+        mmio.write(QUEUE_DESC_HIGH, 0);
+        mmio.write(QUEUE_DRIVER_LOW, (int) driverArea);
+        mmio.write(QUEUE_DRIVER_HIGH, 0);
+        mmio.write(QUEUE_DEVICE_LOW, (int) (driverArea + 4));
+        mmio.write(QUEUE_DEVICE_HIGH, 0);
+        mmio.write(QUEUE_READY, 1);
+    }
+
+    /** Descriptor {@code i} of the packed ring at {@code base}, made available on the first lap (wrap 1). */
+    void packedDesc(long base, int i, long addr, int len, int id, int flags) {
+        byte[] d = new byte[16];
+        UnsafeBuffer b = new UnsafeBuffer(d);
+        b.putLong(0, addr);
+        b.putInt(8, len);
+        b.putShort(12, (short) id);
+        b.putShort(14, (short) (flags | PackedRing.DESC_F_AVAIL));
+        memory.write(base + 16L * i, d, 0, 16);
+    }
+
+    @Test
+    void packedRingsNegotiatedRunPackedQueuesAndABrokenOneNeedsReset() {
+        dev = new VirtioNetDevice(memory, MAC, 1, 256, OFFER & ~NetFeatures.MQ | NetFeatures.RING_PACKED);
+        mmio = new MmioTransport(dev);
+        assertTrue((readFeatures() & NetFeatures.RING_PACKED) != 0, "the device offers packed rings");
+        upToFeaturesOk(NetFeatures.VERSION_1 | NetFeatures.RING_PACKED);
+        setUpPackedQueue(0, 0x10000, 16);
+        setUpPackedQueue(1, 0x20000, 16);
+        assertEquals(DeviceError.OK, mmio.lastError());
+        mmio.write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        assertInstanceOf(PackedDeviceQueue.class, dev.queue(0));
+        assertInstanceOf(PackedDeviceQueue.class, dev.queue(1));
+        assertEquals(16, dev.queue(1).size());
+        packedDesc(0x10000, 0, 0x30000, 64, 0, PackedRing.DESC_F_WRITE);
+        packedDesc(0x20000, 0, 0x31000, 64, 0, PackedRing.DESC_F_WRITE); // WRITE on TX
+        assertFalse(dev.queue(1).nextAvail(dev.queue(1).newChain()));
+        assertEquals(RingError.WRITABLE_ON_READ_ONLY_QUEUE, dev.queue(1).error());
+        assertEquals(1, dev.brokenQueueCount());
+        assertTrue((dev.status() & NEEDS_RESET) != 0);
+        assertTrue((mmio.read(INTERRUPT_STATUS) & VirtioNetDevice.INT_CONFIG) != 0);
+        assertTrue(dev.queue(0).nextAvail(dev.queue(0).newChain()), "the RX queue still works");
+
+        // Reset, and a driver that does not ask for packed rings gets split ones again.
+        mmio.write(STATUS, 0);
+        assertFalse(dev.queue(1).isBroken());
+        upToFeaturesOk(NetFeatures.VERSION_1);
+        setUpQueue(1, new TestRings(memory, 16, 0x20000));
+        assertEquals(DeviceError.OK, mmio.lastError());
+        assertInstanceOf(DeviceQueue.class, dev.queue(1));
     }
 
     @Test
