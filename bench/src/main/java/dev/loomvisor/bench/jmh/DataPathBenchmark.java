@@ -9,6 +9,7 @@ import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vmm.virtio.RingLayout;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -33,7 +34,7 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
  * <pre>
  * java @scripts/jvm.options -cp "bench/target/loomvisor.jar:bench/target/lib/*" \
  *     dev.loomvisor.bench.jmh.DataPathBenchmark [--repeats 3] [--warmup-ms 300] [--measure-ms 1000]
- *     [--busy-poll-us 50] [--models user-worker,kthread,...]
+ *     [--busy-poll-us 50] [--models user-worker,kthread,...] [--rings split,packed]
  * </pre>
  */
 public final class DataPathBenchmark {
@@ -54,6 +55,14 @@ public final class DataPathBenchmark {
         List<WorkerModel> models = new ArrayList<>();
         for (String m : stringArg(args, "--models", String.join(",", WorkerModel.names())).split(",")) {
             models.add(WorkerModel.byName(m.trim()));
+        }
+        List<RingLayout> rings = new ArrayList<>();
+        for (String r : stringArg(args, "--rings", RingLayout.SPLIT.layoutName()).split(",")) {
+            RingLayout l = RingLayout.byName(r.trim());
+            if (l == null) {
+                throw new IllegalArgumentException("--rings: " + r + "; allowed: " + String.join(", ", RingLayout.names()));
+            }
+            rings.add(l);
         }
         System.out.printf("DataPathBenchmark %s: %d cores, %s %s; %d repeats, warm-up %d ms, window %d ms, "
                         + "busy-poll %d us, one-way traffic a -> b%n", Instant.now(),
@@ -77,19 +86,21 @@ public final class DataPathBenchmark {
                 // The ceiling of this frame size runs right before and right after its configurations.
                 ceiling(length, window, record, samples);
                 for (WorkerModel m : models) {
-                    for (boolean busy : new boolean[] {false, true}) {
-                        VmLab.Options o = VmLab.Options.defaults().withBusyPoll(busy ? busyMicros : 0);
-                        VmPair.Measurement x;
-                        try (VmPair pair = VmPair.open(vmm, factories.get(m), o)) {
-                            x = pair.measure(length, false, record ? warmup : warmup / 3, window);
-                        }
-                        checks += x.badFrames() + x.reordered();
-                        if (record) {
-                            String key = key(length, m.modelName(), busy);
-                            samples.computeIfAbsent(key, k -> new ArrayList<>())
-                                    .add(length == SMALL ? x.framesPerSecond() : x.gbitPerSecond());
-                            dropShare.computeIfAbsent(key, k -> new ArrayList<>())
-                                    .add(x.dropped() / (double) Math.max(1, x.dropped() + x.frames()));
+                    for (RingLayout ring : rings) {
+                        for (boolean busy : new boolean[] {false, true}) {
+                            VmLab.Options o = VmLab.Options.defaults().withBusyPoll(busy ? busyMicros : 0).withRing(ring);
+                            VmPair.Measurement x;
+                            try (VmPair pair = VmPair.open(vmm, factories.get(m), o)) {
+                                x = pair.measure(length, false, record ? warmup : warmup / 3, window);
+                            }
+                            checks += x.badFrames() + x.reordered();
+                            if (record) {
+                                String key = key(length, m.modelName(), ring, busy);
+                                samples.computeIfAbsent(key, k -> new ArrayList<>())
+                                        .add(length == SMALL ? x.framesPerSecond() : x.gbitPerSecond());
+                                dropShare.computeIfAbsent(key, k -> new ArrayList<>())
+                                        .add(x.dropped() / (double) Math.max(1, x.dropped() + x.frames()));
+                            }
                         }
                     }
                 }
@@ -159,8 +170,9 @@ public final class DataPathBenchmark {
         System.out.println("runnable threads before the ceilings: " + busy);
     }
 
-    private static String key(int length, String model, boolean busy) {
-        return length + " B " + model + (busy ? " busy-poll" : " notify");
+    private static String key(int length, String model, RingLayout ring, boolean busy) {
+        return length + " B " + model + (ring == RingLayout.SPLIT ? "" : " " + ring.layoutName())
+                + (busy ? " busy-poll" : " notify");
     }
 
 
