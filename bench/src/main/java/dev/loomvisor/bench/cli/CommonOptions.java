@@ -24,6 +24,8 @@ public final class CommonOptions {
     public static final int MAX_VHOST_USER_VMS = 64;
     /** The largest split virtqueue (virtio 1.2 §2.7: Queue Size is at most 32768). */
     public static final int MAX_QUEUE_SIZE = 32_768;
+    /** Queue pairs per VM: a multiqueue tap's most (the emulated switch port has a queue per pair). */
+    public static final int MAX_QUEUES = dev.loomvisor.bench.scenario.VmLab.MAX_QUEUES;
     /** The slowest rate per flow: one frame every 100 s. */
     public static final double MIN_RATE = 0.01;
 
@@ -39,8 +41,9 @@ public final class CommonOptions {
             defaultValue = "4")
     int vms;
 
-    @Option(names = "--queues", paramLabel = "N", description = "Queue pairs per device (default: ${DEFAULT-VALUE}; only 1 so far).",
-            defaultValue = "1")
+    @Option(names = "--queues", paramLabel = "N", defaultValue = "1",
+            description = "Queue pairs per VM, 1.." + MAX_QUEUES + " (default: ${DEFAULT-VALUE}); more than 1: MQ "
+                    + "through the control queue, a vCPU, a vhost-net and a flow per pair.")
     int queues;
 
     @Option(names = "--frame-size", split = ",", paramLabel = "BYTES",
@@ -115,8 +118,13 @@ public final class CommonOptions {
             throw new CommandLine.ParameterException(cmd,
                     "--vms: " + vms + " is not allowed; give an even number of VMs from 2 to " + MAX_VMS);
         }
-        if (queues != 1) {
-            throw new CommandLine.ParameterException(cmd, "--queues: " + queues + " is not supported; only 1 queue pair so far");
+        if (queues < 1 || queues > MAX_QUEUES) {
+            throw new CommandLine.ParameterException(cmd,
+                    "--queues: " + queues + " is not allowed; give 1 to " + MAX_QUEUES + " queue pairs per VM");
+        }
+        if ((long) vms * queues > MAX_VMS) {
+            throw new CommandLine.ParameterException(cmd, "--queues: " + vms + " VMs x " + queues
+                    + " queue pairs is more than " + MAX_VMS + " pairs in all (each is a vCPU and a vhost-net)");
         }
         for (int s : frameSizes) {
             if (s < MIN_FRAME || s > MAX_FRAME) {
@@ -158,7 +166,7 @@ public final class CommonOptions {
     /** The ring and buffer sizes the data path is asked for (0 = the driver's default). */
     public DataPathRun.Scale scale() {
         return new DataPathRun.Scale(queueSize == null ? 0 : queueSize, rxBuffers == null ? 0 : rxBuffers,
-                txBuffers == null ? 0 : txBuffers);
+                txBuffers == null ? 0 : txBuffers, queues);
     }
 
     public List<WorkerModel> workerModels() {

@@ -151,6 +151,12 @@ public class CompareCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The queue pairs of each VM, as the header says them. */
+    static String queuesText(int queues) {
+        return queues == 1 ? "1 queue pair per VM"
+                : queues + " queue pairs per VM (MQ; a vCPU, a vhost-net and its worker per pair)";
+    }
+
     static String key(String model, int size) {
         return model + "/" + size + "B";
     }
@@ -316,9 +322,9 @@ public class CompareCommand implements Callable<Integer> {
             return;
         }
         out.println(VersionProvider.versionLine());
-        out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s loop, %s per model, "
+        out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s, %s loop, %s per model, "
                         + "warm-up %s, %d repeats interleaved; run %s%n",
-                common.vms, common.vms / 2, config.get("loop"), fmtDuration(common.duration),
+                common.vms, common.vms / 2, queuesText(common.queues), config.get("loop"), fmtDuration(common.duration),
                 fmtDuration(common.warmup), common.repeat, run);
         out.printf(Locale.ROOT, "machine: core-to-core round trip %.0f ns at start, %.0f ns at end; other processes used "
                         + "%.2f CPU s during the run%n",

@@ -65,6 +65,10 @@ public final class SweepCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--max-vms: " + maxVms + " is not allowed; give an even number from 2 to " + CommonOptions.MAX_VMS);
         }
+        if ((long) maxVms * common.queues > CommonOptions.MAX_VMS) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--queues: " + maxVms + " VMs x "
+                    + common.queues + " queue pairs is more than " + CommonOptions.MAX_VMS + " pairs in all");
+        }
         double rate = common.rate == null ? LatencyCommand.DEFAULT_RATE : common.rate;
         int size = common.frameSizes.getFirst();
         List<WorkerModel> models = common.workerModels();
@@ -81,6 +85,7 @@ public final class SweepCommand implements Callable<Integer> {
         config.put("queueSize", (long) scale.queueSize());
         config.put("rxBuffers", (long) scale.rxBuffers());
         config.put("txBuffers", (long) scale.txBuffers());
+        config.put("queues", (long) scale.queues());
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
         System.gc();
@@ -239,8 +244,8 @@ public final class SweepCommand implements Callable<Integer> {
             out.flush();
             return;
         }
-        out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs; run %s%n",
-                sloMicros, size, Rates.format(rate), maxVms, run);
+        out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs, %s; run %s%n",
+                sloMicros, size, Rates.format(rate), maxVms, CompareCommand.queuesText(common.queues), run);
         var t = new Table(List.of("model", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
                 "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {

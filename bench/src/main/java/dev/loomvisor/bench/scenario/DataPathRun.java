@@ -66,16 +66,26 @@ public final class DataPathRun {
      * The guests' ring and buffer sizes; 0 leaves the guest driver's default.
      *
      * @param queueSize entries of each virtqueue
-     * @param rxBuffers RX buffers each guest keeps posted
-     * @param txBuffers TX buffers each guest keeps in flight
+     * @param rxBuffers RX buffers each guest keeps posted (per queue pair)
+     * @param txBuffers TX buffers each guest keeps in flight (per queue pair)
+     * @param queues    queue pairs per NIC, each with its vCPU and vhost-net (1: no MQ)
      */
-    public record Scale(int queueSize, int rxBuffers, int txBuffers) {
+    public record Scale(int queueSize, int rxBuffers, int txBuffers, int queues) {
 
         /** The guest driver's ring size when none is asked for. */
         public static final int DEFAULT_QUEUE_SIZE = 256;
 
+        public Scale(int queueSize, int rxBuffers, int txBuffers) {
+            this(queueSize, rxBuffers, txBuffers, 1);
+        }
+
         public static Scale defaults() {
-            return new Scale(0, 0, 0);
+            return new Scale(0, 0, 0, 1);
+        }
+
+        /** The same sizes with {@code n} queue pairs per NIC. */
+        public Scale withQueues(int n) {
+            return new Scale(queueSize, rxBuffers, txBuffers, n);
         }
     }
 
@@ -107,7 +117,7 @@ public final class DataPathRun {
             options = options.withQueueSize(scale.queueSize());
         }
         options = options.withBuffers(scale.rxBuffers(), scale.txBuffers());
-        if (!scale.equals(Scale.defaults())) {
+        if (!scale.withQueues(1).equals(Scale.defaults())) {
             // A small guest gets a port queue to match: as many frames as its RX ring takes (a switch record is
             // the frame plus 8 header bytes, rounded to 8), not 256 KiB of direct memory per VM.
             int rxCount = scale.rxBuffers() != 0 ? scale.rxBuffers() : options.queueSize();
@@ -122,7 +132,7 @@ public final class DataPathRun {
                 recorder.recordValue(Math.max(0, latency));
             }
         };
-        try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options)) {
+        try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options, scale.queues())) {
             if (ratePerFlow > 0) {
                 lab.pacingClock(); // one clock thread wakes every paced sender
             }
@@ -134,15 +144,18 @@ public final class DataPathRun {
             for (int i = 0; i < vms; i++) {
                 var me = all.get(i);
                 var peer = all.get(i ^ 1);
-                if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
-                    me.driver().setEcho(true);
-                    continue;
+                // Every queue pair of a sender is a flow of its own (its vCPU, its vhost-net).
+                for (int k = 0; k < me.queues(); k++) {
+                    if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
+                        me.driver(k).setEcho(true);
+                        continue;
+                    }
+                    // Open loop: each frame stamped with the time it was due (coordinated omission corrected).
+                    TrafficSource source = TrafficSource.paced(frameSize, interval, UNBOUNDED,
+                            VmLab.macBytes(peer.mac())).stampIntended();
+                    me.driver(k).setLatencySink(sink);
+                    me.driver(k).transmit(traffic == Traffic.PING_PONG ? source.pings() : source);
                 }
-                // Open loop: each frame stamped with the time it was due (coordinated omission corrected).
-                TrafficSource source = TrafficSource.paced(frameSize, interval, UNBOUNDED, VmLab.macBytes(peer.mac()))
-                        .stampIntended();
-                me.driver().setLatencySink(sink);
-                me.driver().transmit(traffic == Traffic.PING_PONG ? source.pings() : source);
             }
             for (var vm : all) {
                 vm.start();
@@ -190,10 +203,13 @@ public final class DataPathRun {
             total.add(last);
             long bad = 0;
             for (var vm : all) {
-                vm.driver().setLatencySink(null);
-                bad += vm.stats().rxCorrupt() + vm.stats().rxOutOfOrder();
-                if (vm.driver().failure() != null) {
-                    throw new IllegalStateException("guest " + vm.name() + " failed", vm.driver().failure());
+                bad += vm.rxBad();
+                for (int k = 0; k < vm.queues(); k++) {
+                    vm.driver(k).setLatencySink(null);
+                    if (vm.driver(k).failure() != null) {
+                        throw new IllegalStateException("guest " + vm.name() + " pair " + k + " failed",
+                                vm.driver(k).failure());
+                    }
                 }
             }
             return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
@@ -206,7 +222,7 @@ public final class DataPathRun {
     private static long received(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.stats().rxFrames();
+            n += vm.rxFrames();
         }
         return n;
     }
@@ -214,7 +230,7 @@ public final class DataPathRun {
     private static long receivedBytes(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.stats().rxBytes();
+            n += vm.rxBytes();
         }
         return n;
     }
@@ -222,7 +238,7 @@ public final class DataPathRun {
     private static long sent(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.stats().txFrames();
+            n += vm.txFrames();
         }
         return n;
     }
