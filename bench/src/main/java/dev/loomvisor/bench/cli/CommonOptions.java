@@ -2,6 +2,7 @@ package dev.loomvisor.bench.cli;
 
 import dev.loomvisor.bench.scenario.DataPathRun;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.net.VmmBackend;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,6 +46,12 @@ public final class CommonOptions {
             description = "Queue pairs per VM, 1.." + MAX_QUEUES + " (default: ${DEFAULT-VALUE}); more than 1: MQ "
                     + "through the control queue, a vCPU, a vhost-net and a flow per pair.")
     int queues;
+
+    @Option(names = "--vring-workers", paramLabel = "LAYOUT", defaultValue = "pair",
+            description = "Workers per queue pair: pair (the pair's vhost-net default worker runs both rings) or "
+                    + "virtqueue (the TX ring gets its own through VHOST_NEW_WORKER where the model allows it: "
+                    + "user-worker models; kthread models keep one per pair) (default: ${DEFAULT-VALUE}).")
+    String vringWorkers;
 
     @Option(names = "--frame-size", split = ",", paramLabel = "BYTES",
             description = "Frame sizes in bytes, " + MIN_FRAME + ".." + MAX_FRAME + " (default: 64,1500).")
@@ -126,6 +133,10 @@ public final class CommonOptions {
             throw new CommandLine.ParameterException(cmd, "--queues: " + vms + " VMs x " + queues
                     + " queue pairs is more than " + MAX_VMS + " pairs in all (each is a vCPU and a vhost-net)");
         }
+        if (!vringWorkers.equals("pair") && !vringWorkers.equals("virtqueue")) {
+            throw new CommandLine.ParameterException(cmd,
+                    "--vring-workers: '" + vringWorkers + "' is not allowed; give pair or virtqueue");
+        }
         for (int s : frameSizes) {
             if (s < MIN_FRAME || s > MAX_FRAME) {
                 throw new CommandLine.ParameterException(cmd,
@@ -166,7 +177,13 @@ public final class CommonOptions {
     /** The ring and buffer sizes the data path is asked for (0 = the driver's default). */
     public DataPathRun.Scale scale() {
         return new DataPathRun.Scale(queueSize == null ? 0 : queueSize, rxBuffers == null ? 0 : rxBuffers,
-                txBuffers == null ? 0 : txBuffers, queues);
+                txBuffers == null ? 0 : txBuffers, queues, vringWorkerLayout());
+    }
+
+    /** The --vring-workers layout (after {@link #validate}). */
+    public VmmBackend.VringWorkers vringWorkerLayout() {
+        return vringWorkers.equals("virtqueue") ? VmmBackend.VringWorkers.PER_VIRTQUEUE
+                : VmmBackend.VringWorkers.PER_PAIR;
     }
 
     public List<WorkerModel> workerModels() {

@@ -152,9 +152,11 @@ public class CompareCommand implements Callable<Integer> {
     }
 
     /** The queue pairs of each VM, as the header says them. */
-    static String queuesText(int queues) {
-        return queues == 1 ? "1 queue pair per VM"
-                : queues + " queue pairs per VM (MQ; a vCPU, a vhost-net and its worker per pair)";
+    static String queuesText(int queues, String vringWorkers) {
+        String workers = vringWorkers.equals("virtqueue")
+                ? "workers per virtqueue where the model allows NEW_WORKER" : "a worker per pair";
+        return (queues == 1 ? "1 queue pair per VM" : queues + " queue pairs per VM (MQ; a vCPU and a vhost-net per pair)")
+                + ", " + workers;
     }
 
     static String key(String model, int size) {
@@ -166,6 +168,7 @@ public class CompareCommand implements Callable<Integer> {
         c.put("models", new ArrayList<Object>(common.models));
         c.put("vms", (long) common.vms);
         c.put("queues", (long) common.queues);
+        c.put("vringWorkers", common.vringWorkers);
         c.put("frameSizes", new ArrayList<Object>(common.frameSizes.stream().map(Integer::longValue).toList()));
         c.put("durationMs", common.duration.toMillis());
         c.put("warmupMs", common.warmup.toMillis());
@@ -324,7 +327,8 @@ public class CompareCommand implements Callable<Integer> {
         out.println(VersionProvider.versionLine());
         out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s, %s loop, %s per model, "
                         + "warm-up %s, %d repeats interleaved; run %s%n",
-                common.vms, common.vms / 2, queuesText(common.queues), config.get("loop"), fmtDuration(common.duration),
+                common.vms, common.vms / 2, queuesText(common.queues, common.vringWorkers), config.get("loop"),
+                fmtDuration(common.duration),
                 fmtDuration(common.warmup), common.repeat, run);
         out.printf(Locale.ROOT, "machine: core-to-core round trip %.0f ns at start, %.0f ns at end; other processes used "
                         + "%.2f CPU s during the run%n",

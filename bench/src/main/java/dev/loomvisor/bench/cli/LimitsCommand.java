@@ -50,12 +50,6 @@ public final class LimitsCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}).")
     int devices;
 
-    @Option(names = "--vring-workers", paramLabel = "LAYOUT", defaultValue = "pair",
-            description = "Workers per queue pair: pair (the vhost-net's default worker runs both rings) or "
-                    + "virtqueue (the TX ring gets its own through VHOST_NEW_WORKER; kthread models refuse it) "
-                    + "(default: ${DEFAULT-VALUE}).")
-    String vringWorkers;
-
     @Override
     public Integer call() throws Exception {
         common.validate();
@@ -75,12 +69,7 @@ public final class LimitsCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--queues: " + devices + " devices x "
                     + common.queues + " queue pairs is more than 4096 vhost-net devices");
         }
-        VringWorkers layout = switch (vringWorkers) {
-            case "pair" -> VringWorkers.PER_PAIR;
-            case "virtqueue" -> VringWorkers.PER_VIRTQUEUE;
-            default -> throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--vring-workers: '" + vringWorkers + "' is not allowed; give pair or virtqueue");
-        };
+        VringWorkers layout = common.vringWorkerLayout();
         var config = new LinkedHashMap<String, Object>();
         config.put("models", new ArrayList<Object>(common.models));
         config.put("nproc", nproc);
@@ -88,7 +77,7 @@ public final class LimitsCommand implements Callable<Integer> {
         config.put("vcpus", (long) vcpus);
         config.put("devices", (long) devices);
         config.put("queues", (long) common.queues);
-        config.put("vringWorkers", vringWorkers);
+        config.put("vringWorkers", common.vringWorkers);
         var machine = MachineState.begin();
         List<Map<String, Object>> results = new ArrayList<>();
         try (var journal = Journal.open(common.journal)) {
@@ -117,7 +106,7 @@ public final class LimitsCommand implements Callable<Integer> {
             out.printf("limits: uid %d, RLIMIT_NPROC %d, pids.max %s, %d vCPUs, %d devices asked, %d queue pair%s "
                             + "each, workers per %s (run %s)%n",
                     1000, nproc, pidsMax == null ? "max" : pidsMax, vcpus, devices, common.queues,
-                    common.queues == 1 ? "" : "s", vringWorkers, run);
+                    common.queues == 1 ? "" : "s", common.vringWorkers, run);
             var t = new Table(List.of("model", "vcpus", "created", "errors", "vhost-nets", "NEW_WORKER errors",
                     "device workers", "owner tasks", "worker threads", "nproc: main+vcpus+workers", "pids.current",
                     "over limit"));

@@ -86,6 +86,7 @@ public final class SweepCommand implements Callable<Integer> {
         config.put("rxBuffers", (long) scale.rxBuffers());
         config.put("txBuffers", (long) scale.txBuffers());
         config.put("queues", (long) scale.queues());
+        config.put("vringWorkers", common.vringWorkers);
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
         System.gc();
@@ -245,7 +246,7 @@ public final class SweepCommand implements Callable<Integer> {
             return;
         }
         out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs, %s; run %s%n",
-                sloMicros, size, Rates.format(rate), maxVms, CompareCommand.queuesText(common.queues), run);
+                sloMicros, size, Rates.format(rate), maxVms, CompareCommand.queuesText(common.queues, common.vringWorkers), run);
         var t = new Table(List.of("model", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
                 "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {

@@ -8,6 +8,7 @@ import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.net.VmmBackend;
 import dev.loomvisor.vmm.driver.TrafficSource;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
@@ -69,23 +70,25 @@ public final class DataPathRun {
      * @param rxBuffers RX buffers each guest keeps posted (per queue pair)
      * @param txBuffers TX buffers each guest keeps in flight (per queue pair)
      * @param queues    queue pairs per NIC, each with its vCPU and vhost-net (1: no MQ)
+     * @param vringWorkers the workers of each pair's rings
      */
-    public record Scale(int queueSize, int rxBuffers, int txBuffers, int queues) {
+    public record Scale(int queueSize, int rxBuffers, int txBuffers, int queues,
+                        VmmBackend.VringWorkers vringWorkers) {
 
         /** The guest driver's ring size when none is asked for. */
         public static final int DEFAULT_QUEUE_SIZE = 256;
 
         public Scale(int queueSize, int rxBuffers, int txBuffers) {
-            this(queueSize, rxBuffers, txBuffers, 1);
+            this(queueSize, rxBuffers, txBuffers, 1, VmmBackend.VringWorkers.PER_PAIR);
         }
 
         public static Scale defaults() {
-            return new Scale(0, 0, 0, 1);
+            return new Scale(0, 0, 0);
         }
 
-        /** The same sizes with {@code n} queue pairs per NIC. */
-        public Scale withQueues(int n) {
-            return new Scale(queueSize, rxBuffers, txBuffers, n);
+        /** The same sizes with {@code n} queue pairs per NIC, their rings served as {@code workers} says. */
+        public Scale withQueues(int n, VmmBackend.VringWorkers workers) {
+            return new Scale(queueSize, rxBuffers, txBuffers, n, workers);
         }
     }
 
@@ -117,7 +120,7 @@ public final class DataPathRun {
             options = options.withQueueSize(scale.queueSize());
         }
         options = options.withBuffers(scale.rxBuffers(), scale.txBuffers());
-        if (!scale.withQueues(1).equals(Scale.defaults())) {
+        if (!scale.withQueues(1, VmmBackend.VringWorkers.PER_PAIR).equals(Scale.defaults())) {
             // A small guest gets a port queue to match: as many frames as its RX ring takes (a switch record is
             // the frame plus 8 header bytes, rounded to 8), not 256 KiB of direct memory per VM.
             int rxCount = scale.rxBuffers() != 0 ? scale.rxBuffers() : options.queueSize();
@@ -132,7 +135,8 @@ public final class DataPathRun {
                 recorder.recordValue(Math.max(0, latency));
             }
         };
-        try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options, scale.queues())) {
+        try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options, scale.queues(),
+                scale.vringWorkers())) {
             if (ratePerFlow > 0) {
                 lab.pacingClock(); // one clock thread wakes every paced sender
             }

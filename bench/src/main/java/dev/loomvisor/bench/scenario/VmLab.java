@@ -233,6 +233,7 @@ public final class VmLab implements AutoCloseable {
     private final WorkerFactory factory;
     private final Options options;
     private final int queues;
+    private final VmmBackend.VringWorkers vringWorkers;
     private final L2Switch sw;
     private final List<Vm> vms = new ArrayList<>();
     private HrtimerBase pacingClock;
@@ -244,6 +245,15 @@ public final class VmLab implements AutoCloseable {
 
     /** As {@link #VmLab(Process, WorkerFactory, Options)}, each VM's NIC with {@code queues} queue pairs. */
     public VmLab(Process vmm, WorkerFactory factory, Options options, int queues) {
+        this(vmm, factory, options, queues, VmmBackend.VringWorkers.PER_PAIR);
+    }
+
+    /**
+     * As {@link #VmLab(Process, WorkerFactory, Options, int)}, the rings of each pair served as
+     * {@code vringWorkers} says (a TX worker of its own per pair where the model allows NEW_WORKER).
+     */
+    public VmLab(Process vmm, WorkerFactory factory, Options options, int queues,
+                 VmmBackend.VringWorkers vringWorkers) {
         if (queues < 1 || queues > MAX_QUEUES) {
             throw new IllegalArgumentException(queues + " queue pairs (1.." + MAX_QUEUES + ")");
         }
@@ -251,6 +261,7 @@ public final class VmLab implements AutoCloseable {
         this.factory = factory;
         this.options = options;
         this.queues = queues;
+        this.vringWorkers = vringWorkers;
         // Room for the MACs of the largest sweep at a load where the bounded probes always find a slot.
         this.sw = new L2Switch(options.switchQueueBytes(), 1 << 16);
     }
@@ -357,11 +368,9 @@ public final class VmLab implements AutoCloseable {
         long mac = Frames.localMac(index + 1);
         L2Switch.Port port = sw.addPort(name, queues);
         // --pcap on a measuring command: the port's frames both ways go to the capture (unwrapped without it).
-        VmmBackend backend = queues == 1
-                ? new VmmBackend(vmm.mainTask(), factory, PcapSwitchCapture.wrap(port), options.busyPollMicros(),
-                        options.busyIdle())
-                : new VmmBackend(vmm.mainTask(), factory, k -> PcapSwitchCapture.wrap(port.queue(k)),
-                        options.busyPollMicros(), options.busyIdle(), VmmBackend.VringWorkers.PER_PAIR);
+        VmmBackend backend = new VmmBackend(vmm.mainTask(), factory,
+                k -> PcapSwitchCapture.wrap(queues == 1 ? port : port.queue(k)), options.busyPollMicros(),
+                options.busyIdle(), vringWorkers);
         // More than one pair: MQ, which needs the control queue (virtio 1.2 §5.1.3.1); one pair stays without.
         long mq = queues > 1 ? NetFeatures.CTRL_VQ | NetFeatures.MQ : 0;
         long wanted = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS | mq
