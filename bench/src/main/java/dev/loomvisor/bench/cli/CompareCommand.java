@@ -84,7 +84,9 @@ public class CompareCommand implements Callable<Integer> {
             for (int r = 0; r < common.repeat; r++) {
                 if (floors.length > 0) {
                     progress.update("floor", r + 1, common.repeat, "");
-                    floors[r] = Floor.run(common.vms, ratePerFlow, traffic(), common.warmup, common.duration);
+                    // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
+                    floors[r] = Floor.run(common.vms * common.queues, ratePerFlow, traffic(), common.warmup,
+                            common.duration);
                 }
                 for (int s = 0; s < sizes; s++) {
                     int size = common.frameSizes.get(s);
@@ -113,7 +115,8 @@ public class CompareCommand implements Callable<Integer> {
             var overLimit = new long[models.size()];
             for (int m = 0; m < models.size(); m++) {
                 createMicros[m] = WorkerCreateTime.medianMicros(models.get(m), CREATE_SAMPLES);
-                overLimit[m] = LimitsScenario.run(models.get(m), 8, Long.MAX_VALUE, 16).workersOverLimit();
+                overLimit[m] = LimitsScenario.run(models.get(m), 8, Long.MAX_VALUE, 0, 16, common.queues,
+                        common.vringWorkerLayout()).workersOverLimit();
             }
             List<Map<String, Object>> rows = new ArrayList<>();
             List<Map<String, Object>> ceilingRows = new ArrayList<>();
@@ -375,7 +378,8 @@ public class CompareCommand implements Callable<Integer> {
                 + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"
                         : "intended send time at " + Rates.format(common.rate) + " frames/s per flow") + "; threads: JVM platform threads during the run; "
-                + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices (the limits command); ratios: medians "
+                + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices of " + common.queues + " queue pair"
+                + (common.queues == 1 ? "" : "s") + " (the limits command); ratios: medians "
                 + "of per-repeat ratios" + (common.rate == null ? "" : "; floor: the same VMs, pacing and recording "
                         + "as a bare virtual-thread handoff (no rings, no workers), same run, and each model's p50/p99 "
                         + "as a multiple of it") + ". Journal: " + common.journal + " (loomvisor report " + run + ").");

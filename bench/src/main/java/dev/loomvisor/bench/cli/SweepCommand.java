@@ -112,7 +112,9 @@ public final class SweepCommand implements Callable<Integer> {
                 Floor.Measurement floor = floors.get(floorVms);
                 if (floor == null) {
                     progress.update("floor " + floorVms + " VMs", 1, 1, "");
-                    floor = Floor.run(floorVms, rate, DataPathRun.Traffic.BOTH_WAYS, common.warmup, common.duration);
+                    // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
+                    floor = Floor.run(floorVms * common.queues, rate, DataPathRun.Traffic.BOTH_WAYS, common.warmup,
+                            common.duration);
                     floors.put(floorVms, floor);
                 }
                 summary.add(summaryMap(model, result, floor));
