@@ -44,6 +44,8 @@ public final class VmmBackend implements DeviceBackend {
     private final VringWorkers vringWorkers;
     /** vhost-net per pair while active (null entries: pairs not served); written under the device's lock. */
     private volatile VhostNet[] nets = new VhostNet[0];
+    /** The backend of each served pair, resolved once at activation. */
+    private NetBackend[] pairBackends = new NetBackend[0];
     private boolean[] attached = new boolean[0];
     private volatile ErrnoException failure;
 
@@ -84,9 +86,11 @@ public final class VmmBackend implements DeviceBackend {
     public void activate(VirtioNetDevice device) {
         int pairs = device.hasFeature(NetFeatures.MQ) ? device.queuePairs() : 1;
         VhostNet[] opened = new VhostNet[pairs];
+        NetBackend[] resolved = new NetBackend[pairs];
         try {
             for (int k = 0; k < pairs; k++) {
-                if (backends.apply(k) == null || !device.queueReady(VirtioNetDevice.rxQueue(k))
+                resolved[k] = backends.apply(k);
+                if (resolved[k] == null || !device.queueReady(VirtioNetDevice.rxQueue(k))
                         || !device.queueReady(VirtioNetDevice.txQueue(k))) {
                     continue; // a pair the driver did not set up, or that nothing serves
                 }
@@ -104,6 +108,7 @@ public final class VmmBackend implements DeviceBackend {
                 }
             }
             nets = opened;
+            pairBackends = resolved;
             attached = new boolean[pairs];
             serve(device.activePairs());
         } catch (ErrnoException e) {
@@ -134,7 +139,7 @@ public final class VmmBackend implements DeviceBackend {
             if (ns[k] == null || attached[k] == on) {
                 continue;
             }
-            NetBackend b = on ? backends.apply(k) : null;
+            NetBackend b = on ? pairBackends[k] : null;
             ns[k].setBackend(owner, VirtioNet.RX, b);
             ns[k].setBackend(owner, VirtioNet.TX, b);
             attached[k] = on;

@@ -48,16 +48,19 @@ public final class ControlQueue {
     }
 
     /**
-     * Serves every available command; returns how many were returned used. Stops at a broken queue (the
-     * device's broken listener has set NEEDS_RESET).
+     * Serves the available commands, at most a queue's size per call (a guest that keeps adding commands
+     * from another vCPU cannot hold the device here; what is left waits for its next kick, as vhost's
+     * weights leave work for the next run); returns how many were returned used. Stops at a broken queue
+     * (the device's broken listener has set NEEDS_RESET).
      */
     public int process(DeviceQueue queue, Commands commands) {
         if (chain == null || chain.capacity() < 2 * queue.size()) {
             chain = queue.newChain();
         }
         int n = 0;
+        int budget = queue.size();
         do {
-            while (queue.nextAvail(chain)) {
+            while (n < budget && queue.nextAvail(chain)) {
                 ControlError e = execute(chain, commands);
                 counts.incrementAndGet(e.ordinal());
                 int written = 0;
@@ -71,7 +74,7 @@ public final class ControlQueue {
                 n++;
             }
             // Ask for the next kick (with EVENT_IDX: avail_event), and drain what came meanwhile.
-        } while (queue.enableNotifications());
+        } while (n < budget && queue.enableNotifications());
         return n;
     }
 
