@@ -186,6 +186,41 @@ class ControlQueueTest {
                 NetFeatures.VERSION_1 | NetFeatures.MQ));
     }
 
+    @Test
+    void aControlChainThatBreaksARingRuleNeedsResetAndTouchesNoOtherDevice() {
+        bringUp(OFFER, pairs(2));
+        GuestMemory otherMemory = GuestMemory.anonymous(0, 16 << 20);
+        try {
+            VirtioNetDevice other = new VirtioNetDevice(otherMemory, MAC, MAX_PAIRS, 256, OFFER);
+            GuestNetDriver otherDriver = new GuestNetDriver(otherMemory, new MmioTransport(other),
+                    GuestAllocator.of(otherMemory), pairs(2));
+            assertEquals(DeviceError.OK, otherDriver.probe());
+            // A second driver-side view of the control ring, as a guest scribbling on it would write: it
+            // rewrites descriptor 0 to point far outside guest memory and makes it available again.
+            int q = device.controlQueueIndex();
+            var rogue = new dev.loomvisor.vmm.virtio.DriverQueue(memory, device.queueSize(q), device.queueDesc(q),
+                    device.queueAvail(q), device.queueUsed(q), true);
+            rogue.add(new long[] {0xffff_0000_0000L, 0xffff_0000_1000L}, new int[] {4, 1}, 1, 1, 0);
+            rogue.add(new long[] {0xffff_0000_0000L, 0xffff_0000_1000L}, new int[] {4, 1}, 1, 1, 0);
+            rogue.publish();
+            new MmioTransport(device).write(MmioTransport.QUEUE_NOTIFY, q);
+            assertTrue((device.status() & NEEDS_RESET) != 0, "the broken control queue asks for a reset");
+            assertEquals(1, device.brokenQueueCount());
+            assertEquals(dev.loomvisor.vmm.virtio.RingError.DESC_OUTSIDE_MEMORY, device.queue(q).error());
+            assertEquals(2, device.activePairs());
+            assertTrue(other.isRunning(), "the other device goes on");
+            assertEquals(DeviceError.OK, otherDriver.control().setQueuePairs(MAX_PAIRS));
+            assertEquals(MAX_PAIRS, other.activePairs());
+            otherDriver.reset();
+            driver.reset();
+            assertEquals(0, device.status(), "a reset clears it");
+            assertEquals(DeviceError.OK, driver.probe());
+            assertEquals(2, device.activePairs());
+        } finally {
+            otherMemory.close();
+        }
+    }
+
     static byte[] le16(int v) {
         return new byte[] {(byte) v, (byte) (v >>> 8)};
     }
