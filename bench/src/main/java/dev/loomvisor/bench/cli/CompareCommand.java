@@ -268,6 +268,7 @@ public class CompareCommand implements Callable<Integer> {
         m.put("vsCeiling", median(vsCeiling));
         m.put("frames", frames);
         m.put("badFrames", bad);
+        m.put("vhostWorkersPerVm", (long) reps[0].workersPerVm());
         return m;
     }
 

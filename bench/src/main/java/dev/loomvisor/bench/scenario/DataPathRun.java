@@ -29,10 +29,14 @@ import org.HdrHistogram.Recorder;
  */
 public final class DataPathRun {
 
-    /** What one measurement saw. Latencies in nanoseconds. */
+    /**
+     * What one measurement saw. Latencies in nanoseconds. {@code workersPerVm}: vhost workers serving one
+     * VM's NIC (the first VM's), as the model and the vring-worker layout give them.
+     */
     public record Measurement(String model, int frameSize, long frames, long bytes, long nanos, long sent,
                               Histogram latency, List<Histogram> intervals, double cpuSeconds,
-                              int platformThreads, long rssBytes, long setupNanos, long badFrames) {
+                              int platformThreads, long rssBytes, long setupNanos, long badFrames,
+                              int workersPerVm) {
 
         public double mpps() {
             return frames * 1e3 / nanos;
@@ -206,6 +210,7 @@ public final class DataPathRun {
             Histogram last = recorder.getIntervalHistogram();
             total.add(last);
             long bad = 0;
+            int workersPerVm = all.getFirst().workers();
             for (var vm : all) {
                 bad += vm.rxBad();
                 for (int k = 0; k < vm.queues(); k++) {
@@ -217,7 +222,7 @@ public final class DataPathRun {
                 }
             }
             return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
-                    threads, rss, setupNanos, bad);
+                    threads, rss, setupNanos, bad, workersPerVm);
         } finally {
             vmm.exit();
         }

@@ -109,6 +109,7 @@ class CompareCommandTest {
         var row = (Map<?, ?>) ((List<?>) json.get("results")).getFirst();
         assertTrue((double) row.get("mpps") > 0, "frames moved: " + row);
         assertEquals(0L, row.get("badFrames"), "every pair's flow in order");
+        assertEquals(4L, row.get("vhostWorkersPerVm"), "kthread: NEW_WORKER refused, one worker per pair");
         try (var j = Journal.open(journal)) {
             assertEquals(4L, ((Map<?, ?>) j.runs().getFirst().start().get("config")).get("queues"));
         }
