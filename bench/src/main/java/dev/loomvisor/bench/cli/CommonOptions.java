@@ -3,6 +3,7 @@ package dev.loomvisor.bench.cli;
 import dev.loomvisor.bench.scenario.DataPathRun;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vmm.virtio.RingLayout;
+import dev.loomvisor.vhost.net.VmmBackend;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,6 +26,8 @@ public final class CommonOptions {
     public static final int MAX_VHOST_USER_VMS = 64;
     /** The largest split virtqueue (virtio 1.2 §2.7: Queue Size is at most 32768). */
     public static final int MAX_QUEUE_SIZE = 32_768;
+    /** Queue pairs per VM: a multiqueue tap's most (the emulated switch port has a queue per pair). */
+    public static final int MAX_QUEUES = dev.loomvisor.bench.scenario.VmLab.MAX_QUEUES;
     /** The slowest rate per flow: one frame every 100 s. */
     public static final double MIN_RATE = 0.01;
 
@@ -40,14 +43,20 @@ public final class CommonOptions {
             defaultValue = "4")
     int vms;
 
-    @Option(names = "--queues", paramLabel = "N", description = "Queue pairs per device (default: ${DEFAULT-VALUE}; only 1 so far).",
-            defaultValue = "1")
+    @Option(names = "--queues", paramLabel = "N", defaultValue = "1",
+            description = "Queue pairs per VM, 1.." + MAX_QUEUES + " (default: ${DEFAULT-VALUE}); more than 1: MQ "
+                    + "through the control queue, a vCPU, a vhost-net and a flow per pair.")
     int queues;
 
     @Option(names = "--ring", split = ",", paramLabel = "LAYOUT",
             description = "Virtqueue layouts: split, packed, or both (split,packed), each run per worker model, "
                     + "interleaved (default: split).")
     List<String> rings = new ArrayList<>(List.of(RingLayout.SPLIT.layoutName()));
+    @Option(names = "--vring-workers", paramLabel = "LAYOUT", defaultValue = "pair",
+            description = "Workers per queue pair: pair (the pair's vhost-net default worker runs both rings) or "
+                    + "virtqueue (the TX ring gets its own through VHOST_NEW_WORKER where the model allows it: "
+                    + "user-worker models; kthread models keep one per pair) (default: ${DEFAULT-VALUE}).")
+    String vringWorkers;
 
     @Option(names = "--frame-size", split = ",", paramLabel = "BYTES",
             description = "Frame sizes in bytes, " + MIN_FRAME + ".." + MAX_FRAME + " (default: 64,1500).")
@@ -134,8 +143,17 @@ public final class CommonOptions {
             throw new CommandLine.ParameterException(cmd,
                     "--vms: " + vms + " is not allowed; give an even number of VMs from 2 to " + MAX_VMS);
         }
-        if (queues != 1) {
-            throw new CommandLine.ParameterException(cmd, "--queues: " + queues + " is not supported; only 1 queue pair so far");
+        if (queues < 1 || queues > MAX_QUEUES) {
+            throw new CommandLine.ParameterException(cmd,
+                    "--queues: " + queues + " is not allowed; give 1 to " + MAX_QUEUES + " queue pairs per VM");
+        }
+        if ((long) vms * queues > MAX_VMS) {
+            throw new CommandLine.ParameterException(cmd, "--queues: " + vms + " VMs x " + queues
+                    + " queue pairs is more than " + MAX_VMS + " pairs in all (each is a vCPU and a vhost-net)");
+        }
+        if (!vringWorkers.equals("pair") && !vringWorkers.equals("virtqueue")) {
+            throw new CommandLine.ParameterException(cmd,
+                    "--vring-workers: '" + vringWorkers + "' is not allowed; give pair or virtqueue");
         }
         for (int s : frameSizes) {
             if (s < MIN_FRAME || s > MAX_FRAME) {
@@ -182,12 +200,18 @@ public final class CommonOptions {
     /** As {@link #scale()}, on the ring layout {@code ring}. */
     public DataPathRun.Scale scale(RingLayout ring) {
         return new DataPathRun.Scale(queueSize == null ? 0 : queueSize, rxBuffers == null ? 0 : rxBuffers,
-                txBuffers == null ? 0 : txBuffers, ring);
+                txBuffers == null ? 0 : txBuffers, ring, queues, vringWorkerLayout());
     }
 
     /** The ring layouts to run, in the order given. */
     public List<RingLayout> ringLayouts() {
         return rings.stream().map(RingLayout::byName).toList();
+    }
+
+    /** The --vring-workers layout (after {@link #validate}). */
+    public VmmBackend.VringWorkers vringWorkerLayout() {
+        return vringWorkers.equals("virtqueue") ? VmmBackend.VringWorkers.PER_VIRTQUEUE
+                : VmmBackend.VringWorkers.PER_PAIR;
     }
 
     public List<WorkerModel> workerModels() {

@@ -114,7 +114,9 @@ public class CompareCommand implements Callable<Integer> {
             for (int r = 0; r < common.repeat; r++) {
                 if (floors.length > 0) {
                     progress.update("floor", r + 1, common.repeat, "");
-                    floors[r] = Floor.run(common.vms, ratePerFlow, traffic(), common.warmup, common.duration);
+                    // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
+                    floors[r] = Floor.run(common.vms * common.queues, ratePerFlow, traffic(), common.warmup,
+                            common.duration);
                 }
                 for (int s = 0; s < sizes; s++) {
                     int size = common.frameSizes.get(s);
@@ -144,7 +146,8 @@ public class CompareCommand implements Callable<Integer> {
             var overLimit = new long[models.size()];
             for (int m = 0; m < models.size(); m++) {
                 createMicros[m] = WorkerCreateTime.medianMicros(models.get(m), CREATE_SAMPLES);
-                overLimit[m] = LimitsScenario.run(models.get(m), 8, Long.MAX_VALUE, 16).workersOverLimit();
+                overLimit[m] = LimitsScenario.run(models.get(m), 8, Long.MAX_VALUE, 0, 16, common.queues,
+                        common.vringWorkerLayout()).workersOverLimit();
             }
             List<Map<String, Object>> rows = new ArrayList<>();
             List<Map<String, Object>> ceilingRows = new ArrayList<>();
@@ -187,6 +190,14 @@ public class CompareCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The queue pairs of each VM, as the header says them. */
+    static String queuesText(int queues, String vringWorkers) {
+        String workers = vringWorkers.equals("virtqueue")
+                ? "workers per virtqueue where the model allows NEW_WORKER" : "a worker per pair";
+        return (queues == 1 ? "1 queue pair per VM" : queues + " queue pairs per VM (MQ; a vCPU and a vhost-net per pair)")
+                + ", " + workers;
+    }
+
     /** A result's key: "user-worker/64B" on the split ring (as before packed rings), "user-worker/packed/64B". */
     static String key(Variant v, int size) {
         return v.model().modelName() + (v.ring() == RingLayout.SPLIT ? "" : "/" + v.ring().layoutName()) + "/" + size + "B";
@@ -198,6 +209,7 @@ public class CompareCommand implements Callable<Integer> {
         c.put("vms", (long) common.vms);
         c.put("queues", (long) common.queues);
         c.put("rings", new ArrayList<Object>(common.rings));
+        c.put("vringWorkers", common.vringWorkers);
         c.put("frameSizes", new ArrayList<Object>(common.frameSizes.stream().map(Integer::longValue).toList()));
         c.put("durationMs", common.duration.toMillis());
         c.put("warmupMs", common.warmup.toMillis());
@@ -299,6 +311,7 @@ public class CompareCommand implements Callable<Integer> {
         m.put("vsSplit", median(vsSplit));
         m.put("frames", frames);
         m.put("badFrames", bad);
+        m.put("vhostWorkersPerVm", (long) reps[0].workersPerVm());
         return m;
     }
 
@@ -359,10 +372,10 @@ public class CompareCommand implements Callable<Integer> {
             return;
         }
         out.println(VersionProvider.versionLine());
-        out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s loop, %s ring%s, %s per "
+        out.printf(Locale.ROOT, spec.name() + ": %d VMs (%d pairs through the L2 switch), %s, %s loop, %s ring%s, %s per "
                         + "model%s, warm-up %s, %d repeats interleaved; run %s%n",
-                common.vms, common.vms / 2, config.get("loop"), String.join(" and ", common.rings),
-                common.rings.size() > 1 ? "s" : "", fmtDuration(common.duration),
+                common.vms, common.vms / 2, queuesText(common.queues, common.vringWorkers), config.get("loop"),
+                String.join(" and ", common.rings), common.rings.size() > 1 ? "s" : "", fmtDuration(common.duration),
                 common.rings.size() > 1 ? " and ring" : "", fmtDuration(common.warmup), common.repeat, run);
         out.printf(Locale.ROOT, "machine: core-to-core round trip %.0f ns at start, %.0f ns at end; other processes used "
                         + "%.2f CPU s during the run%n",
@@ -420,7 +433,8 @@ public class CompareCommand implements Callable<Integer> {
                 + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"
                         : "intended send time at " + Rates.format(common.rate) + " frames/s per flow") + "; threads: JVM platform threads during the run; "
-                + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices (the limits command); ratios: medians "
+                + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices of " + common.queues + " queue pair"
+                + (common.queues == 1 ? "" : "s") + " (the limits command); ratios: medians "
                 + "of per-repeat ratios" + (common.rings.size() > 1 ? " (x user-worker on the same ring layout; x split: "
                         + "Mpps against the split ring of the same model)" : "")
                 + (common.rate == null ? "" : "; floor: the same VMs, pacing and recording "

@@ -6,6 +6,7 @@ import dev.loomvisor.bench.output.Json;
 import dev.loomvisor.bench.output.Table;
 import dev.loomvisor.bench.scenario.LimitsScenario;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.net.VmmBackend.VringWorkers;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,7 +46,8 @@ public final class LimitsCommand implements Callable<Integer> {
     int vcpus;
 
     @Option(names = "--devices", paramLabel = "N", defaultValue = "16",
-            description = "Devices the owner asks for (default: ${DEFAULT-VALUE}).")
+            description = "Devices the owner asks for, each with --queues queue pairs: a vhost-net per pair "
+                    + "(default: ${DEFAULT-VALUE}).")
     int devices;
 
     @Override
@@ -63,18 +65,26 @@ public final class LimitsCommand implements Callable<Integer> {
         if (devices < 1 || devices > 4096) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--devices: " + devices + " is not allowed; give 1 to 4096");
         }
+        if ((long) devices * common.queues > 4096) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--queues: " + devices + " devices x "
+                    + common.queues + " queue pairs is more than 4096 vhost-net devices");
+        }
+        VringWorkers layout = common.vringWorkerLayout();
         var config = new LinkedHashMap<String, Object>();
         config.put("models", new ArrayList<Object>(common.models));
         config.put("nproc", nproc);
         config.put("pidsMax", pidsMax);
         config.put("vcpus", (long) vcpus);
         config.put("devices", (long) devices);
+        config.put("queues", (long) common.queues);
+        config.put("vringWorkers", common.vringWorkers);
         var machine = MachineState.begin();
         List<Map<String, Object>> results = new ArrayList<>();
         try (var journal = Journal.open(common.journal)) {
             String run = journal.startRun("limits", config, machine.startRecord());
             for (WorkerModel m : common.workerModels()) {
-                var r = LimitsScenario.run(m, nproc, pidsMax == null ? Long.MAX_VALUE : pidsMax, vcpus, devices);
+                var r = LimitsScenario.run(m, nproc, pidsMax == null ? Long.MAX_VALUE : pidsMax, vcpus, devices,
+                        common.queues, layout);
                 var map = r.toMap();
                 journal.result(run, map);
                 results.add(map);
@@ -93,15 +103,20 @@ public final class LimitsCommand implements Callable<Integer> {
             m.put("results", results);
             out.print(Json.pretty(m));
         } else {
-            out.printf("limits: uid %d, RLIMIT_NPROC %d, pids.max %s, %d vCPUs, %d devices asked (run %s)%n",
-                    1000, nproc, pidsMax == null ? "max" : pidsMax, vcpus, devices, run);
-            var t = new Table(List.of("model", "vcpus", "created", "errors", "owner tasks", "worker threads",
-                    "nproc: main+vcpus+workers", "pids.current", "over limit"));
+            out.printf("limits: uid %d, RLIMIT_NPROC %d, pids.max %s, %d vCPUs, %d devices asked, %d queue pair%s "
+                            + "each, workers per %s (run %s)%n",
+                    1000, nproc, pidsMax == null ? "max" : pidsMax, vcpus, devices, common.queues,
+                    common.queues == 1 ? "" : "s", common.vringWorkers, run);
+            var t = new Table(List.of("model", "vcpus", "created", "errors", "vhost-nets", "NEW_WORKER errors",
+                    "device workers", "owner tasks", "worker threads", "nproc: main+vcpus+workers", "pids.current",
+                    "over limit"));
             for (var r : results) {
                 var counted = (Map<?, ?>) r.get("countedAgainstNproc");
                 t.row(List.of(String.valueOf(r.get("model")), r.get("vcpuTasks") + "/" + r.get("vcpusAsked")
                                 + (((Map<?, ?>) r.get("vcpuErrors")).isEmpty() ? "" : " " + errors(r.get("vcpuErrors"))),
                         String.valueOf(r.get("devicesCreated")), errors(r.get("errors")),
+                        String.valueOf(r.get("vhostNets")), errors(r.get("newWorkerErrors")),
+                        String.valueOf(r.get("deviceWorkers")),
                         String.valueOf(r.get("ownerTasks")), String.valueOf(r.get("workerThreads")),
                         counted.get("mainTask") + "+" + counted.get("vcpuTasks") + "+" + counted.get("workers") + "="
                                 + counted.get("total"),
@@ -110,6 +125,8 @@ public final class LimitsCommand implements Callable<Integer> {
             out.print(t.render());
             out.println("nproc: the owner's tasks counted against its RLIMIT_NPROC (vCPUs always; workers only as "
                     + "user workers).");
+            out.println("device workers: vhost workers of the owner's devices (a pool thread may run several); "
+                    + "worker threads: distinct threads running them.");
             out.println("over limit: threads serving the owner (its own tasks, vCPUs included, plus workers cloned "
                     + "elsewhere) beyond min(RLIMIT_NPROC, pids.max).");
         }

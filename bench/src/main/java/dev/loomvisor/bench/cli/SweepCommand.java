@@ -66,6 +66,10 @@ public final class SweepCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--max-vms: " + maxVms + " is not allowed; give an even number from 2 to " + CommonOptions.MAX_VMS);
         }
+        if ((long) maxVms * common.queues > CommonOptions.MAX_VMS) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--queues: " + maxVms + " VMs x "
+                    + common.queues + " queue pairs is more than " + CommonOptions.MAX_VMS + " pairs in all");
+        }
         double rate = common.rate == null ? LatencyCommand.DEFAULT_RATE : common.rate;
         int size = common.frameSizes.getFirst();
         List<WorkerModel> models = common.workerModels();
@@ -83,6 +87,8 @@ public final class SweepCommand implements Callable<Integer> {
         config.put("queueSize", (long) scale.queueSize());
         config.put("rxBuffers", (long) scale.rxBuffers());
         config.put("txBuffers", (long) scale.txBuffers());
+        config.put("queues", (long) scale.queues());
+        config.put("vringWorkers", common.vringWorkers);
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
         System.gc();
@@ -111,7 +117,9 @@ public final class SweepCommand implements Callable<Integer> {
                 Floor.Measurement floor = floors.get(floorVms);
                 if (floor == null) {
                     progress.update("floor " + floorVms + " VMs", 1, 1, "");
-                    floor = Floor.run(floorVms, rate, DataPathRun.Traffic.BOTH_WAYS, common.warmup, common.duration);
+                    // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
+                    floor = Floor.run(floorVms * common.queues, rate, DataPathRun.Traffic.BOTH_WAYS, common.warmup,
+                            common.duration);
                     floors.put(floorVms, floor);
                 }
                 var sm = summaryMap(model, result, floor);
@@ -246,8 +254,8 @@ public final class SweepCommand implements Callable<Integer> {
             out.flush();
             return;
         }
-        out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs; run %s%n",
-                sloMicros, size, Rates.format(rate), maxVms, run);
+        out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs, %s; run %s%n",
+                sloMicros, size, Rates.format(rate), maxVms, CompareCommand.queuesText(common.queues, common.vringWorkers), run);
         var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
                 "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {

@@ -34,7 +34,7 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
  * <pre>
  * java @scripts/jvm.options -cp "bench/target/loomvisor.jar:bench/target/lib/*" \
  *     dev.loomvisor.bench.jmh.DataPathBenchmark [--repeats 3] [--warmup-ms 300] [--measure-ms 1000]
- *     [--busy-poll-us 50] [--models user-worker,kthread,...] [--rings split,packed]
+ *     [--busy-poll-us 50] [--models user-worker,kthread,...] [--rings split,packed] [--queues 1]
  * </pre>
  */
 public final class DataPathBenchmark {
@@ -52,6 +52,7 @@ public final class DataPathBenchmark {
         long warmup = TimeUnit.MILLISECONDS.toNanos(intArg(args, "--warmup-ms", 300));
         long measure = TimeUnit.MILLISECONDS.toNanos(intArg(args, "--measure-ms", 1000));
         int busyMicros = intArg(args, "--busy-poll-us", 50);
+        int queues = intArg(args, "--queues", 1); // queue pairs per VM, each its vCPU, vhost-net and flow
         List<WorkerModel> models = new ArrayList<>();
         for (String m : stringArg(args, "--models", String.join(",", WorkerModel.names())).split(",")) {
             models.add(WorkerModel.byName(m.trim()));
@@ -65,9 +66,10 @@ public final class DataPathBenchmark {
             rings.add(l);
         }
         System.out.printf("DataPathBenchmark %s: %d cores, %s %s; %d repeats, warm-up %d ms, window %d ms, "
-                        + "busy-poll %d us, one-way traffic a -> b%n", Instant.now(),
+                        + "busy-poll %d us, %d queue pair(s) per VM, one-way traffic a -> b%n", Instant.now(),
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.vm.name"),
-                System.getProperty("java.version"), repeats, warmup / 1_000_000, measure / 1_000_000, busyMicros);
+                System.getProperty("java.version"), repeats, warmup / 1_000_000, measure / 1_000_000, busyMicros,
+                queues);
 
         Kernel kernel = new Kernel();
         Process vmm = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
@@ -90,7 +92,7 @@ public final class DataPathBenchmark {
                         for (boolean busy : new boolean[] {false, true}) {
                             VmLab.Options o = VmLab.Options.defaults().withBusyPoll(busy ? busyMicros : 0).withRing(ring);
                             VmPair.Measurement x;
-                            try (VmPair pair = VmPair.open(vmm, factories.get(m), o)) {
+                            try (VmPair pair = VmPair.open(vmm, factories.get(m), o, queues)) {
                                 x = pair.measure(length, false, record ? warmup : warmup / 3, window);
                             }
                             checks += x.badFrames() + x.reordered();

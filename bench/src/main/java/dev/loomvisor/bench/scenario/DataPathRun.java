@@ -8,6 +8,7 @@ import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.net.VmmBackend;
 import dev.loomvisor.vmm.driver.TrafficSource;
 import dev.loomvisor.vmm.virtio.RingLayout;
 import java.lang.management.ManagementFactory;
@@ -29,10 +30,14 @@ import org.HdrHistogram.Recorder;
  */
 public final class DataPathRun {
 
-    /** What one measurement saw. Latencies in nanoseconds. */
+    /**
+     * What one measurement saw. Latencies in nanoseconds. {@code workersPerVm}: vhost workers serving one
+     * VM's NIC (the first VM's), as the model and the vring-worker layout give them.
+     */
     public record Measurement(String model, int frameSize, long frames, long bytes, long nanos, long sent,
                               Histogram latency, List<Histogram> intervals, double cpuSeconds,
-                              int platformThreads, long rssBytes, long setupNanos, long badFrames) {
+                              int platformThreads, long rssBytes, long setupNanos, long badFrames,
+                              int workersPerVm) {
 
         public double mpps() {
             return frames * 1e3 / nanos;
@@ -67,17 +72,24 @@ public final class DataPathRun {
      * The guests' rings and buffers; 0 leaves the guest driver's default.
      *
      * @param queueSize entries of each virtqueue
-     * @param rxBuffers RX buffers each guest keeps posted
-     * @param txBuffers TX buffers each guest keeps in flight
+     * @param rxBuffers RX buffers each guest keeps posted (per queue pair)
+     * @param txBuffers TX buffers each guest keeps in flight (per queue pair)
      * @param ring      the virtqueue layout the guests negotiate
+     * @param queues    queue pairs per NIC, each with its vCPU and vhost-net (1: no MQ)
+     * @param vringWorkers the workers of each pair's rings
      */
-    public record Scale(int queueSize, int rxBuffers, int txBuffers, RingLayout ring) {
+    public record Scale(int queueSize, int rxBuffers, int txBuffers, RingLayout ring, int queues,
+                        VmmBackend.VringWorkers vringWorkers) {
 
         /** The guest driver's ring size when none is asked for. */
         public static final int DEFAULT_QUEUE_SIZE = 256;
 
         public Scale(int queueSize, int rxBuffers, int txBuffers) {
             this(queueSize, rxBuffers, txBuffers, RingLayout.SPLIT);
+        }
+
+        public Scale(int queueSize, int rxBuffers, int txBuffers, RingLayout ring) {
+            this(queueSize, rxBuffers, txBuffers, ring, 1, VmmBackend.VringWorkers.PER_PAIR);
         }
 
         public static Scale defaults() {
@@ -87,6 +99,11 @@ public final class DataPathRun {
         /** Whether a ring or buffer count differs from the driver's defaults. */
         public boolean sized() {
             return queueSize != 0 || rxBuffers != 0 || txBuffers != 0;
+        }
+
+        /** The same sizes with {@code n} queue pairs per NIC, their rings served as {@code workers} says. */
+        public Scale withQueues(int n, VmmBackend.VringWorkers workers) {
+            return new Scale(queueSize, rxBuffers, txBuffers, ring, n, workers);
         }
     }
 
@@ -133,7 +150,8 @@ public final class DataPathRun {
                 recorder.recordValue(Math.max(0, latency));
             }
         };
-        try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options)) {
+        try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options, scale.queues(),
+                scale.vringWorkers())) {
             if (ratePerFlow > 0) {
                 lab.pacingClock(); // one clock thread wakes every paced sender
             }
@@ -145,15 +163,18 @@ public final class DataPathRun {
             for (int i = 0; i < vms; i++) {
                 var me = all.get(i);
                 var peer = all.get(i ^ 1);
-                if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
-                    me.driver().setEcho(true);
-                    continue;
+                // Every queue pair of a sender is a flow of its own (its vCPU, its vhost-net).
+                for (int k = 0; k < me.queues(); k++) {
+                    if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
+                        me.driver(k).setEcho(true);
+                        continue;
+                    }
+                    // Open loop: each frame stamped with the time it was due (coordinated omission corrected).
+                    TrafficSource source = TrafficSource.paced(frameSize, interval, UNBOUNDED,
+                            VmLab.macBytes(peer.mac())).stampIntended();
+                    me.driver(k).setLatencySink(sink);
+                    me.driver(k).transmit(traffic == Traffic.PING_PONG ? source.pings() : source);
                 }
-                // Open loop: each frame stamped with the time it was due (coordinated omission corrected).
-                TrafficSource source = TrafficSource.paced(frameSize, interval, UNBOUNDED, VmLab.macBytes(peer.mac()))
-                        .stampIntended();
-                me.driver().setLatencySink(sink);
-                me.driver().transmit(traffic == Traffic.PING_PONG ? source.pings() : source);
             }
             for (var vm : all) {
                 vm.start();
@@ -200,15 +221,19 @@ public final class DataPathRun {
             Histogram last = recorder.getIntervalHistogram();
             total.add(last);
             long bad = 0;
+            int workersPerVm = all.getFirst().workers();
             for (var vm : all) {
-                vm.driver().setLatencySink(null);
-                bad += vm.stats().rxCorrupt() + vm.stats().rxOutOfOrder();
-                if (vm.driver().failure() != null) {
-                    throw new IllegalStateException("guest " + vm.name() + " failed", vm.driver().failure());
+                bad += vm.rxBad();
+                for (int k = 0; k < vm.queues(); k++) {
+                    vm.driver(k).setLatencySink(null);
+                    if (vm.driver(k).failure() != null) {
+                        throw new IllegalStateException("guest " + vm.name() + " pair " + k + " failed",
+                                vm.driver(k).failure());
+                    }
                 }
             }
             return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
-                    threads, rss, setupNanos, bad);
+                    threads, rss, setupNanos, bad, workersPerVm);
         } finally {
             vmm.exit();
         }
@@ -217,7 +242,7 @@ public final class DataPathRun {
     private static long received(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.stats().rxFrames();
+            n += vm.rxFrames();
         }
         return n;
     }
@@ -225,7 +250,7 @@ public final class DataPathRun {
     private static long receivedBytes(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.stats().rxBytes();
+            n += vm.rxBytes();
         }
         return n;
     }
@@ -233,7 +258,7 @@ public final class DataPathRun {
     private static long sent(List<VmLab.Vm> vms) {
         long n = 0;
         for (var vm : vms) {
-            n += vm.stats().txFrames();
+            n += vm.txFrames();
         }
         return n;
     }

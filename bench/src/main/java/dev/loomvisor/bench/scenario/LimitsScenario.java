@@ -13,6 +13,8 @@ import dev.loomvisor.core.TaskStat;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.net.VhostNet;
+import dev.loomvisor.vhost.net.VirtioNet;
+import dev.loomvisor.vhost.net.VmmBackend.VringWorkers;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.IdentityHashMap;
@@ -28,6 +30,12 @@ import java.util.Map;
  * kernel refuses the worker that would pass a limit shared with the vCPUs (SET_OWNER fails with ENOMEM);
  * kthreads are kthreadd's children in the root cgroup, so the same owner ends up served by more threads than
  * its limits allow: the excess Linux 6.4 removed.
+ *
+ * <p>A device is a NIC with {@code queues} queue pairs: one vhost-net per pair (as QEMU opens them), so one
+ * worker per pair from SET_OWNER; with {@link VringWorkers#PER_VIRTQUEUE} each pair's TX ring also gets its
+ * own worker through VHOST_NEW_WORKER and VHOST_ATTACH_VRING_WORKER. Those extra user workers count against
+ * the same limit (the NIC then stops at it sooner); kthread models refuse NEW_WORKER (EFAULT) and keep one
+ * worker per pair.
  */
 public final class LimitsScenario {
 
@@ -35,7 +43,18 @@ public final class LimitsScenario {
     public record Result(String model, long nproc, long pidsMax, int vcpusAsked, int vcpuTasks,
                          Map<Errno, Integer> vcpuErrors, int devicesAsked, int devicesCreated,
                          Map<Errno, Integer> errors, long ownerTasks, long workerThreads, long workersInOwner,
-                         long ownerCountedTasks, long cgroupPids, long workersOverLimit) {
+                         long ownerCountedTasks, long cgroupPids, long workersOverLimit, int queues,
+                         VringWorkers vringWorkers, int vhostNets, long deviceWorkers,
+                         Map<Errno, Integer> newWorkerErrors) {
+
+        public Result(String model, long nproc, long pidsMax, int vcpusAsked, int vcpuTasks,
+                      Map<Errno, Integer> vcpuErrors, int devicesAsked, int devicesCreated,
+                      Map<Errno, Integer> errors, long ownerTasks, long workerThreads, long workersInOwner,
+                      long ownerCountedTasks, long cgroupPids, long workersOverLimit) {
+            this(model, nproc, pidsMax, vcpusAsked, vcpuTasks, vcpuErrors, devicesAsked, devicesCreated, errors,
+                    ownerTasks, workerThreads, workersInOwner, ownerCountedTasks, cgroupPids, workersOverLimit, 1,
+                    VringWorkers.PER_PAIR, devicesCreated, workerThreads, Map.of());
+        }
 
         public Map<String, Object> toMap() {
             var m = new LinkedHashMap<String, Object>();
@@ -47,7 +66,12 @@ public final class LimitsScenario {
             m.put("vcpuErrors", names(vcpuErrors));
             m.put("devicesAsked", (long) devicesAsked);
             m.put("devicesCreated", (long) devicesCreated);
+            m.put("queues", (long) queues);
+            m.put("vringWorkers", vringWorkers.name());
+            m.put("vhostNets", (long) vhostNets);
+            m.put("deviceWorkers", deviceWorkers);
             m.put("errors", names(errors));
+            m.put("newWorkerErrors", names(newWorkerErrors));
             m.put("ownerTasks", ownerTasks);
             m.put("workerThreads", workerThreads);
             // Who is counted against the owner's RLIMIT_NPROC (its uid's task count): the main task, every
@@ -91,6 +115,16 @@ public final class LimitsScenario {
      */
     public static Result run(WorkerModel model, long nproc, long pidsMax, int vcpus, int devices)
             throws ErrnoException {
+        return run(model, nproc, pidsMax, vcpus, devices, 1, VringWorkers.PER_PAIR);
+    }
+
+    /**
+     * As {@link #run(WorkerModel, long, long, int, int)}, each device a NIC of {@code queues} queue pairs whose
+     * rings get workers as {@code vringWorkers} says. A NIC counts as created when every pair's SET_OWNER
+     * succeeded; a refused NEW_WORKER leaves its pair on the default worker and is counted by errno.
+     */
+    public static Result run(WorkerModel model, long nproc, long pidsMax, int vcpus, int devices, int queues,
+                             VringWorkers vringWorkers) throws ErrnoException {
         Kernel kernel = new Kernel();
         var cgroup = kernel.rootCgroup().mkdir("vmm");
         if (pidsMax != Long.MAX_VALUE) {
@@ -101,6 +135,7 @@ public final class LimitsScenario {
         List<VhostNet> opened = new ArrayList<>();
         Map<Errno, Integer> errors = new EnumMap<>(Errno.class);
         Map<Errno, Integer> vcpuErrors = new EnumMap<>(Errno.class);
+        Map<Errno, Integer> newWorkerErrors = new EnumMap<>(Errno.class);
         int created = 0;
         try (WorkerFactory factory = model.factory(kernel)) {
             for (int i = 0; i < vcpus; i++) {
@@ -111,21 +146,39 @@ public final class LimitsScenario {
                 }
             }
             for (int i = 0; i < devices; i++) {
-                VhostNet net = VhostNet.open(owner, factory);
-                try {
-                    net.device().setOwner(owner);
+                boolean complete = true;
+                for (int k = 0; k < queues && complete; k++) {
+                    VhostNet net = VhostNet.open(owner, factory);
+                    try {
+                        net.device().setOwner(owner);
+                        opened.add(net);
+                    } catch (ErrnoException e) {
+                        errors.merge(e.errno(), 1, Integer::sum);
+                        net.close();
+                        complete = false;
+                        continue;
+                    }
+                    if (vringWorkers == VringWorkers.PER_VIRTQUEUE) {
+                        try {
+                            int w = net.device().newWorker(owner);
+                            net.device().attachVringWorker(owner, VirtioNet.TX, w);
+                        } catch (ErrnoException e) {
+                            newWorkerErrors.merge(e.errno(), 1, Integer::sum);
+                        }
+                    }
+                }
+                if (complete) {
                     created++;
-                    opened.add(net);
-                } catch (ErrnoException e) {
-                    errors.merge(e.errno(), 1, Integer::sum);
-                    net.close();
                 }
             }
             // Distinct threads that serve this owner's devices, wherever they were cloned from (a pool
             // thread serving many devices counts once).
             var threads = new IdentityHashMap<Task, Boolean>();
+            long deviceWorkers = 0;
             for (VhostNet n : opened) {
-                n.device().workers().forEach(w -> threads.put(w.thread().task(), Boolean.TRUE));
+                var ws = n.device().workers();
+                deviceWorkers += ws.size();
+                ws.forEach(w -> threads.put(w.thread().task(), Boolean.TRUE));
             }
             // ps -L of the VMM: its threads are the main task, the vCPUs and the user workers.
             List<TaskStat> rows = vmm.threads();
@@ -138,7 +191,8 @@ public final class LimitsScenario {
             long limit = Math.min(nproc, pidsMax);
             return new Result(model.modelName(), nproc, pidsMax, vcpus, vcpuTasks, vcpuErrors, devices, created,
                     errors, ownerTasks, workerThreads, workersInOwner, kernel.ucounts().count(UID),
-                    cgroup.pidsCurrent(), Math.max(0, serving - limit));
+                    cgroup.pidsCurrent(), Math.max(0, serving - limit), queues, vringWorkers, opened.size(),
+                    deviceWorkers, newWorkerErrors);
         } finally {
             opened.forEach(VhostNet::close);
             vmm.exit();

@@ -39,6 +39,11 @@ import org.agrona.concurrent.IdleStrategy;
  * <pre>
  *   guest driver --TX ring--> vhost-net --port--> switch --port queue--> vhost-net --RX ring--> guest driver
  * </pre>
+ *
+ * <p>With n queue pairs per VM ({@link #VmLab(Process, WorkerFactory, Options, int)}) each NIC offers MQ and
+ * the control queue, the guest enables its n pairs with VQ_PAIRS_SET, each pair has its own vCPU and its
+ * own vhost-net (so its own worker), and the VM's switch port has n queues: pair k of a sender lands in
+ * pair k of its receiver. Every pair of a sending VM is a flow of its own.
  */
 public final class VmLab implements AutoCloseable {
 
@@ -101,6 +106,9 @@ public final class VmLab implements AutoCloseable {
     /** VMs set up or torn down at once by {@link #addVms} and {@link #close}: enough to overlap their waits. */
     private static final int PARALLEL_SETUP = 16;
 
+    /** Most queue pairs per VM: a multiqueue tap has at most 256 queues. */
+    public static final int MAX_QUEUES = L2Switch.MAX_QUEUES;
+
     /** One VM of the lab: the VM, its vhost-net backend, its switch port and its MAC. */
     public static final class Vm {
         private final VM vm;
@@ -127,40 +135,106 @@ public final class VmLab implements AutoCloseable {
             return mac;
         }
 
-        /** The guest driver of the VM's one queue pair. */
+        /** The guest driver of the VM's queue pair 0. */
         public QueuePairDriver driver() {
             return vm.driver(0).pair(0);
         }
 
+        /** Queue pairs of the VM's NIC. */
+        public int queues() {
+            return vm.driver(0).pairCount();
+        }
+
+        /** The guest driver of queue pair {@code k}. */
+        public QueuePairDriver driver(int k) {
+            return vm.driver(0).pair(k);
+        }
+
+        /** Queue pair 0's counters. */
         public PairStats stats() {
             return driver().stats();
         }
 
-        /** The vhost-net device serving the VM's NIC. */
+        /** Frames received over every queue pair. */
+        public long rxFrames() {
+            long n = 0;
+            for (int k = 0; k < queues(); k++) {
+                n += driver(k).stats().rxFrames();
+            }
+            return n;
+        }
+
+        /** Bytes received over every queue pair. */
+        public long rxBytes() {
+            long n = 0;
+            for (int k = 0; k < queues(); k++) {
+                n += driver(k).stats().rxBytes();
+            }
+            return n;
+        }
+
+        /** Frames sent over every queue pair. */
+        public long txFrames() {
+            long n = 0;
+            for (int k = 0; k < queues(); k++) {
+                n += driver(k).stats().txFrames();
+            }
+            return n;
+        }
+
+        /** Received frames that were corrupt or out of order, over every queue pair. */
+        public long rxBad() {
+            long n = 0;
+            for (int k = 0; k < queues(); k++) {
+                n += driver(k).stats().rxCorrupt() + driver(k).stats().rxOutOfOrder();
+            }
+            return n;
+        }
+
+        /** The vhost-net device serving the VM's queue pair 0. */
         public VhostNet net() {
             return backend.net();
+        }
+
+        /** The vhost-net device serving queue pair {@code k}. */
+        public VhostNet net(int k) {
+            return backend.net(k);
+        }
+
+        /** vhost workers serving the VM's NIC now. */
+        public int workers() {
+            return backend.workerCount();
         }
 
         public L2Switch.Port port() {
             return port;
         }
 
-        /** Starts sending {@code count} frames of {@code length} bytes to {@code peer}, one every interval (0: closed loop). */
+        /**
+         * Starts sending, on every queue pair, {@code count} frames of {@code length} bytes to {@code peer}, one
+         * every interval (0: closed loop).
+         */
         public void send(long peer, int length, long count, double intervalNanos, boolean stampIntended) {
-            TrafficSource s = TrafficSource.paced(length, intervalNanos, count, macBytes(peer));
-            driver().transmit(stampIntended ? s.stampIntended() : s);
+            for (int k = 0; k < queues(); k++) {
+                TrafficSource s = TrafficSource.paced(length, intervalNanos, count, macBytes(peer));
+                driver(k).transmit(stampIntended ? s.stampIntended() : s);
+            }
         }
 
-        /** Starts the vCPU if none runs. */
+        /** Starts the vCPUs, one per queue pair, if none runs. */
         public void start() throws ErrnoException {
             if (vm.vcpus().isEmpty()) {
-                vm.startVcpu(0, 0);
+                for (int k = 0; k < queues(); k++) {
+                    vm.startVcpu(0, k);
+                }
             }
         }
 
         /** Asks the vCPUs to stop, without waiting. */
         public void requestStop() {
-            driver().requestStop();
+            for (int k = 0; k < queues(); k++) {
+                driver(k).requestStop();
+            }
         }
 
         /** Stops the vCPUs and waits for them; the device stays up. */
@@ -172,15 +246,36 @@ public final class VmLab implements AutoCloseable {
     private final Process vmm;
     private final WorkerFactory factory;
     private final Options options;
+    private final int queues;
+    private final VmmBackend.VringWorkers vringWorkers;
     private final L2Switch sw;
     private final List<Vm> vms = new ArrayList<>();
     private HrtimerBase pacingClock;
 
     /** VMs of the VMM process {@code vmm}, their vhost-net devices served by {@code factory}'s workers. */
     public VmLab(Process vmm, WorkerFactory factory, Options options) {
+        this(vmm, factory, options, 1);
+    }
+
+    /** As {@link #VmLab(Process, WorkerFactory, Options)}, each VM's NIC with {@code queues} queue pairs. */
+    public VmLab(Process vmm, WorkerFactory factory, Options options, int queues) {
+        this(vmm, factory, options, queues, VmmBackend.VringWorkers.PER_PAIR);
+    }
+
+    /**
+     * As {@link #VmLab(Process, WorkerFactory, Options, int)}, the rings of each pair served as
+     * {@code vringWorkers} says (a TX worker of its own per pair where the model allows NEW_WORKER).
+     */
+    public VmLab(Process vmm, WorkerFactory factory, Options options, int queues,
+                 VmmBackend.VringWorkers vringWorkers) {
+        if (queues < 1 || queues > MAX_QUEUES) {
+            throw new IllegalArgumentException(queues + " queue pairs (1.." + MAX_QUEUES + ")");
+        }
         this.vmm = vmm;
         this.factory = factory;
         this.options = options;
+        this.queues = queues;
+        this.vringWorkers = vringWorkers;
         // Room for the MACs of the largest sweep at a load where the bounded probes always find a slot.
         this.sw = new L2Switch(options.switchQueueBytes(), 1 << 16);
     }
@@ -275,7 +370,9 @@ public final class VmLab implements AutoCloseable {
         if (pacingClock == null) {
             pacingClock = new HrtimerBase("vmlab-hrtimer");
             for (Vm v : vms) {
-                v.driver().setPacingClock(pacingClock);
+                for (int k = 0; k < v.queues(); k++) {
+                    v.driver(k).setPacingClock(pacingClock);
+                }
             }
         }
         return pacingClock;
@@ -283,26 +380,29 @@ public final class VmLab implements AutoCloseable {
 
     private Vm newVm(String name, int index) throws ErrnoException {
         long mac = Frames.localMac(index + 1);
-        L2Switch.Port port = sw.addPort(name);
+        L2Switch.Port port = sw.addPort(name, queues);
         // --pcap on a measuring command: the port's frames both ways go to the capture (unwrapped without it).
-        VmmBackend backend = new VmmBackend(vmm.mainTask(), factory, PcapSwitchCapture.wrap(port), options.busyPollMicros(),
-                options.busyIdle());
-        long wanted = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
+        VmmBackend backend = new VmmBackend(vmm.mainTask(), factory,
+                k -> PcapSwitchCapture.wrap(queues == 1 ? port : port.queue(k)), options.busyPollMicros(),
+                options.busyIdle(), vringWorkers);
+        // More than one pair: MQ, which needs the control queue (virtio 1.2 §5.1.3.1); one pair stays without.
+        long mq = queues > 1 ? NetFeatures.CTRL_VQ | NetFeatures.MQ : 0;
+        long wanted = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS | mq
                 | (options.eventIdx() ? NetFeatures.EVENT_IDX : 0) | (options.mrgRxbuf() ? NetFeatures.MRG_RXBUF : 0)
                 | options.ring().feature();
-        var driverOptions = new GuestNetDriver.Options(options.queueSize(), wanted, 1, options.rxBufferSize(),
+        var driverOptions = new GuestNetDriver.Options(options.queueSize(), wanted, queues, options.rxBufferSize(),
                 options.rxBuffers(), options.txBuffers());
-        var spec = new VM.NetSpec(macBytes(mac), 1, options.queueSize(), NetFeatures.VERSION_1 | NetFeatures.MAC
+        var spec = new VM.NetSpec(macBytes(mac), queues, options.queueSize(), NetFeatures.VERSION_1 | NetFeatures.MAC
                 | NetFeatures.STATUS | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC
-                | NetFeatures.RING_PACKED,
+                | NetFeatures.RING_PACKED | mq,
                 backend, driverOptions);
-        VM vm = VM.builder(name, vmm).memory(memoryFor(options)).carrier(options.vcpuCarrier()).net(spec).build();
+        VM vm = VM.builder(name, vmm).memory(memoryFor(options, queues)).carrier(options.vcpuCarrier()).net(spec).build();
         try {
             DeviceError e = vm.start();
             if (backend.failure() != null) {
                 throw backend.failure();
             }
-            if (e != DeviceError.OK || backend.net() == null) {
+            if (e != DeviceError.OK || backend.netCount() != queues) {
                 throw new IllegalStateException(name + ": the guest driver could not bring the NIC up: " + e);
             }
         } catch (ErrnoException | RuntimeException e) {
@@ -316,17 +416,19 @@ public final class VmLab implements AutoCloseable {
             clock = pacingClock;
         }
         if (clock != null) {
-            v.driver().setPacingClock(clock);
+            for (int k = 0; k < queues; k++) {
+                v.driver(k).setPacingClock(clock);
+            }
         }
         return v;
     }
 
-    /** Rings, the RX and TX buffers, with room to spare; mapped, so only what the guest touches costs. */
-    private static long memoryFor(Options o) {
+    /** Rings, the RX and TX buffers of every pair, with room to spare; mapped, so only what the guest touches costs. */
+    private static long memoryFor(Options o, int queues) {
         long rxCount = o.rxBuffers() == 0 ? o.queueSize() : Math.min(o.rxBuffers(), o.queueSize());
         long txCount = o.txBuffers() == 0 ? o.queueSize() : Math.min(o.txBuffers(), o.queueSize());
-        long bytes = (long) o.queueSize() * 64 * 2 + rxCount * (Math.max(o.rxBufferSize(), 1600) + 64)
-                + txCount * (1600 + 64) + (1 << 20);
+        long bytes = queues * ((long) o.queueSize() * 64 * 2 + rxCount * (Math.max(o.rxBufferSize(), 1600) + 64)
+                + txCount * (1600 + 64)) + (1 << 20);
         return (bytes + (1 << 20) - 1) & -(1L << 20);
     }
 
@@ -343,16 +445,26 @@ public final class VmLab implements AutoCloseable {
         return options;
     }
 
+    /** Queue pairs of each VM's NIC. */
+    public int queues() {
+        return queues;
+    }
+
     /** Every frame lost from VM {@code from} to VM {@code to} on the way, by any counted reason. */
     public static long dropped(Vm from, Vm to) {
         var ptx = from.port().counters();
-        var tx = from.net().tx().counters();
-        var rx = to.net().rx().counters();
-        return ptx.get(PortCounter.TX_DROP_QUEUE_FULL) + ptx.get(PortCounter.TX_DROP_RUNT)
+        long n = ptx.get(PortCounter.TX_DROP_QUEUE_FULL) + ptx.get(PortCounter.TX_DROP_RUNT)
                 + ptx.get(PortCounter.TX_DROP_SAME_PORT) + ptx.get(PortCounter.TX_DROP_TOO_LONG)
-                + ptx.get(PortCounter.TX_DROP_NO_PORT)
-                + tx.get(RingCounter.DROP_BAD_HEADER) + tx.get(RingCounter.DROP_TOO_BIG)
-                + rx.get(RingCounter.DROP_TOO_BIG) + rx.get(RingCounter.DROP_BAD_RX_CHAIN);
+                + ptx.get(PortCounter.TX_DROP_NO_PORT);
+        for (int k = 0; k < from.queues(); k++) {
+            var tx = from.net(k).tx().counters();
+            n += tx.get(RingCounter.DROP_BAD_HEADER) + tx.get(RingCounter.DROP_TOO_BIG);
+        }
+        for (int k = 0; k < to.queues(); k++) {
+            var rx = to.net(k).rx().counters();
+            n += rx.get(RingCounter.DROP_TOO_BIG) + rx.get(RingCounter.DROP_BAD_RX_CHAIN);
+        }
+        return n;
     }
 
     /** Stops every vCPU: all asked first, so no VM keeps the workers busy while another waits for its stop. */

@@ -33,7 +33,13 @@ public final class VmPair implements AutoCloseable {
 
     /** Two VMs of {@code vmm}, served by {@code factory}'s worker model; on failure all is closed again. */
     public static VmPair open(Process vmm, WorkerFactory factory, VmLab.Options options) throws ErrnoException {
-        VmPair p = new VmPair(new VmLab(vmm, factory, options));
+        return open(vmm, factory, options, 1);
+    }
+
+    /** As {@link #open(Process, WorkerFactory, VmLab.Options)}, each NIC with {@code queues} queue pairs. */
+    public static VmPair open(Process vmm, WorkerFactory factory, VmLab.Options options, int queues)
+            throws ErrnoException {
+        VmPair p = new VmPair(new VmLab(vmm, factory, options, queues));
         try {
             p.vms[0] = p.lab.addVm("vm0");
             p.vms[1] = p.lab.addVm("vm1");
@@ -60,7 +66,9 @@ public final class VmPair implements AutoCloseable {
     public Measurement measure(int length, boolean bothWays, long warmupNanos, long measureNanos)
             throws ErrnoException {
         for (VmLab.Vm v : vms) {
-            v.driver().verifyPayload(false);
+            for (int k = 0; k < v.queues(); k++) {
+                v.driver(k).verifyPayload(false);
+            }
         }
         vms[0].send(vms[1].mac(), length, Long.MAX_VALUE, 0, false);
         if (bothWays) {
@@ -86,18 +94,20 @@ public final class VmPair implements AutoCloseable {
         long bad = 0;
         long reordered = 0;
         for (VmLab.Vm v : vms) {
-            bad += v.stats().rxCorrupt();
-            reordered += v.stats().rxOutOfOrder();
+            for (int k = 0; k < v.queues(); k++) {
+                bad += v.driver(k).stats().rxCorrupt();
+                reordered += v.driver(k).stats().rxOutOfOrder();
+            }
         }
         return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered);
     }
 
     private long received() {
-        return vms[0].stats().rxFrames() + vms[1].stats().rxFrames();
+        return vms[0].rxFrames() + vms[1].rxFrames();
     }
 
     private long receivedBytes() {
-        return vms[0].stats().rxBytes() + vms[1].stats().rxBytes();
+        return vms[0].rxBytes() + vms[1].rxBytes();
     }
 
     @Override

@@ -95,6 +95,31 @@ class CompareCommandTest {
         assertTrue((double) row.get("xFloorP50") > 0);
     }
 
+    @Test
+    void queuesRunEveryPairAndGoIntoTheHeaderJsonAndJournal() throws Exception {
+        Path journal = dir.resolve("journal");
+        String[] r = run("throughput", "--json", "--quiet", "--journal", journal.toString(), "--models", "kthread",
+                "--vms", "2", "--queues", "4", "--vring-workers", "virtqueue", "--frame-size", "64",
+                "--duration", "200ms", "--warmup", "50ms", "--repeat", "1");
+        assertEquals("0", r[0], r[2]);
+        var json = (Map<?, ?>) Json.parse(r[1]);
+        var config = (Map<?, ?>) json.get("config");
+        assertEquals(4L, config.get("queues"));
+        assertEquals("virtqueue", config.get("vringWorkers"));
+        var row = (Map<?, ?>) ((List<?>) json.get("results")).getFirst();
+        assertTrue((double) row.get("mpps") > 0, "frames moved: " + row);
+        assertEquals(0L, row.get("badFrames"), "every pair's flow in order");
+        assertEquals(4L, row.get("vhostWorkersPerVm"), "kthread: NEW_WORKER refused, one worker per pair");
+        try (var j = Journal.open(journal)) {
+            assertEquals(4L, ((Map<?, ?>) j.runs().getFirst().start().get("config")).get("queues"));
+        }
+        String[] table = run("compare", "--quiet", "--journal", journal.toString(), "--models", "user-worker",
+                "--vms", "2", "--queues", "2", "--frame-size", "64", "--duration", "100ms", "--warmup", "50ms",
+                "--repeat", "1");
+        assertEquals("0", table[0], table[2]);
+        assertTrue(table[1].contains("2 queue pairs per VM"), table[1]);
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
             "--vms|0|--vms: 0 is not allowed",
@@ -103,7 +128,10 @@ class CompareCommandTest {
             "--duration|soon|'soon' is not a duration",
             "--repeat|0|--repeat: 0 is not allowed",
             "--ring|ring|--ring: unknown layout 'ring'; allowed: split, packed, or both as split,packed",
-            "--ring|split,packed,split|--ring: a layout is named twice; allowed: split, packed"})
+            "--ring|split,packed,split|--ring: a layout is named twice; allowed: split, packed",
+            "--queues|0|--queues: 0 is not allowed; give 1 to 256 queue pairs per VM",
+            "--queues|257|--queues: 257 is not allowed; give 1 to 256",
+            "--vring-workers|ring|--vring-workers: 'ring' is not allowed; give pair or virtqueue"})
     void badOptionsGiveOneLineAndStatus2(String option, String value, String message) {
         String[] r = run("compare", "--journal", dir.toString(), option, value);
         assertEquals("2", r[0]);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.loomvisor.core.Errno;
 import dev.loomvisor.core.worker.WorkerModel;
+import dev.loomvisor.vhost.net.VmmBackend;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -82,5 +83,51 @@ class LimitsScenarioTest {
         assertEquals(0, r.devicesCreated());
         assertEquals(Map.of(Errno.ENOMEM, 5), r.errors());
         assertEquals(3, r.ownerCountedTasks());
+    }
+
+    @Test
+    void everyQueuePairIsAVhostNetWithItsWorkerCountedExactly() throws Exception {
+        // 3 NICs x 4 pairs, no limit in reach: a worker per pair, every one a task of the owner.
+        var r = LimitsScenario.run(WorkerModel.USER_WORKER, 1000, Long.MAX_VALUE, 2, 3, 4,
+                VmmBackend.VringWorkers.PER_PAIR);
+        assertEquals(3, r.devicesCreated());
+        assertEquals(12, r.vhostNets());
+        assertEquals(12, r.deviceWorkers());
+        assertEquals(12, r.workersInOwner());
+        assertEquals(1 + 2 + 12, r.ownerCountedTasks());
+        assertEquals(1 + 2 + 12, r.ownerTasks());
+    }
+
+    @Test
+    void perVirtqueueWorkersDoubleTheOwnersCountAndStopAtTheLimitSooner() throws Exception {
+        var r = LimitsScenario.run(WorkerModel.USER_WORKER, 1000, Long.MAX_VALUE, 2, 3, 4,
+                VmmBackend.VringWorkers.PER_VIRTQUEUE);
+        assertEquals(12, r.vhostNets());
+        assertEquals(24, r.deviceWorkers(), "NEW_WORKER gave every TX ring its own");
+        assertEquals(Map.of(), r.newWorkerErrors());
+        assertEquals(1 + 2 + 24, r.ownerCountedTasks());
+
+        // nproc 12: main + 2 vCPUs + NIC 0 (4 workers) + NIC 1 (4) = 11; NIC 2's first pair takes the 12th
+        // task, its NEW_WORKER and its second pair's SET_OWNER are refused; NIC 3 gets nothing.
+        r = LimitsScenario.run(WorkerModel.USER_WORKER, 12, Long.MAX_VALUE, 2, 4, 2,
+                VmmBackend.VringWorkers.PER_VIRTQUEUE);
+        assertEquals(2, r.devicesCreated());
+        assertEquals(5, r.vhostNets());
+        assertEquals(9, r.deviceWorkers());
+        assertEquals(Map.of(Errno.ENOMEM, 2), r.errors());
+        assertEquals(Map.of(Errno.ENOMEM, 1), r.newWorkerErrors());
+        assertEquals(12, r.ownerCountedTasks());
+        assertEquals(0, r.workersOverLimit());
+    }
+
+    @Test
+    void kthreadModelsRefuseNewWorkerAndKeepOnePerPairOutsideTheLimit() throws Exception {
+        for (WorkerModel m : new WorkerModel[] {WorkerModel.KTHREAD, WorkerModel.KTHREAD_POOL}) {
+            var r = LimitsScenario.run(m, 8, Long.MAX_VALUE, 2, 4, 2, VmmBackend.VringWorkers.PER_VIRTQUEUE);
+            assertEquals(4, r.devicesCreated(), m.modelName());
+            assertEquals(8, r.deviceWorkers(), m.modelName());
+            assertEquals(Map.of(Errno.EFAULT, 8), r.newWorkerErrors(), m.modelName());
+            assertEquals(3, r.ownerCountedTasks(), "main task and vCPUs only");
+        }
     }
 }

@@ -24,6 +24,13 @@ import dev.loomvisor.vhost.stats.Counters;
  * sender that still held the removed port can only add a frame to a queue that stays valid: the queue is
  * many-producer, and its memory is not freed while a port or the spare list holds it), so a churn of
  * ports one after another allocates no queue memory.
+ *
+ * <p>A port may have several receive queues ({@link #addPort(String, int)}), as a multiqueue tap
+ * (IFF_MULTI_QUEUE) has one file per queue pair of a multiqueue virtio-net: each {@link PortQueue} is the
+ * backend of one pair's vhost-net. Steering: a frame sent on queue k of its sender lands in queue k mod n of
+ * a destination port with n queues. The sender's queue stands in for a flow hash: an emulated guest pair
+ * transmits one flow, so the flow keeps one queue end to end (what tap's automq steering aims at) and
+ * every receive queue of an n-queue port is reached from a sender with n queues.
  */
 public final class L2Switch {
 
@@ -57,6 +64,8 @@ public final class L2Switch {
     private volatile Port[] portArray = new Port[0];
     private final ForwardingTable table;
     private final int queueCapacity;
+    /** Most receive queues of one port (a multiqueue tap allows 256). */
+    public static final int MAX_QUEUES = 256;
     /** Spare queues kept: enough for ports that come and go one after another. */
     static final int SPARE_LIMIT = 8;
     /** Emptied queues of removed ports, for the next ports (guarded by this). */
@@ -81,8 +90,16 @@ public final class L2Switch {
         this(1 << 18, 4096);
     }
 
-    /** Adds a port at the lowest free index. */
+    /** Adds a port with one queue at the lowest free index. */
     public synchronized Port addPort(String name) {
+        return addPort(name, 1);
+    }
+
+    /** Adds a port with {@code queues} receive queues (1 to 256) at the lowest free index. */
+    public synchronized Port addPort(String name, int queues) {
+        if (queues < 1 || queues > MAX_QUEUES) {
+            throw new IllegalArgumentException(queues + " queues (1.." + MAX_QUEUES + ")");
+        }
         Port[] now = portArray;
         int index = 0;
         while (index < now.length && now[index] != null) {
@@ -91,15 +108,19 @@ public final class L2Switch {
         if (index >= 0xFFFE) {
             throw new IllegalStateException("too many ports");
         }
-        ManyToOneRingBuffer q = spareQueues.pollFirst();
-        if (q == null) {
-            ByteBuffer bb = ByteBuffer.allocateDirect(queueCapacity + RingBufferDescriptor.TRAILER_LENGTH);
-            q = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
-        } else {
-            // A frame a late sender put there after the removal: never the new port's (dropped uncounted).
-            new RingDrain(q).drain((b, o, l) -> true, Integer.MAX_VALUE);
+        ManyToOneRingBuffer[] rings = new ManyToOneRingBuffer[queues];
+        for (int k = 0; k < queues; k++) {
+            ManyToOneRingBuffer q = spareQueues.pollFirst();
+            if (q == null) {
+                ByteBuffer bb = ByteBuffer.allocateDirect(queueCapacity + RingBufferDescriptor.TRAILER_LENGTH);
+                q = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
+            } else {
+                // A frame a late sender put there after the removal: never the new port's (dropped uncounted).
+                new RingDrain(q).drain((b, o, l) -> true, Integer.MAX_VALUE);
+            }
+            rings[k] = q;
         }
-        Port p = new Port(this, index, name, q);
+        Port p = new Port(this, index, name, rings);
         Port[] next = Arrays.copyOf(now, Math.max(now.length, index + 1));
         next[index] = p;
         portArray = next;
@@ -124,9 +145,11 @@ public final class L2Switch {
         }
         portArray = Arrays.copyOf(next, n);
         table.forget(p.index);
-        p.discardPending();
-        if (spareQueues.size() < SPARE_LIMIT) {
-            spareQueues.offerFirst(p.queue); // beyond the limit, the queue is left to the GC
+        for (PortQueue q : p.queues) {
+            q.discardPending();
+            if (spareQueues.size() < SPARE_LIMIT) {
+                spareQueues.offerFirst(q.ring); // beyond the limit, the queue is left to the GC
+            }
         }
     }
 
@@ -157,7 +180,8 @@ public final class L2Switch {
     }
 
     /** Forwards one frame; returns the copies that entered a queue. */
-    private int forward(Port from, DirectBuffer frame, int offset, int length) {
+    private int forward(PortQueue fromQueue, DirectBuffer frame, int offset, int length) {
+        Port from = fromQueue.port;
         long dst = Frames.readMac(frame, offset + Frames.DST_OFFSET);
         long src = Frames.readMac(frame, offset + Frames.SRC_OFFSET);
         if (!Frames.isGroup(src)) {
@@ -166,21 +190,21 @@ public final class L2Switch {
         int to = Frames.isGroup(dst) ? ForwardingTable.NO_PORT : table.lookup(dst);
         Port[] all = portArray;
         if (to == from.index) {
-            from.counters.addOrdered(PortCounter.TX_DROP_SAME_PORT, 1);
+            from.count(PortCounter.TX_DROP_SAME_PORT, 1);
             return 0;
         }
         if (to != ForwardingTable.NO_PORT && to < all.length && all[to] != null) {
-            return deliver(from, all[to], frame, offset, length) ? 1 : 0;
+            return deliver(fromQueue, all[to], frame, offset, length) ? 1 : 0;
         }
         if (liveCount(all) < 2) {
             // Nowhere to flood to: dropped, and counted, so that every refused frame has a reason.
-            from.counters.addOrdered(PortCounter.TX_DROP_NO_PORT, 1);
+            from.count(PortCounter.TX_DROP_NO_PORT, 1);
             return 0;
         }
-        from.counters.addOrdered(PortCounter.TX_FLOODED, 1);
+        from.count(PortCounter.TX_FLOODED, 1);
         int copies = 0;
         for (Port p : all) {
-            if (p != null && p != from && deliver(from, p, frame, offset, length)) {
+            if (p != null && p != from && deliver(fromQueue, p, frame, offset, length)) {
                 copies++;
             }
         }
@@ -197,43 +221,41 @@ public final class L2Switch {
         return n;
     }
 
-    private static boolean deliver(Port from, Port to, DirectBuffer frame, int offset, int length) {
-        if (to.queue.write(MSG_FRAME, frame, offset, length)) {
+    private static boolean deliver(PortQueue from, Port to, DirectBuffer frame, int offset, int length) {
+        PortQueue q = to.steer(from.number);
+        if (q.ring.write(MSG_FRAME, frame, offset, length)) {
             from.pendingDelivered++;
             if (to.index < Long.SIZE) {
                 from.wakeMask |= 1L << to.index; // woken at flushTransmit, once per batch
             } else {
-                to.wakeReceiver();
+                q.wakeReceiver();
             }
             return true;
         }
-        from.counters.addOrdered(PortCounter.TX_DROP_QUEUE_FULL, 1);
+        from.port.count(PortCounter.TX_DROP_QUEUE_FULL, 1);
         return false;
     }
 
-    /** One switch port: the backend of one vhost-net device. Closing it removes it from the switch. */
+    /**
+     * One switch port: the backend of one vhost-net device, or with several queues of one per queue pair
+     * ({@link #queue(int)}). As a backend itself it is its queue 0. Closing it removes it from the switch.
+     */
     public static final class Port implements NetBackend, AutoCloseable {
 
         private final L2Switch owner;
         private final int index;
         private final String name;
-        private final ManyToOneRingBuffer queue;
-        private final RingDrain drain;
+        private final PortQueue[] queues;
         private final Counters<PortCounter> counters = new Counters<>(PortCounter.class);
-        private volatile Runnable rxListener;
-        /** Ports (index < 64) this port delivered to since its last flushTransmit; TX worker only. */
-        private long wakeMask;
-        /** TX counts of the batch in progress (TX worker only), published at flushTransmit. */
-        private long pendingFrames;
-        private long pendingBytes;
-        private long pendingDelivered;
 
-        private Port(L2Switch owner, int index, String name, ManyToOneRingBuffer queue) {
+        private Port(L2Switch owner, int index, String name, ManyToOneRingBuffer[] rings) {
             this.owner = owner;
             this.index = index;
             this.name = name;
-            this.queue = queue;
-            this.drain = new RingDrain(queue);
+            this.queues = new PortQueue[rings.length];
+            for (int k = 0; k < rings.length; k++) {
+                queues[k] = new PortQueue(this, k, rings[k]);
+            }
         }
 
         public int index() {
@@ -248,33 +270,149 @@ public final class L2Switch {
             return counters;
         }
 
-        /** Bytes waiting in this port's queue, record headers included (a snapshot). */
+        public int queueCount() {
+            return queues.length;
+        }
+
+        /** Queue {@code k}: the backend of queue pair {@code k}. */
+        public PortQueue queue(int k) {
+            return queues[k];
+        }
+
+        /** The queue a frame sent on sender queue {@code senderQueue} lands in. */
+        PortQueue steer(int senderQueue) {
+            return queues.length == 1 ? queues[0] : queues[senderQueue % queues.length];
+        }
+
+        /**
+         * Counts on this port: one writer per side while the port has one queue (ordered store), an atomic
+         * add when several queues' workers share the counters.
+         */
+        void count(PortCounter c, long n) {
+            if (queues.length == 1) {
+                counters.addOrdered(c, n);
+            } else {
+                counters.add(c, n);
+            }
+        }
+
+        /** Bytes waiting in this port's queues, record headers included (a snapshot). */
         public int queuedBytes() {
-            return queue.size();
+            int n = 0;
+            for (PortQueue q : queues) {
+                n += q.queuedBytes();
+            }
+            return n;
+        }
+
+        @Override
+        public boolean transmit(DirectBuffer frame, int offset, int length) {
+            return queues[0].transmit(frame, offset, length);
+        }
+
+        @Override
+        public void flushTransmit() {
+            queues[0].flushTransmit();
+        }
+
+        @Override
+        public int receive(FrameReceiver r, int limit) {
+            return queues[0].receive(r, limit);
+        }
+
+        @Override
+        public boolean rxPending() {
+            return queues[0].rxPending();
+        }
+
+        @Override
+        public void setRxListener(Runnable listener) {
+            queues[0].setRxListener(listener);
+        }
+
+        /** Drops what waits in every queue of the port. */
+        @Override
+        public long discardPending() {
+            long n = 0;
+            for (PortQueue q : queues) {
+                n += q.discardPending();
+            }
+            return n;
+        }
+
+        /** Removes the port from its switch. */
+        @Override
+        public void close() {
+            owner.removePort(this);
+        }
+
+        @Override
+        public String toString() {
+            return "port " + index + " (" + name + ")";
+        }
+    }
+
+    /**
+     * One queue of a port: what one queue pair's vhost-net sends into and receives from (one TX worker and
+     * one RX worker at a time, as for any backend). Counts go to the port's counters.
+     */
+    public static final class PortQueue implements NetBackend {
+
+        private final Port port;
+        private final int number;
+        private final ManyToOneRingBuffer ring;
+        private final RingDrain drain;
+        private volatile Runnable rxListener;
+        /** Ports (index < 64) this queue delivered to since its last flushTransmit; TX worker only. */
+        private long wakeMask;
+        /** TX counts of the batch in progress (TX worker only), published at flushTransmit. */
+        private long pendingFrames;
+        private long pendingBytes;
+        private long pendingDelivered;
+
+        private PortQueue(Port port, int number, ManyToOneRingBuffer ring) {
+            this.port = port;
+            this.number = number;
+            this.ring = ring;
+            this.drain = new RingDrain(ring);
+        }
+
+        public Port port() {
+            return port;
+        }
+
+        /** The queue's number in its port. */
+        public int number() {
+            return number;
+        }
+
+        /** Bytes waiting in this queue, record headers included (a snapshot). */
+        public int queuedBytes() {
+            return ring.size();
         }
 
         @Override
         public boolean transmit(DirectBuffer frame, int offset, int length) {
             if (length < Frames.ETH_HEADER_LENGTH) {
-                counters.addOrdered(PortCounter.TX_DROP_RUNT, 1);
+                port.count(PortCounter.TX_DROP_RUNT, 1);
                 return false;
             }
-            if (length > queue.maxMsgLength()) {
-                counters.addOrdered(PortCounter.TX_DROP_TOO_LONG, 1);
+            if (length > ring.maxMsgLength()) {
+                port.count(PortCounter.TX_DROP_TOO_LONG, 1);
                 return false;
             }
             pendingFrames++;
             pendingBytes += length;
-            return owner.forward(this, frame, offset, length) > 0;
+            return port.owner.forward(this, frame, offset, length) > 0;
         }
 
         @Override
         public void flushTransmit() {
             if (pendingFrames != 0) {
                 // Published once per batch: readers see counts at most one batch (64 frames) old.
-                counters.addOrdered(PortCounter.TX_FRAMES, pendingFrames);
-                counters.addOrdered(PortCounter.TX_BYTES, pendingBytes);
-                counters.addOrdered(PortCounter.TX_DELIVERED, pendingDelivered);
+                port.count(PortCounter.TX_FRAMES, pendingFrames);
+                port.count(PortCounter.TX_BYTES, pendingBytes);
+                port.count(PortCounter.TX_DELIVERED, pendingDelivered);
                 pendingFrames = 0;
                 pendingBytes = 0;
                 pendingDelivered = 0;
@@ -284,12 +422,12 @@ public final class L2Switch {
                 return;
             }
             wakeMask = 0;
-            Port[] all = owner.portArray;
+            Port[] all = port.owner.portArray;
             while (m != 0) {
                 int i = Long.numberOfTrailingZeros(m);
                 m &= m - 1;
                 if (i < all.length && all[i] != null) {
-                    all[i].wakeReceiver();
+                    all[i].steer(number).wakeReceiver();
                 }
             }
         }
@@ -305,15 +443,15 @@ public final class L2Switch {
         public int receive(FrameReceiver r, int limit) {
             int total = drain.drain(r, limit);
             if (total > 0) {
-                counters.addOrdered(PortCounter.RX_FRAMES, total);
-                counters.addOrdered(PortCounter.RX_BYTES, drain.bytes());
+                port.count(PortCounter.RX_FRAMES, total);
+                port.count(PortCounter.RX_BYTES, drain.bytes());
             }
             return total;
         }
 
         @Override
         public boolean rxPending() {
-            return queue.size() > 0;
+            return ring.size() > 0;
         }
 
         @Override
@@ -328,20 +466,14 @@ public final class L2Switch {
         public long discardPending() {
             long n = drain.drain((b, o, l) -> true, Integer.MAX_VALUE);
             if (n > 0) {
-                counters.addOrdered(PortCounter.RX_DISCARDED_AT_CLOSE, n);
+                port.count(PortCounter.RX_DISCARDED_AT_CLOSE, n);
             }
             return n;
         }
 
-        /** Removes the port from its switch. */
-        @Override
-        public void close() {
-            owner.removePort(this);
-        }
-
         @Override
         public String toString() {
-            return "port " + index + " (" + name + ")";
+            return port + " queue " + number;
         }
     }
 }

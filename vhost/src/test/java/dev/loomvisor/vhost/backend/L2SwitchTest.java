@@ -155,4 +155,65 @@ class L2SwitchTest {
         b.setRxListener(wakes::incrementAndGet);
         assertEquals(2, wakes.get(), "installed on a readable port: called at once");
     }
+
+    private static List<Long> drain(L2Switch.PortQueue q) {
+        List<Long> seqs = new ArrayList<>();
+        q.receive((b, o, l) -> seqs.add(b.getLong(o + GeneratorBackend.SEQUENCE_OFFSET, ByteOrder.LITTLE_ENDIAN)) || true,
+                Integer.MAX_VALUE);
+        return seqs;
+    }
+
+    @Test
+    void aMultiqueuePortSteersSenderQueueKToQueueKModN() {
+        L2Switch sw = new L2Switch(1 << 16, 64);
+        Port a = sw.addPort("a", 4);
+        Port b = sw.addPort("b", 2);
+        Port c = sw.addPort("c");
+        long macA = Frames.localMac(1);
+        long macB = Frames.localMac(2);
+        long macC = Frames.localMac(3);
+        sw.learn(macA, a);
+        sw.learn(macB, b);
+        sw.learn(macC, c);
+        AtomicInteger[] wakes = {new AtomicInteger(), new AtomicInteger()};
+        b.queue(0).setRxListener(wakes[0]::incrementAndGet);
+        b.queue(1).setRxListener(wakes[1]::incrementAndGet);
+        for (int k = 0; k < 4; k++) {
+            assertTrue(a.queue(k).transmit(frame, 0, frame(macB, macA, k, 64)));
+            a.queue(k).flushTransmit();
+        }
+        assertEquals(List.of(0L, 2L), drain(b.queue(0)), "queues 0 and 2 of a land in queue 0 of b");
+        assertEquals(List.of(1L, 3L), drain(b.queue(1)));
+        assertEquals(2, wakes[0].get(), "each sender queue woke the queue it filled, once per batch");
+        assertEquals(2, wakes[1].get());
+        // Any queue of b into c's one queue; c into queue 0 of a.
+        assertTrue(b.queue(1).transmit(frame, 0, frame(macC, macB, 7, 64)));
+        assertEquals(List.of(7L), drain(c));
+        assertTrue(c.transmit(frame, 0, frame(macA, macC, 8, 64)));
+        assertEquals(List.of(8L), drain(a.queue(0)));
+        for (int k = 1; k < 4; k++) {
+            assertEquals(List.of(), drain(a.queue(k)));
+        }
+        // The port's counters sum its queues.
+        assertEquals(4, a.counters().get(PortCounter.TX_FRAMES));
+        assertEquals(4, b.counters().get(PortCounter.RX_FRAMES));
+        b.queue(1).flushTransmit();
+        assertEquals(1, b.counters().get(PortCounter.TX_FRAMES), "published at the end of queue 1's batch");
+        assertEquals(1, b.counters().get(PortCounter.TX_DELIVERED));
+    }
+
+    @Test
+    void removingAMultiqueuePortDiscardsEveryQueue() {
+        L2Switch sw = new L2Switch(1 << 16, 64);
+        Port a = sw.addPort("a");
+        Port b = sw.addPort("b", 3);
+        sw.learn(Frames.localMac(2), b);
+        a.transmit(frame, 0, frame(Frames.localMac(2), Frames.localMac(1), 0, 64));
+        a.transmit(frame, 0, frame(Frames.localMac(2), Frames.localMac(1), 1, 64));
+        a.flushTransmit();
+        assertEquals(2 * 72, b.queuedBytes(), "two records of 64 + 8 bytes");
+        b.close();
+        assertEquals(2, b.counters().get(PortCounter.RX_DISCARDED_AT_CLOSE));
+        assertEquals(0, b.queuedBytes());
+    }
 }

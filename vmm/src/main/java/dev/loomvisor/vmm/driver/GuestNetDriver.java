@@ -20,17 +20,18 @@ import dev.loomvisor.vmm.virtio.SplitRing;
  * The guest's virtio-net driver, emulated: brings the device up through the mmio registers the way
  * virtio_mmio.c and virtio_net.c do (reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK and its re-read,
  * queues, DRIVER_OK), then hands each queue pair to a {@link QueuePairDriver} that a vCPU runs.
+ *
+ * <p>Multiqueue (virtio 1.2 §5.1.6.5.5), as virtnet_probe does it: MQ is accepted only together with
+ * CTRL_VQ (§5.1.3.1); the driver sets up {@code min(maxPairs, max_virtqueue_pairs)} pairs and the control
+ * queue (index 2 max_virtqueue_pairs), sets DRIVER_OK, then enables its pairs with VQ_PAIRS_SET. Each pair
+ * is meant for its own vCPU, as Linux gives each queue pair a CPU (XPS and the IRQ affinity hint); the
+ * driver does no steering of its own: a vCPU transmits on its pair and reaps its pair.
  */
 public final class GuestNetDriver {
 
-    /**
-     * @param queueSize      queue size to ask for (capped by QueueNumMax)
-     * @param wantedFeatures features to accept if offered (VERSION_1 is always asked for)
-     * @param maxPairs       queue pairs to use at most (with MQ)
-     * @param rxBufferSize   bytes per RX buffer; without MRG_RXBUF (and GSO) one must hold a whole frame,
-     *                       {@link VirtioNetHeader#MIN_RX_BUFFER} (virtio 1.2 §5.1.6.3.1), a smaller one
-     *                       makes the device drop every longer frame
-     */
+    /** One command at a time goes through the control queue: a small ring is enough (QEMU's is 64). */
+    private static final int CONTROL_QUEUE_SIZE = 64;
+
     /**
      * @param queueSize      queue size to ask for (capped by QueueNumMax)
      * @param wantedFeatures features to accept if offered (VERSION_1 is always asked for)
@@ -62,7 +63,8 @@ public final class GuestNetDriver {
 
         public static Options defaults() {
             return new Options(256, NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS
-                    | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.MQ, Integer.MAX_VALUE);
+                    | NetFeatures.MRG_RXBUF | NetFeatures.EVENT_IDX | NetFeatures.CTRL_VQ | NetFeatures.MQ,
+                    Integer.MAX_VALUE);
         }
 
         public Options withQueueSize(int size) {
@@ -92,6 +94,7 @@ public final class GuestNetDriver {
     private long features;
     private byte[] mac = new byte[6];
     private QueuePairDriver[] pairs = new QueuePairDriver[0];
+    private ControlQueueDriver control;
 
     public GuestNetDriver(GuestMemory memory, MmioTransport mmio, GuestAllocator allocator, Options options) {
         this.memory = memory;
@@ -117,6 +120,9 @@ public final class GuestNetDriver {
         mmio.write(DEVICE_FEATURES_SEL, 1);
         offered |= (mmio.read(DEVICE_FEATURES) & 0xffffffffL) << 32;
         features = offered & (options.wantedFeatures() | NetFeatures.VERSION_1);
+        if ((features & NetFeatures.CTRL_VQ) == 0) {
+            features &= ~NetFeatures.MQ; // MQ requires CTRL_VQ (virtio 1.2 §5.1.3.1), as virtnet_validate drops it
+        }
         mmio.write(DRIVER_FEATURES_SEL, 0);
         mmio.write(DRIVER_FEATURES, (int) features);
         mmio.write(DRIVER_FEATURES_SEL, 1);
@@ -137,9 +143,10 @@ public final class GuestNetDriver {
             mac = new byte[] {0x02, 0, 0, 0, 0, 1}; // locally administered
         }
         int n = 1;
+        int maxPairs = 1;
         if ((features & NetFeatures.MQ) != 0) {
-            n = Math.max(1, Math.min(options.maxPairs(),
-                    mmio.read(CONFIG + NetConfigSpace.MAX_VIRTQUEUE_PAIRS) & 0xffff));
+            maxPairs = Math.max(1, mmio.read(CONFIG + NetConfigSpace.MAX_VIRTQUEUE_PAIRS) & 0xffff);
+            n = Math.max(1, Math.min(options.maxPairs(), maxPairs));
         }
         boolean eventIdx = (features & NetFeatures.EVENT_IDX) != 0;
         boolean packed = (features & NetFeatures.RING_PACKED) != 0;
@@ -157,10 +164,30 @@ public final class GuestNetDriver {
             ps[p] = new QueuePairDriver(p, memory, allocator, mmio, rx, tx, mergeable, mac, device.vector(p),
                     options.rxBufferSize(), options.rxBuffers(), options.txBuffers());
         }
+        ControlQueueDriver cvq = null;
+        if ((features & NetFeatures.CTRL_VQ) != 0) {
+            // Without MQ the device has one pair and the control queue is queue 2 (virtio 1.2 §5.1.2).
+            int q = 2 * maxPairs;
+            DriverVirtqueue cq = setUpQueue(q, eventIdx, packed, CONTROL_QUEUE_SIZE);
+            if (cq == null) {
+                mmio.write(STATUS, mmio.read(STATUS) | FAILED);
+                return mmio.lastError();
+            }
+            cvq = new ControlQueueDriver(memory, allocator, mmio, cq, q);
+        }
         status |= DRIVER_OK;
         mmio.write(STATUS, status);
         if (mmio.lastError() != DeviceError.OK) {
             return mmio.lastError();
+        }
+        control = cvq;
+        if ((features & NetFeatures.MQ) != 0) {
+            // Only pair 0 is used until the device acks VQ_PAIRS_SET (virtio 1.2 §5.1.6.5.5).
+            DeviceError e = cvq.setQueuePairs(n);
+            if (e != DeviceError.OK) {
+                mmio.write(STATUS, mmio.read(STATUS) | FAILED);
+                return e;
+            }
         }
         pairs = ps;
         for (QueuePairDriver p : ps) {
@@ -169,18 +196,22 @@ public final class GuestNetDriver {
         return DeviceError.OK;
     }
 
+    private DriverVirtqueue setUpQueue(int q, boolean eventIdx, boolean packed) {
+        return setUpQueue(q, eventIdx, packed, options.queueSize());
+    }
+
     /**
      * Sets queue {@code q} up in the negotiated layout: a split ring's descriptor table, avail and used rings, or
      * a packed ring's descriptor ring and its driver and device event suppression areas (virtio 1.2 §2.8.10),
      * which QueueDesc, QueueDriver and QueueDevice then name (§4.2.2).
      */
-    private DriverVirtqueue setUpQueue(int q, boolean eventIdx, boolean packed) {
+    private DriverVirtqueue setUpQueue(int q, boolean eventIdx, boolean packed, int wantedSize) {
         mmio.write(QUEUE_SEL, q);
         int max = mmio.read(QUEUE_NUM_MAX);
         if (max == 0 || mmio.read(QUEUE_READY) != 0) {
             return null;
         }
-        int size = Math.min(Integer.highestOneBit(Math.max(1, options.queueSize())), max);
+        int size = Math.min(Integer.highestOneBit(Math.max(1, wantedSize)), max);
         long desc;
         long driverArea;
         long deviceArea;
@@ -224,6 +255,11 @@ public final class GuestNetDriver {
 
     public QueuePairDriver pair(int p) {
         return pairs[p];
+    }
+
+    /** The control queue's driver, or null without CTRL_VQ negotiated. */
+    public ControlQueueDriver control() {
+        return control;
     }
 
     /** Writes status 0: the device takes its queues back from the backend. */

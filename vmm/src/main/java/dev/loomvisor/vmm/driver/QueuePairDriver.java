@@ -48,7 +48,10 @@ public final class QueuePairDriver {
     private static final int MAX_FRAME = 65536;
     /** Frames posted before the TX ring is published: VHOST_NET_BATCH, as the device batches its side. */
     private static final int TX_BATCH = 64;
-    /** Flows told apart by source MAC; more share the last slot. */
+    /**
+     * Flows told apart by source MAC and the sender's queue pair (the frame's flow field: each pair of a
+     * multiqueue sender numbers its own frames); more share the last slot.
+     */
     private static final int MAX_FLOWS = 16;
     /** Longest a busy virtual vCPU keeps its carrier before yielding it, as a host preempts a busy vCPU. */
     private static final long SLICE_NANOS = 100_000;
@@ -257,16 +260,19 @@ public final class QueuePairDriver {
         stopRequested = false;
     }
 
-    /** Frames received from the guest with MAC {@code src} (as a 48-bit number). */
+    /** Frames received from the guest with MAC {@code src} (as a 48-bit number), over all its pairs. */
     public long receivedFrom(long src) {
         int n = flows;
+        long sum = 0;
         for (int i = 0; i < n; i++) {
-            if (flowMac.get(i) == src) {
-                return flowReceived.get(i);
+            if ((flowMac.get(i) & MAC_MASK) == src) {
+                sum += flowReceived.get(i);
             }
         }
-        return 0;
+        return sum;
     }
+
+    private static final long MAC_MASK = (1L << 48) - 1;
 
     // ---- the vCPU ------------------------------------------------------------------------------------------
 
@@ -514,7 +520,7 @@ public final class QueuePairDriver {
             }
             return true;
         }
-        int f = flow(src);
+        int f = flow(src | ((long) (b.getInt(off + FrameFormat.FLOW, java.nio.ByteOrder.LITTLE_ENDIAN) & 0xffff) << 48));
         flowReceived.setOpaque(f, flowReceived.getPlain(f) + 1);
         long last = flowLastSeq[f];
         if (seq == last + 1) {
@@ -537,17 +543,17 @@ public final class QueuePairDriver {
         return false;
     }
 
-    private int flow(long src) {
+    private int flow(long key) {
         int n = flows;
         for (int i = 0; i < n; i++) {
-            if (flowMac.getPlain(i) == src) {
+            if (flowMac.getPlain(i) == key) {
                 return i;
             }
         }
         if (n == MAX_FLOWS) {
             return MAX_FLOWS - 1;
         }
-        flowMac.set(n, src);
+        flowMac.set(n, key);
         flowLastSeq[n] = -1;
         flows = n + 1;
         return n;

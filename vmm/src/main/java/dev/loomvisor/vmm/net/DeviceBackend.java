@@ -16,4 +16,13 @@ public interface DeviceBackend {
 
     /** The device is being reset: stop touching its queues before returning. */
     void deactivate(VirtioNetDevice device);
+
+    /**
+     * The driver enabled {@code pairs} queue pairs (VQ_PAIRS_SET, virtio 1.2 §5.1.6.5.5): serve pairs
+     * 0..pairs-1 only (no frame may be placed on a receive queue beyond them). Before the first call only
+     * pair 0 is active. Called with the device's control lock held. A backend that serves every pair
+     * regardless may ignore it.
+     */
+    default void queuePairsChanged(VirtioNetDevice device, int pairs) {
+    }
 }

@@ -11,7 +11,9 @@ public enum DeviceError {
     QUEUE_INDEX("no such queue"),
     QUEUE_LOCKED("queue set-up changed while the queue is ready, or outside FEATURES_OK..DRIVER_OK"),
     QUEUE_REJECTED("the queue's configuration breaks a ring rule"),
-    NOT_RUNNING("the device is not DRIVER_OK");
+    NOT_RUNNING("the device is not DRIVER_OK"),
+    CONTROL_REFUSED("the device answered a control command VIRTIO_NET_ERR"),
+    CONTROL_NO_ANSWER("a control command was not returned used");
 
     private final String rule;
 

@@ -17,9 +17,12 @@ public final class NetFeatures {
     public static final long RING_PACKED = 1L << 34;
     public static final long IN_ORDER = 1L << 35;
 
-    /** What this device model can honour; CTRL_VQ and in-order are not implemented. */
-    public static final long SUPPORTED = CSUM | GUEST_CSUM | MAC | MRG_RXBUF | STATUS | MQ | INDIRECT_DESC
-            | EVENT_IDX | VERSION_1 | RING_PACKED;
+    /**
+     * What this device model can honour; in-order is not implemented, and of the control queue's classes only
+     * VIRTIO_NET_CTRL_MQ is served.
+     */
+    public static final long SUPPORTED = CSUM | GUEST_CSUM | MAC | MRG_RXBUF | STATUS | CTRL_VQ | MQ
+            | INDIRECT_DESC | EVENT_IDX | VERSION_1 | RING_PACKED;
 
     private NetFeatures() {
     }

@@ -15,9 +15,13 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The virtio-net device model: feature negotiation, the device-status state machine, config space and
- * queue pairs (queue 2k receives for pair k, 2k+1 transmits; virtio 1.2 §5.1.2). The data path
- * is not here: on DRIVER_OK the queues go to a {@link DeviceBackend} (vhost, or the loopback used in tests),
- * as QEMU hands its rings to vhost-net.
+ * queue pairs (queue 2k receives for pair k, 2k+1 transmits; virtio 1.2 §5.1.2) and, with CTRL_VQ, the
+ * control queue: queue 2 max_virtqueue_pairs with MQ negotiated, else queue 2. The data path is not here: on DRIVER_OK the
+ * pair queues go to a {@link DeviceBackend} (vhost, or the loopback used in tests), as QEMU hands its rings
+ * to vhost-net; the control queue stays with the device ({@link ControlQueue}), as QEMU keeps it.
+ *
+ * <p>Multiqueue (virtio 1.2 §5.1.6.5.5): until the driver sends VQ_PAIRS_SET only pair 0 is active; the
+ * command changes {@link #activePairs()} and tells the backend, which serves just those pairs.
  *
  * <p>Per queue the device owns a kick {@link Notifier} (guest to device: the transport's QueueNotify
  * signals it) and a call {@link Notifier} (device to guest). Each call notifier is routed, like an irqfd,
@@ -55,6 +59,9 @@ public final class VirtioNetDevice {
     private final long[] qAvail;
     private final long[] qUsed;
     private final boolean[] qReady;
+    /** The control queue (null without CTRL_VQ offered). */
+    private final ControlQueue control;
+    private volatile int activePairs = 1;
     private final ReentrantLock lock = new ReentrantLock();
     private final AtomicInteger interruptStatus = new AtomicInteger();
     private final AtomicInteger configGeneration = new AtomicInteger();
@@ -71,15 +78,18 @@ public final class VirtioNetDevice {
 
     /**
      * @param offered  features to offer; must include VERSION_1 and only bits in {@link NetFeatures#SUPPORTED}
-     * @param pairs    queue pairs (max_virtqueue_pairs); more than one needs MQ offered
+     * @param pairs    queue pairs (max_virtqueue_pairs); more than one needs MQ offered, and MQ needs CTRL_VQ
      * @param queueMax largest queue size the driver may choose (QueueNumMax)
      */
     public VirtioNetDevice(GuestMemory memory, byte[] mac, int pairs, int queueMax, long offered) {
         if ((offered & NetFeatures.VERSION_1) == 0 || (offered & ~NetFeatures.SUPPORTED) != 0) {
             throw new IllegalArgumentException("offered features 0x" + Long.toHexString(offered));
         }
-        if (pairs < 1 || pairs > 0x8000 || (pairs > 1 && (offered & NetFeatures.MQ) == 0)) {
+        if (pairs < 1 || pairs > NetControl.VQ_PAIRS_MAX || (pairs > 1 && (offered & NetFeatures.MQ) == 0)) {
             throw new IllegalArgumentException(pairs + " queue pairs (more than one needs MQ)");
+        }
+        if ((offered & NetFeatures.MQ) != 0 && (offered & NetFeatures.CTRL_VQ) == 0) {
+            throw new IllegalArgumentException("MQ needs CTRL_VQ (virtio 1.2 §5.1.3.1)");
         }
         if (queueMax < 1 || queueMax > SplitRing.MAX_QUEUE_SIZE || (queueMax & (queueMax - 1)) != 0) {
             throw new IllegalArgumentException("queue max " + queueMax);
@@ -92,7 +102,7 @@ public final class VirtioNetDevice {
         this.pairs = pairs;
         this.queueMax = queueMax;
         this.offered = offered;
-        int n = 2 * pairs;
+        int n = 2 * pairs + ((offered & NetFeatures.CTRL_VQ) != 0 ? 1 : 0);
         queues = new DeviceVirtqueue[n];
         split = new DeviceQueue[n];
         packed = new PackedDeviceQueue[n];
@@ -115,14 +125,20 @@ public final class VirtioNetDevice {
             queues[q] = split[q];
             kicks[q] = new Notifier();
             calls[q] = new Notifier();
-            Notifier vector = vectors[q / 2];
+            int queue = q;
             // The irqfd route: a call is a used-buffer interrupt on the pair's vector.
             calls[q].setListener(c -> {
                 interruptStatus.getAndUpdate(s -> s | INT_USED_BUFFER);
-                vector.signal();
+                vectorOf(queue).signal();
             });
             qSize[q] = queueMax;
         }
+        control = n > 2 * pairs ? new ControlQueue() : null;
+    }
+
+    /** The vector of queue {@code q}: its pair's; the control queue shares vector 0 with config changes. */
+    private Notifier vectorOf(int q) {
+        return q == controlQueueIndex() || q >= 2 * pairs ? vectors[0] : vectors[q / 2];
     }
 
     public GuestMemory memory() {
@@ -151,6 +167,24 @@ public final class VirtioNetDevice {
 
     public static int txQueue(int pair) {
         return 2 * pair + 1;
+    }
+
+    /**
+     * Index of the control queue, or -1 without CTRL_VQ offered: 2 max_virtqueue_pairs with MQ negotiated,
+     * else 2 (virtio 1.2 §5.1.2).
+     */
+    public int controlQueueIndex() {
+        return control == null ? -1 : hasFeature(NetFeatures.MQ) ? 2 * pairs : 2;
+    }
+
+    /** The control queue, or null without CTRL_VQ offered. */
+    public ControlQueue controlQueue() {
+        return control;
+    }
+
+    /** Queue pairs the driver enabled (VQ_PAIRS_SET; 1 after reset and without MQ). */
+    public int activePairs() {
+        return activePairs;
     }
 
     /** Queue {@code q}'s device side in the negotiated layout: what a backend pops from and returns to. */
@@ -302,7 +336,9 @@ public final class VirtioNetDevice {
     private boolean acceptable(long features) {
         // A subset of what was offered, and VERSION_1: this is a modern-only device (virtio 1.2
         // §2.2.2: a set it cannot honour fails FEATURES_OK).
-        return (features & ~offered) == 0 && (features & NetFeatures.VERSION_1) != 0;
+        // MQ requires CTRL_VQ (virtio 1.2 §5.1.3.1): the pairs are enabled through the control queue.
+        return (features & ~offered) == 0 && (features & NetFeatures.VERSION_1) != 0
+                && ((features & NetFeatures.MQ) == 0 || (features & NetFeatures.CTRL_VQ) != 0);
     }
 
     /** QueueNum: the driver's queue size, a power of two up to {@link #queueMax()}. */
@@ -374,6 +410,9 @@ public final class VirtioNetDevice {
             if ((s & FEATURES_OK) == 0 || (s & (FAILED | NEEDS_RESET)) != 0) {
                 return refuse(DeviceError.QUEUE_LOCKED);
             }
+            if (q == 2 * pairs && !hasFeature(NetFeatures.MQ) && (pairs > 1 || !hasFeature(NetFeatures.CTRL_VQ))) {
+                return refuse(DeviceError.QUEUE_INDEX); // no control queue without CTRL_VQ (virtio 1.2 §5.1.2)
+            }
             if (!ready) {
                 qReady[q] = false;
                 queues[q].reset();
@@ -408,10 +447,51 @@ public final class VirtioNetDevice {
 
     /** QueueNotify: the driver kicks queue {@code q}. */
     public void notifyQueue(int q) {
-        if (q >= 0 && q < kicks.length) {
+        if (q >= 0 && q == controlQueueIndex()) {
+            processControl();
+        } else if (q >= 0 && q < kicks.length) {
             kicks[q].signal();
         }
     }
+
+    /**
+     * The control queue was kicked: the VMM serves it on the notifying thread, as a trapped QueueNotify is
+     * handled before the vCPU resumes. Only with DRIVER_OK and no NEEDS_RESET.
+     */
+    private void processControl() {
+        lock.lock();
+        try {
+            if (!isRunning() || !qReady[controlQueueIndex()]) {
+                return;
+            }
+            DeviceVirtqueue cq = queues[controlQueueIndex()];
+            if (control.process(cq, controlCommands) > 0 && cq.needsInterrupt()) {
+                calls[controlQueueIndex()].signal();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private final ControlQueue.Commands controlCommands = new ControlQueue.Commands() {
+        @Override
+        public boolean mqNegotiated() {
+            return hasFeature(NetFeatures.MQ);
+        }
+
+        @Override
+        public int maxPairs() {
+            return pairs;
+        }
+
+        @Override
+        public void setQueuePairs(int n) {
+            activePairs = n;
+            if (backendActive && backend != null) {
+                backend.queuePairsChanged(VirtioNetDevice.this, n);
+            }
+        }
+    };
 
     /** Reads {@code width} (1, 2 or 4) bytes of virtio_net_config at {@code offset}; 0 outside it. */
     public int readConfig(int offset, int width) {
@@ -502,6 +582,7 @@ public final class VirtioNetDevice {
             }
             driverFeatures = 0;
             negotiated = 0;
+            activePairs = 1;
             interruptStatus.set(0);
             status.set(0);
         } finally {

@@ -17,6 +17,12 @@ public sealed interface DriverVirtqueue permits DriverQueue, PackedDriverQueue {
     /** One buffer as a chain of one descriptor; returns its head (split) or buffer id (packed), -1 if full. */
     int add(long addr, int len, boolean deviceWritable, long cookie);
 
+    /**
+     * A chain of {@code readable} device-readable then {@code writable} device-writable buffers from
+     * {@code addrs}/{@code lens}; returns its head (split) or buffer id (packed), -1 if not enough are free.
+     */
+    int add(long[] addrs, int[] lens, int readable, int writable, long cookie);
+
     /** Makes every chain added so far visible to the device. */
     void publish();
 

@@ -21,7 +21,7 @@ class GuestNetDriverTest {
     static final byte[] MAC_A = {0x52, 0x54, 0, 0, 0, 0x0a};
     static final byte[] MAC_B = {0x52, 0x54, 0, 0, 0, 0x0b};
     static final long OFFER = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS | NetFeatures.MRG_RXBUF
-            | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC | NetFeatures.MQ;
+            | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC | NetFeatures.CTRL_VQ | NetFeatures.MQ;
 
     GuestMemory memA = GuestMemory.anonymous(0, 16 << 20);
     GuestMemory memB = GuestMemory.anonymous(0, 16 << 20);

@@ -22,7 +22,7 @@ class VirtioNetDeviceTest {
 
     static final byte[] MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     static final long OFFER = NetFeatures.VERSION_1 | NetFeatures.MAC | NetFeatures.STATUS | NetFeatures.MRG_RXBUF
-            | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC | NetFeatures.MQ | NetFeatures.CSUM;
+            | NetFeatures.EVENT_IDX | NetFeatures.INDIRECT_DESC | NetFeatures.CTRL_VQ | NetFeatures.MQ | NetFeatures.CSUM;
 
     GuestMemory memory;
     VirtioNetDevice dev;
