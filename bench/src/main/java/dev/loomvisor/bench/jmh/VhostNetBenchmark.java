@@ -45,6 +45,7 @@ import org.openjdk.jmh.annotations.TearDown;
  * <pre>
  * scripts/jmh VhostNetBenchmark -prof gc                     # sink, gen, echo; 64 and 1500 B
  * scripts/jmh VhostNetBenchmark -p model=user-worker -prof gc
+ * scripts/jmh VhostNetBenchmark -p busyPollUs=50             # the rings busy-poll
  * </pre>
  *
  * <p>sink: the guest transmits, the TX handler hands each frame to a {@link SinkBackend}. gen: a
@@ -75,6 +76,10 @@ public class VhostNetBenchmark {
 
     @Param({"user-worker-platform"})
     public String model;
+
+    /** VHOST_SET_VRING_BUSYLOOP_TIMEOUT of every ring, microseconds (0: notifications only). */
+    @Param({"0"})
+    public int busyPollUs;
 
     Kernel kernel;
     Process vmm;
@@ -128,6 +133,7 @@ public class VhostNetBenchmark {
             d.setVringKick(owner, index, kick);
             d.setVringCall(owner, index, new Notifier());
             d.setVringErr(owner, index, new Notifier());
+            d.setVringBusyloopTimeout(owner, index, busyPollUs);
             return new DriverQueue(memory, QUEUE, base, avail, used, true);
         }
 
