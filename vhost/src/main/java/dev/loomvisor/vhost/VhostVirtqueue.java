@@ -254,6 +254,7 @@ public final class VhostVirtqueue {
             e = packed.configure(memory, num, descAddr, availAddr, usedAddr, eventIdx, indirect);
         } else {
             queue = split;
+            split.setInOrder(inOrder);
             split.setLastAvail(lastAvailBase);
             e = split.configure(memory, num, descAddr, availAddr, usedAddr, eventIdx, indirect);
         }

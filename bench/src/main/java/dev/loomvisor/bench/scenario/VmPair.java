@@ -12,8 +12,9 @@ import java.util.concurrent.locks.LockSupport;
 public final class VmPair implements AutoCloseable {
 
     /** What a timed run measured: frames and bytes the receiving guests got, and drops, in the window. */
+    /** @param allocatedBytes heap bytes every thread of the JVM allocated during the window */
     public record Measurement(long elapsedNanos, long frames, long bytes, long dropped, long badFrames,
-                              long reordered) {
+                              long reordered, long allocatedBytes) {
 
         public double framesPerSecond() {
             return frames * 1e9 / elapsedNanos;
@@ -81,12 +82,15 @@ public final class VmPair implements AutoCloseable {
         long f0 = received();
         long b0 = receivedBytes();
         long d0 = VmLab.dropped(vms[0], vms[1]) + VmLab.dropped(vms[1], vms[0]);
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long a0 = threads.getTotalThreadAllocatedBytes();
         long t0 = System.nanoTime();
         long end = t0 + measureNanos;
         while (System.nanoTime() - end < 0) {
             LockSupport.parkNanos(end - System.nanoTime());
         }
         long t1 = System.nanoTime();
+        long a1 = threads.getTotalThreadAllocatedBytes();
         long f1 = received();
         long b1 = receivedBytes();
         long d1 = VmLab.dropped(vms[0], vms[1]) + VmLab.dropped(vms[1], vms[0]);
@@ -99,7 +103,7 @@ public final class VmPair implements AutoCloseable {
                 reordered += v.driver(k).stats().rxOutOfOrder();
             }
         }
-        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered);
+        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered, a1 - a0);
     }
 
     private long received() {

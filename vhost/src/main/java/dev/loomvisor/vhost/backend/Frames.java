@@ -40,18 +40,42 @@ public final class Frames {
     }
 
     /**
-     * A 64-bit checksum of {@code length} bytes (FNV-1a over 8-byte words, then the tail): cheap, order
-     * sensitive, allocation-free; used to check that payloads cross the data path intact.
+     * A 64-bit checksum of {@code length} bytes: cheap, order sensitive, allocation-free; used to check that
+     * payloads cross the data path intact. 8-byte words go through four interleaved FNV-1a lanes, each step
+     * rotated so that a change in a word's high bytes reaches every bit of the lane; the lanes are avalanched
+     * and joined, and the tail follows. Four lanes, because one chain waits for each multiply before the next:
+     * a 1,500-byte frame would cost 187 multiplies in a row, where four independent chains overlap.
      */
     public static long checksum(DirectBuffer buffer, int offset, int length) {
-        long h = 0xcbf2_9ce4_8422_2325L;
+        long h0 = FNV_OFFSET;
+        long h1 = FNV_OFFSET + 1;
+        long h2 = FNV_OFFSET + 2;
+        long h3 = FNV_OFFSET + 3;
         int i = 0;
+        for (; i + 32 <= length; i += 32) {
+            h0 = Long.rotateLeft((h0 ^ buffer.getLong(offset + i, ByteOrder.LITTLE_ENDIAN)) * FNV_PRIME, 29);
+            h1 = Long.rotateLeft((h1 ^ buffer.getLong(offset + i + 8, ByteOrder.LITTLE_ENDIAN)) * FNV_PRIME, 29);
+            h2 = Long.rotateLeft((h2 ^ buffer.getLong(offset + i + 16, ByteOrder.LITTLE_ENDIAN)) * FNV_PRIME, 29);
+            h3 = Long.rotateLeft((h3 ^ buffer.getLong(offset + i + 24, ByteOrder.LITTLE_ENDIAN)) * FNV_PRIME, 29);
+        }
+        // Each lane avalanched before they meet, so that changes in two lanes cannot cancel out.
+        long h = mix(h0) ^ Long.rotateLeft(mix(h1), 16) ^ Long.rotateLeft(mix(h2), 32) ^ Long.rotateLeft(mix(h3), 48);
         for (; i + 8 <= length; i += 8) {
-            h = (h ^ buffer.getLong(offset + i, ByteOrder.LITTLE_ENDIAN)) * 0x0000_0100_0000_01B3L;
+            h = Long.rotateLeft((h ^ buffer.getLong(offset + i, ByteOrder.LITTLE_ENDIAN)) * FNV_PRIME, 29);
         }
         for (; i < length; i++) {
-            h = (h ^ (buffer.getByte(offset + i) & 0xFF)) * 0x0000_0100_0000_01B3L;
+            h = (h ^ (buffer.getByte(offset + i) & 0xFF)) * FNV_PRIME;
         }
         return h;
     }
+
+    /** MurmurHash3's 64-bit finaliser: every input bit flips each output bit with probability about 1/2. */
+    private static long mix(long k) {
+        k = (k ^ (k >>> 33)) * 0xff51_afd7_ed55_8ccdL;
+        k = (k ^ (k >>> 33)) * 0xc4ce_b9fe_1a85_ec53L;
+        return k ^ (k >>> 33);
+    }
+
+    private static final long FNV_OFFSET = 0xcbf2_9ce4_8422_2325L;
+    private static final long FNV_PRIME = 0x0000_0100_0000_01B3L;
 }

@@ -45,10 +45,22 @@ public final class GeneratorBackend implements NetBackend {
     /** Writes frame number {@code seq} of a generated stream into {@code buffer} (for receivers to compare). */
     public static void fill(UnsafeBuffer buffer, int length, long seq) {
         buffer.putLong(SEQUENCE_OFFSET, seq, ByteOrder.LITTLE_ENDIAN);
-        for (int i = SEQUENCE_OFFSET + 8; i < length; i++) {
+        int i = SEQUENCE_OFFSET + 8;
+        // Byte i is (seq + i) mod 256: eight of them at a time, one long store instead of eight byte stores (a
+        // 1,500-byte frame is rewritten for every sequence number). Each byte of RAMP added to the byte
+        // seq + i without carrying into its neighbour (SWAR: add the low 7 bits, put the top bit back by xor).
+        for (; i + Long.BYTES <= length; i += Long.BYTES) {
+            long b = ((seq + i) & 0xff) * 0x0101_0101_0101_0101L;
+            buffer.putLong(i, ((b & 0x7f7f_7f7f_7f7f_7f7fL) + RAMP) ^ (b & 0x8080_8080_8080_8080L),
+                    ByteOrder.LITTLE_ENDIAN);
+        }
+        for (; i < length; i++) {
             buffer.putByte(i, (byte) (seq + i));
         }
     }
+
+    /** Bytes 0, 1, ..., 7 of a long in little-endian order. */
+    private static final long RAMP = 0x0706_0504_0302_0100L;
 
     @Override
     public int receive(FrameReceiver receiver, int limit) {

@@ -19,6 +19,11 @@ public final class SinkBackend implements NetBackend {
     private final Counters<Counter> counters = new Counters<>(Counter.class);
     private final int expectedLength;
     private volatile long checksum;
+    /** The batch in progress (TX worker only): published by {@link #flushTransmit()}, once per batch. */
+    private long pendingFrames;
+    private long pendingBytes;
+    private long pendingWrongLength;
+    private long sum;
 
     /** A sink that takes frames of any length. */
     public SinkBackend() {
@@ -39,15 +44,34 @@ public final class SinkBackend implements NetBackend {
 
     @Override
     public boolean transmit(DirectBuffer frame, int offset, int length) {
-        counters.addOrdered(Counter.FRAMES, 1);
-        counters.addOrdered(Counter.BYTES, length);
+        pendingFrames++;
+        pendingBytes += length;
         if (expectedLength != 0 && length != expectedLength) {
-            counters.addOrdered(Counter.WRONG_LENGTH, 1);
+            pendingWrongLength++;
         }
         // Sum of per-frame checksums: independent of arrival order across flows, yet catches any
         // changed byte. One writer (the TX worker).
-        checksum = checksum + Frames.checksum(frame, offset, length);
+        sum += Frames.checksum(frame, offset, length);
         return true;
+    }
+
+    /**
+     * Publishes the batch's counts and checksum: a volatile store per frame would cost a full fence each, and
+     * the TX handler flushes at the end of every batch and every run, so readers are at most one batch behind.
+     */
+    @Override
+    public void flushTransmit() {
+        if (pendingFrames != 0) {
+            counters.addOrdered(Counter.FRAMES, pendingFrames);
+            counters.addOrdered(Counter.BYTES, pendingBytes);
+            if (pendingWrongLength != 0) {
+                counters.addOrdered(Counter.WRONG_LENGTH, pendingWrongLength);
+            }
+            pendingFrames = 0;
+            pendingBytes = 0;
+            pendingWrongLength = 0;
+            checksum = sum;
+        }
     }
 
     @Override

@@ -359,8 +359,10 @@ public final class QueuePairDriver {
         int posted = 0;
         long count = s.count();
         if (!s.paced()) {
+            // One send time per batch: the device sees the whole batch at once, when it is published below.
+            long sent = System.nanoTime();
             while (posted < TX_BATCH && planSent < count && txRoom()) {
-                addFrame(s.nextSize(), System.nanoTime());
+                addFrame(s.nextSize(), sent);
                 planSent++;
                 posted++;
             }

@@ -3,6 +3,7 @@ package dev.loomvisor.vmm.net;
 import dev.loomvisor.vmm.virtio.DescriptorChain;
 import dev.loomvisor.vmm.virtio.DeviceVirtqueue;
 import dev.loomvisor.vmm.virtio.RingError;
+import java.nio.ByteOrder;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -143,12 +144,27 @@ public final class RxPlacement {
                 firstCopied = true;
             }
         }
-        header.setMemory(0, VirtioNetHeader.SIZE, (byte) 0);
-        if (hdrLen == VirtioNetHeader.SIZE) {
-            // num_buffers is 1 without MRG_RXBUF (virtio 1.2 §5.1.6.3.2).
-            VirtioNetHeader.put(header, 0, mergeable ? count : 1);
+        DescriptorChain h = firstCopied ? first : c;
+        // num_buffers is 1 without MRG_RXBUF (virtio 1.2 §5.1.6.3.2); every other field 0 (no offloads).
+        int numBuffers = mergeable ? count : 1;
+        int w = h.readableCount(); // 0: a chain with a readable part was refused above
+        if (h.segmentLength(w) >= hdrLen) {
+            // The usual case, the whole header in the first buffer: two stores instead of a copy.
+            UnsafeBuffer b = h.segmentBuffer(w);
+            int o = h.segmentOffset(w);
+            b.putLong(o, 0L);
+            if (hdrLen == VirtioNetHeader.SIZE) {
+                b.putInt(o + VirtioNetHeader.CSUM_OFFSET, numBuffers << 16, ByteOrder.LITTLE_ENDIAN);
+            } else {
+                b.putShort(o + VirtioNetHeader.CSUM_OFFSET, (short) 0);
+            }
+        } else {
+            header.setMemory(0, VirtioNetHeader.SIZE, (byte) 0);
+            if (hdrLen == VirtioNetHeader.SIZE) {
+                VirtioNetHeader.put(header, 0, numBuffers);
+            }
+            h.writeWritable(0, header, 0, hdrLen);
         }
-        (firstCopied ? first : c).writeWritable(0, header, 0, hdrLen);
         for (int i = 0; i < count; i++) {
             queue.stageUsed(heads[i], lens[i]);
         }

@@ -6,6 +6,7 @@ import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.memory.GuestRegion;
 import dev.loomvisor.vmm.memory.MemoryError;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLongArray;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -43,6 +44,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
     private boolean eventIdx;
     private boolean indirectAllowed;
     private boolean writableAllowed = true;
+    private boolean inOrder;
     private int usedEventOffset;
     private int availEventOffset;
     private boolean ready;
@@ -60,6 +62,15 @@ public final class DeviceQueue implements DeviceVirtqueue {
     private boolean signalledUsedValid;
     /** used.flags as last written (without EVENT_IDX). */
     private int usedFlags;
+
+    /** VIRTIO_F_IN_ORDER: the head popped at each avail position, to tell an in-order use from another. */
+    private int[] poppedHeads = new int[0];
+    /**
+     * VIRTIO_F_IN_ORDER on a device-read-only queue: the head of the last buffer of the batch being staged, whose
+     * one used element (at {@link #batchStart}) will stand for the whole batch (virtio 1.2 §2.7.9); -1 if none.
+     */
+    private int batchHead = -1;
+    private int batchStart;
 
     /**
      * Broken, as the owning thread sees it: a plain field, read on every hot-path call. Other threads learn
@@ -128,6 +139,12 @@ public final class DeviceQueue implements DeviceVirtqueue {
         this.availShadow = lastAvail;
         this.signalledUsedValid = false;
         this.usedFlags = used.getShort(USED_FLAGS) & 0xffff;
+        this.batchHead = -1;
+        if (poppedHeads.length < size) {
+            poppedHeads = new int[size];
+        }
+        // No position popped yet: a ring resumed with buffers in flight uses those out of any batch.
+        Arrays.fill(poppedHeads, -1);
         this.ready = true;
         return RingError.NONE;
     }
@@ -145,6 +162,21 @@ public final class DeviceQueue implements DeviceVirtqueue {
     /** Marks a queue that the device only reads (TX): a device-writable descriptor on it is a violation. */
     public void setDeviceWritableAllowed(boolean allowed) {
         this.writableAllowed = allowed;
+    }
+
+    /**
+     * VIRTIO_F_IN_ORDER negotiated (set before {@link #configure}; {@link #reset()} clears it). On a queue the
+     * device only reads, buffers used in the order they were popped, each with length 0, are returned as one
+     * used element per published batch carrying the last head, used.idx moving by the batch's size (virtio 1.2
+     * §2.7.9): what the driver needs of them is that they are done, and it knows their order. A queue the device
+     * writes keeps one element per buffer, since a driver takes each buffer's length from its own element.
+     */
+    public void setInOrder(boolean inOrder) {
+        this.inOrder = inOrder;
+    }
+
+    public boolean inOrder() {
+        return inOrder;
     }
 
     /**
@@ -250,6 +282,9 @@ public final class DeviceQueue implements DeviceVirtqueue {
                 fail(e);
                 return false;
             }
+        }
+        if (inOrder) {
+            poppedHeads[lastAvail & mask] = head;
         }
         lastAvail = (lastAvail + 1) & 0xffff;
         return true;
@@ -376,11 +411,32 @@ public final class DeviceQueue implements DeviceVirtqueue {
             fail(RingError.USED_ID_OUT_OF_RANGE);
             return false;
         }
+        if (inOrder && !writableAllowed && len == 0 && head == poppedHeads[lastUsed & mask]
+                && lastUsed != lastAvail && ((lastAvail - lastUsed) & 0xffff) <= size) {
+            // The next buffer in pop order: it joins the batch, its element is left unwritten (virtio 1.2 §2.7.9).
+            if (batchHead < 0) {
+                batchStart = lastUsed;
+            }
+            batchHead = head;
+            lastUsed = (lastUsed + 1) & 0xffff;
+            return true;
+        }
+        flushBatch();
         int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
         used.putInt(e, head);
         used.putInt(e + 4, len);
         lastUsed = (lastUsed + 1) & 0xffff;
         return true;
+    }
+
+    /** Writes the in-order batch's one used element, at the batch's first position, with its last head. */
+    private void flushBatch() {
+        if (batchHead >= 0) {
+            int e = USED_RING + USED_ELEM_SIZE * (batchStart & mask);
+            used.putInt(e, batchHead);
+            used.putInt(e + 4, 0);
+            batchHead = -1;
+        }
     }
 
     /** Stages {@code n} used elements and publishes them with one used.idx store (vhost_add_used_n). */
@@ -419,6 +475,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
      * guest that scribbled on used.idx gets the device's index back rather than a ring that looks published.
      */
     private void storeUsedIdx() {
+        flushBatch();
         // Release: the used elements and the buffer data written before are visible before the new used.idx
         // (virtio 1.2 §2.7.8.2: the device writes the used ring entry before updating idx).
         VarHandle.releaseFence();
@@ -551,6 +608,8 @@ public final class DeviceQueue implements DeviceVirtqueue {
         usedFlags = 0;
         eventIdx = false;
         indirectAllowed = false;
+        inOrder = false;
+        batchHead = -1;
         size = 0;
     }
 

@@ -43,6 +43,13 @@ public final class DriverQueue implements DriverVirtqueue {
     /** used.idx as last read: entries up to it are reaped without touching the device's cache line again. */
     private int usedShadow;
     private int availFlags;
+    /** VIRTIO_F_IN_ORDER: the device uses buffers in the order they were made available (virtio 1.2 §2.7.9). */
+    private boolean inOrder;
+    /** The head made available at each avail position, for reaping in order. */
+    private final int[] availHeads;
+    /** IN_ORDER: the head whose used element closes the batch being reaped (-1: none), and its length. */
+    private int batchLast = -1;
+    private int batchLastLen;
 
     /**
      * Driver side of the rings at the given guest addresses. The rings should be zeroed by the caller before
@@ -66,6 +73,7 @@ public final class DriverQueue implements DriverVirtqueue {
         descNext = new int[size];
         chainLength = new int[size];
         cookies = new long[size];
+        availHeads = new int[size];
         for (int i = 0; i < size; i++) {
             freeNext[i] = i + 1;
         }
@@ -100,6 +108,15 @@ public final class DriverQueue implements DriverVirtqueue {
 
     public long usedAddr() {
         return usedAddr;
+    }
+
+    /**
+     * VIRTIO_F_IN_ORDER negotiated: one used element may stand for a batch, every buffer made available before
+     * its head and after the last one reaped (virtio 1.2 §2.7.9); {@link #reap} then returns each in order, the
+     * buffers before the batch's last with length 0 (the device batches only buffers it wrote nothing into).
+     */
+    public void setInOrder(boolean inOrder) {
+        this.inOrder = inOrder;
     }
 
     public int freeCount() {
@@ -189,6 +206,7 @@ public final class DriverQueue implements DriverVirtqueue {
     private int commit(int head, int descriptors, long cookie) {
         chainLength[head] = descriptors;
         cookies[head] = cookie;
+        availHeads[availShadow & mask] = head;
         avail.putShort(AVAIL_RING + 2 * (availShadow & mask), (short) head);
         availShadow = (availShadow + 1) & 0xffff;
         numAdded++;
@@ -243,9 +261,24 @@ public final class DriverQueue implements DriverVirtqueue {
             }
             usedShadow = idx;
         }
-        int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
-        int head = used.getInt(e);
-        int len = used.getInt(e + 4);
+        int head;
+        int len;
+        if (inOrder) {
+            head = availHeads[lastUsed & mask];
+            if (batchLast < 0) {
+                openBatch();
+            }
+            if (head == batchLast) {
+                len = batchLastLen;
+                batchLast = -1;
+            } else {
+                len = 0;
+            }
+        } else {
+            int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
+            head = used.getInt(e);
+            len = used.getInt(e + 4);
+        }
         if (head < 0 || head >= size || chainLength[head] == 0) {
             throw new IllegalStateException("device returned id " + head + " that is not in flight");
         }
@@ -260,6 +293,21 @@ public final class DriverQueue implements DriverVirtqueue {
             VarHandle.fullFence();
         }
         return true;
+    }
+
+    /** Reads the used element at the next position: the last head of a batch published in order. */
+    private void openBatch() {
+        int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
+        int id = used.getInt(e);
+        int published = (usedShadow - lastUsed) & 0xffff;
+        for (int k = 0; k < published; k++) {
+            if (availHeads[(lastUsed + k) & mask] == id) {
+                batchLast = id;
+                batchLastLen = used.getInt(e + 4);
+                return;
+            }
+        }
+        throw new IllegalStateException("device returned id " + id + " out of order or beyond used.idx");
     }
 
     private void free(int head) {
