@@ -106,7 +106,8 @@ public final class VhostUserCommand implements Callable<Integer> {
 
     @Option(names = "--busy-poll", paramLabel = "MICROS", defaultValue = "0",
             description = "Busy-poll each ring this many microseconds before sleeping on its kick "
-                    + "(VHOST_SET_VRING_BUSYLOOP_TIMEOUT; default: 0, off).")
+                    + "(VHOST_SET_VRING_BUSYLOOP_TIMEOUT), each ring on a worker of its own where the model "
+                    + "allows one (default: 0, off).")
     long busyPollMicros;
 
     @Option(names = "--max-sessions", paramLabel = "N", defaultValue = "" + VhostUserServer.Config.DEFAULT_MAX_SESSIONS,

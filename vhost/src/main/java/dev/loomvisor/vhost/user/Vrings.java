@@ -444,6 +444,7 @@ final class Vrings {
             if (busy > 0) {
                 net.device().setVringBusyloopTimeout(owner, VirtioNet.RX, busy);
                 net.device().setVringBusyloopTimeout(owner, VirtioNet.TX, busy);
+                ownWorkerForTx(net.device());
             }
             if (table != null) {
                 net.device().setMemTable(owner, table.memory());
@@ -462,6 +463,21 @@ final class Vrings {
         p = new Pair(net, backend);
         pairs.set(k, p);
         return p;
+    }
+
+    /**
+     * Busy-polling rings get a worker each (VHOST_NEW_WORKER + VHOST_ATTACH_VRING_WORKER, as a 6.5 frontend
+     * would ask). On one shared worker a polling ring stops its poll whenever other work is queued and
+     * requeues itself, so a ring that has nothing (the RX ring of a sink, the TX ring of a generator) and a
+     * busy one hand the worker back and forth through its list at every empty moment instead of polling.
+     * Models without NEW_WORKER (kthreads) keep the one worker.
+     */
+    private void ownWorkerForTx(VhostDevice d) {
+        try {
+            d.attachVringWorker(owner, VirtioNet.TX, d.newWorker(owner));
+        } catch (ErrnoException e) {
+            // EFAULT in kthread mode: both rings stay on the default worker.
+        }
     }
 
     private boolean protocolNegotiated() {
