@@ -40,6 +40,11 @@ public final class Floor {
      */
     public static Measurement run(int vms, double ratePerFlow, DataPathRun.Traffic traffic, Duration warmup,
                                   Duration duration) throws InterruptedException {
+        return run(vms, ratePerFlow, traffic, warmup, duration, 0);
+    }
+
+    public static Measurement run(int vms, double ratePerFlow, DataPathRun.Traffic traffic, Duration warmup,
+                                  Duration duration, long timerSlackNanos) throws InterruptedException {
         if (vms < 2 || vms % 2 != 0) {
             throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
         }
@@ -51,7 +56,7 @@ public final class Floor {
         var recording = new AtomicBoolean();
         var stop = new AtomicBoolean();
         var dropped = new LongAdder();
-        try (var clock = new HrtimerBase("floor-hrtimer", Math.max(HrtimerBase.DEFAULT_CAPACITY, vms))) {
+        try (var clock = new HrtimerBase("floor-hrtimer", Math.max(HrtimerBase.DEFAULT_CAPACITY, vms), timerSlackNanos)) {
             Vm[] all = new Vm[vms];
             for (int i = 0; i < vms; i++) {
                 all[i] = new Vm(clock);
