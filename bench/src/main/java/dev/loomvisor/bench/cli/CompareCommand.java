@@ -49,6 +49,9 @@ public class CompareCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
+    @Mixin
+    PacingOptions pacing;
+
     /** Checks what this command needs beyond the common options (the latency command needs a rate). */
     protected void checkMode() {
         if (common.rate != null) {
@@ -65,6 +68,7 @@ public class CompareCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         common.validate();
+        long slack = pacing.slackNanos();
         checkMode();
         List<WorkerModel> models = common.workerModels();
         var config = config();
@@ -84,7 +88,7 @@ public class CompareCommand implements Callable<Integer> {
             for (int r = 0; r < common.repeat; r++) {
                 if (floors.length > 0) {
                     progress.update("floor", r + 1, common.repeat, "");
-                    floors[r] = Floor.run(common.vms, ratePerFlow, traffic(), common.warmup, common.duration);
+                    floors[r] = Floor.run(common.vms, ratePerFlow, traffic(), common.warmup, common.duration, slack);
                 }
                 for (int s = 0; s < sizes; s++) {
                     int size = common.frameSizes.get(s);
@@ -97,7 +101,7 @@ public class CompareCommand implements Callable<Integer> {
                         int rep = r + 1;
                         disturbance.begin();
                         var meas = DataPathRun.run(model, common.vms, size, common.warmup, common.duration,
-                                common.busyPollMicros, ratePerFlow, traffic(), common.scale(), (t, mpps) -> progress.update(
+                                common.busyPollMicros, ratePerFlow, traffic(), common.scale(), slack, (t, mpps) -> progress.update(
                                         model.modelName() + " " + size + "B", rep, common.repeat,
                                         String.format(Locale.ROOT, "%.3f Mpps", mpps)));
                         runs[s][m][r] = meas;
@@ -168,6 +172,7 @@ public class CompareCommand implements Callable<Integer> {
         c.put("command", spec.name());
         c.put("busyPollMicros", common.busyPollMicros);
         c.put("loop", common.rate == null ? "closed" : "open");
+        c.put("timerSlackUs", pacing.timerSlack.toNanos() / 1e3);
         c.put("traffic", traffic().name());
         return c;
     }
@@ -368,7 +373,7 @@ public class CompareCommand implements Callable<Integer> {
                 + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices (the limits command); ratios: medians "
                 + "of per-repeat ratios" + (common.rate == null ? "" : "; floor: the same VMs, pacing and recording "
                         + "as a bare virtual-thread handoff (no rings, no workers), same run, and each model's p50/p99 "
-                        + "as a multiple of it") + ". Journal: " + common.journal + " (loomvisor report " + run + ").");
+                        + "as a multiple of it; pacing clock slack " + pacing.timerSlack.toNanos() / 1000 + " us for both") + ". Journal: " + common.journal + " (loomvisor report " + run + ").");
         out.flush();
     }
 

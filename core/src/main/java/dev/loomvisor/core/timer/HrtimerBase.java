@@ -25,6 +25,12 @@ import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
  */
 public final class HrtimerBase implements AutoCloseable {
 
+    /**
+     * The slack pacing clocks take unless told otherwise: Linux's default timer slack for a normal thread
+     * (50 us), what a guest's own timed sleep gets.
+     */
+    public static final long DEFAULT_SLACK_NANOS = 50_000;
+
     /** Timers one base takes by default. */
     public static final int DEFAULT_CAPACITY = 1 << 16;
 
