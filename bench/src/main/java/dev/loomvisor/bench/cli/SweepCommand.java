@@ -118,22 +118,26 @@ public final class SweepCommand implements Callable<Integer> {
         config.put("txBuffers", (long) scale.txBuffers());
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
-        System.gc();
-        long baselineRss = MachineState.rssBytes();
         List<Map<String, Object>> steps = new ArrayList<>();
         var summary = new ArrayList<Map<String, Object>>();
         var chart = new LinkedHashMap<String, List<SweepChart.Point>>();
         var floors = new HashMap<Integer, Floor.Measurement>();
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
             String run = journal.startRun("sweep", config, machineStart);
+            // Every JIT warm-up first, so the baseline holds the compiled code and the steps' RSS only the VMs.
+            progress.update("JIT warm-up", 1, 1, "");
+            jit.floor(DataPathRun.Traffic.BOTH_WAYS);
             for (WorkerModel model : models) {
-                var points = new ArrayList<SweepChart.Point>();
-                progress.update("JIT warm-up " + model.modelName(), 1, 1, "");
                 try {
                     jit.model(model, size, DataPathRun.Traffic.BOTH_WAYS, scale);
                 } catch (ErrnoException e) {
                     // The search's first step meets the same limit and reports it.
                 }
+            }
+            System.gc();
+            long baselineRss = MachineState.rssBytes();
+            for (WorkerModel model : models) {
+                var points = new ArrayList<SweepChart.Point>();
                 VmSearch.Result result = VmSearch.search(maxVms, n -> {
                     SweepStep s = measure(model, n, size, rate, scale, slack, baselineRss, progress);
                     var m = stepMap(model, s);

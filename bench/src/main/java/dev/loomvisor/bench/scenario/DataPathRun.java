@@ -193,8 +193,11 @@ public final class DataPathRun {
             long sent = sent(all) - sent0;
             double cpu = MachineState.processCpuSeconds() - cpu0;
             int threads = ManagementFactory.getThreadMXBean().getThreadCount();
-            long rss = MachineState.rssBytes();
             recording.set(false);
+            // Resident memory of what the VMs hold, not of garbage the collector has not taken yet (set-up
+            // garbage would make the heap grow with the count of VMs): after a full collection, outside the window.
+            System.gc();
+            long rss = MachineState.rssBytes();
             Histogram last = recorder.getIntervalHistogram();
             total.add(last);
             long bad = 0;
