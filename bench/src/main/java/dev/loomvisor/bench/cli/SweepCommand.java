@@ -343,7 +343,7 @@ public final class SweepCommand implements Callable<Integer> {
                 + "than --min-samples; other CPU %: the most other processes took of the CPUs during a repeat.");
         out.println("VMs held: most VMs within the SLO (doubling, then bisection to one pair); figures at that count, "
                 + "medians over repeats; floor: the same VMs and pacing as a bare virtual-thread handoff; RSS/VM: "
-                + "resident memory beyond the JVM's at start, per VM; frames/s: all flows together.");
+                + "resident memory after a full GC beyond the JVM's after its JIT warm-ups, per VM; frames/s: all flows together.");
         out.flush();
     }
 
