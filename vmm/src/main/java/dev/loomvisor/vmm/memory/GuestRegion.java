@@ -2,6 +2,7 @@ package dev.loomvisor.vmm.memory;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -36,7 +37,7 @@ public final class GuestRegion {
     private final Path path;
     private final int fd;
     /** Zero pages nobody has written yet (a fresh mapping), until {@link #claimZeroFilled()} hands them out. */
-    private final java.util.concurrent.atomic.AtomicBoolean zeroFilled;
+    private final AtomicBoolean zeroFilled;
 
     GuestRegion(long guestBase, MemorySegment segment, Backing backing, Path path, int fd) {
         this(guestBase, segment, backing, path, fd, false);
@@ -59,7 +60,7 @@ public final class GuestRegion {
         this.backing = backing;
         this.path = path;
         this.fd = fd;
-        this.zeroFilled = new java.util.concurrent.atomic.AtomicBoolean(zeroFilled);
+        this.zeroFilled = new AtomicBoolean(zeroFilled);
     }
 
     /**
