@@ -9,6 +9,7 @@ import dev.loomvisor.bench.output.Table;
 import dev.loomvisor.bench.scenario.Ceilings;
 import dev.loomvisor.bench.scenario.DataPathRun;
 import dev.loomvisor.bench.scenario.Floor;
+import dev.loomvisor.bench.scenario.JitWarmup;
 import dev.loomvisor.bench.scenario.LimitsScenario;
 import dev.loomvisor.bench.scenario.WorkerCreateTime;
 import dev.loomvisor.core.worker.WorkerModel;
@@ -52,6 +53,9 @@ public class CompareCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
+    @Mixin
+    OpenLoopOptions pacing;
+
     /** One measured configuration: a worker model on a ring layout. */
     record Variant(WorkerModel model, RingLayout ring) {
 
@@ -93,6 +97,8 @@ public class CompareCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         common.validate();
+        long slack = pacing.slackNanos();
+        var jit = new JitWarmup(pacing.jitWarmup(), slack);
         checkMode();
         List<WorkerModel> models = common.workerModels();
         List<RingLayout> rings = common.ringLayouts();
@@ -111,12 +117,21 @@ public class CompareCommand implements Callable<Integer> {
         var ceilings = new Ceilings.Rate[sizes][common.repeat];
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
             String run = journal.startRun(spec.name(), config, machineStart);
+            if (ratePerFlow > 0) {
+                progress.update("JIT warm-up", 1, 1, "");
+                jit.floor(traffic());
+                for (int size : common.frameSizes) {
+                    for (Variant variant : variants) {
+                        jit.model(variant.model(), size, traffic(), common.scale(variant.ring()));
+                    }
+                }
+            }
             for (int r = 0; r < common.repeat; r++) {
                 if (floors.length > 0) {
                     progress.update("floor", r + 1, common.repeat, "");
                     // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
                     floors[r] = Floor.run(common.vms * common.queues, ratePerFlow, traffic(), common.warmup,
-                            common.duration);
+                            common.duration, slack);
                 }
                 for (int s = 0; s < sizes; s++) {
                     int size = common.frameSizes.get(s);
@@ -129,7 +144,7 @@ public class CompareCommand implements Callable<Integer> {
                         int rep = r + 1;
                         disturbance.begin();
                         var meas = DataPathRun.run(variant.model(), common.vms, size, common.warmup, common.duration,
-                                common.busyPollMicros, ratePerFlow, traffic(), common.scale(variant.ring()),
+                                common.busyPollMicros, ratePerFlow, traffic(), common.scale(variant.ring()), slack,
                                 (t, mpps) -> progress.update(variant.label() + " " + size + "B", rep, common.repeat,
                                         String.format(Locale.ROOT, "%.3f Mpps", mpps)));
                         runs[s][v][r] = meas;
@@ -218,6 +233,8 @@ public class CompareCommand implements Callable<Integer> {
         c.put("command", spec.name());
         c.put("busyPollMicros", common.busyPollMicros);
         c.put("loop", common.rate == null ? "closed" : "open");
+        c.put("timerSlackUs", pacing.timerSlack.toNanos() / 1e3);
+        c.put("jitWarmupMs", common.rate == null ? 0 : pacing.jitWarmup.toMillis());
         c.put("traffic", traffic().name());
         return c;
     }
@@ -377,6 +394,11 @@ public class CompareCommand implements Callable<Integer> {
                 common.vms, common.vms / 2, queuesText(common.queues, common.vringWorkers), config.get("loop"),
                 String.join(" and ", common.rings), common.rings.size() > 1 ? "s" : "", fmtDuration(common.duration),
                 common.rings.size() > 1 ? " and ring" : "", fmtDuration(common.warmup), common.repeat, run);
+        if (common.rate != null && !pacing.jitWarmup.isZero()) {
+            out.printf(Locale.ROOT, "JIT warm-up: before the first repeat, the floor and each model carried frames for "
+                    + "%s on 2 VMs at %s frames/s per flow (unmeasured); pacing clock slack %d us%n",
+                    fmtDuration(pacing.jitWarmup), JitWarmup.RATE_PER_FLOW_TEXT, pacing.timerSlack.toNanos() / 1000);
+        }
         out.printf(Locale.ROOT, "machine: core-to-core round trip %.0f ns at start, %.0f ns at end; other processes used "
                         + "%.2f CPU s during the run%n",
                 ((Number) end.get("coreToCoreNanosStart")).doubleValue(), ((Number) end.get("coreToCoreNanosEnd")).doubleValue(),
@@ -439,7 +461,7 @@ public class CompareCommand implements Callable<Integer> {
                         + "Mpps against the split ring of the same model)" : "")
                 + (common.rate == null ? "" : "; floor: the same VMs, pacing and recording "
                         + "as a bare virtual-thread handoff (no rings, no workers), same run, and each model's p50/p99 "
-                        + "as a multiple of it") + ". Journal: " + common.journal + " (loomvisor report " + run + ").");
+                        + "as a multiple of it; pacing clock slack " + pacing.timerSlack.toNanos() / 1000 + " us for both") + ". Journal: " + common.journal + " (loomvisor report " + run + ").");
         out.flush();
     }
 

@@ -6,7 +6,10 @@ import dev.loomvisor.bench.output.Json;
 import dev.loomvisor.bench.output.SweepChart;
 import dev.loomvisor.bench.output.Table;
 import dev.loomvisor.bench.scenario.DataPathRun;
+import dev.loomvisor.bench.machine.Disturbance;
 import dev.loomvisor.bench.scenario.Floor;
+import dev.loomvisor.bench.scenario.JitWarmup;
+import dev.loomvisor.bench.scenario.StepWindow;
 import dev.loomvisor.bench.scenario.SweepStep;
 import dev.loomvisor.bench.scenario.VmSearch;
 import dev.loomvisor.core.ErrnoException;
@@ -44,6 +47,21 @@ public final class SweepCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
+    @Mixin
+    OpenLoopOptions pacing;
+
+    @Option(names = "--min-samples", paramLabel = "N", defaultValue = "1000",
+            description = "Latencies each step should hold for its p99, all flows together: a step measures longer "
+                    + "than --duration until it is expected to hold them, up to --max-duration (default: ${DEFAULT-VALUE}).")
+    long minSamples;
+
+    @Option(names = "--max-duration", paramLabel = "TIME", converter = Durations.class, defaultValue = "30s",
+            description = "The longest a step measures (and warms up) to reach --min-samples (default: ${DEFAULT-VALUE}).")
+    java.time.Duration maxDuration;
+
+    /** Send intervals of each flow every step's warm-up lasts at least: each VM's first frames stay out of its window. */
+    static final int MIN_WARMUP_FRAMES = 5;
+
     @Option(names = "--slo-us", paramLabel = "MICROS", defaultValue = "1000",
             description = "The p99 latency target in microseconds (default: ${DEFAULT-VALUE}).")
     double sloMicros;
@@ -52,6 +70,8 @@ public final class SweepCommand implements Callable<Integer> {
             description = "Stop the sweep at this many VMs, an even number up to " + CommonOptions.MAX_VMS
                     + " (default: ${DEFAULT-VALUE}).")
     int maxVms;
+
+    private final Disturbance disturbance = new Disturbance();
 
     /** A step that saw fewer of the sent frames arrive than this broke: latency hides lost frames. */
     private static final double MIN_DELIVERED = 0.9;
@@ -70,6 +90,16 @@ public final class SweepCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--queues: " + maxVms + " VMs x "
                     + common.queues + " queue pairs is more than " + CommonOptions.MAX_VMS + " pairs in all");
         }
+        if (minSamples < 0 || minSamples > 100_000_000) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--min-samples: " + minSamples + " is not allowed; give 0 to 100000000");
+        }
+        if (maxDuration.isNegative() || maxDuration.compareTo(java.time.Duration.ofHours(1)) > 0) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--max-duration: " + maxDuration.toMillis() + "ms is not allowed; give 0 to 1h, e.g. 30s");
+        }
+        long slack = pacing.slackNanos();
+        var jit = new JitWarmup(pacing.jitWarmup(), slack);
         double rate = common.rate == null ? LatencyCommand.DEFAULT_RATE : common.rate;
         int size = common.frameSizes.getFirst();
         List<WorkerModel> models = common.workerModels();
@@ -83,6 +113,11 @@ public final class SweepCommand implements Callable<Integer> {
         config.put("durationMs", common.duration.toMillis());
         config.put("warmupMs", common.warmup.toMillis());
         config.put("repeat", (long) common.repeat);
+        config.put("minSamples", minSamples);
+        config.put("maxDurationMs", maxDuration.toMillis());
+        config.put("minWarmupFrames", (long) MIN_WARMUP_FRAMES);
+        config.put("timerSlackUs", slack / 1e3);
+        config.put("jitWarmupMs", pacing.jitWarmup.toMillis());
         var scale = common.scale();
         config.put("queueSize", (long) scale.queueSize());
         config.put("rxBuffers", (long) scale.rxBuffers());
@@ -91,22 +126,33 @@ public final class SweepCommand implements Callable<Integer> {
         config.put("vringWorkers", common.vringWorkers);
         var machine = MachineState.begin();
         var machineStart = machine.startRecord();
-        System.gc();
-        long baselineRss = MachineState.rssBytes();
         List<Map<String, Object>> steps = new ArrayList<>();
         var summary = new ArrayList<Map<String, Object>>();
         var chart = new LinkedHashMap<String, List<SweepChart.Point>>();
         var floors = new HashMap<Integer, Floor.Measurement>();
         try (var journal = Journal.open(common.journal); var progress = Progress.forTerminal(common.quiet)) {
             String run = journal.startRun("sweep", config, machineStart);
+            // Every JIT warm-up first, so the baseline holds the compiled code and the steps' RSS only the VMs.
+            progress.update("JIT warm-up", 1, 1, "");
+            jit.floor(DataPathRun.Traffic.BOTH_WAYS);
+            for (CompareCommand.Variant variant : CompareCommand.variants(models, common.ringLayouts())) {
+                try {
+                    jit.model(variant.model(), size, DataPathRun.Traffic.BOTH_WAYS, common.scale(variant.ring()));
+                } catch (ErrnoException e) {
+                    // The search's first step meets the same limit and reports it.
+                }
+            }
+            System.gc();
+            long baselineRss = MachineState.rssBytes();
             for (CompareCommand.Variant variant : CompareCommand.variants(models, common.ringLayouts())) {
                 WorkerModel model = variant.model();
                 RingLayout ring = variant.ring();
                 var points = new ArrayList<SweepChart.Point>();
                 VmSearch.Result result = VmSearch.search(maxVms, n -> {
-                    SweepStep s = measure(model, n, size, rate, common.scale(ring), baselineRss, progress);
+                    SweepStep s = measure(model, n, size, rate, common.scale(ring), slack, baselineRss, progress);
                     var m = stepMap(model, s);
                     m.put("ring", ring.layoutName());
+                    disturbance.flag(m, null);
                     journal.result(run, m);
                     steps.add(m);
                     points.add(new SweepChart.Point(n, s.p99Us()));
@@ -117,9 +163,11 @@ public final class SweepCommand implements Callable<Integer> {
                 Floor.Measurement floor = floors.get(floorVms);
                 if (floor == null) {
                     progress.update("floor " + floorVms + " VMs", 1, 1, "");
+                    jit.floor(DataPathRun.Traffic.BOTH_WAYS);
                     // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
-                    floor = Floor.run(floorVms * common.queues, rate, DataPathRun.Traffic.BOTH_WAYS, common.warmup,
-                            common.duration);
+                    int floorFlows = floorVms * common.queues;
+                    StepWindow w = window(floorFlows, rate);
+                    floor = Floor.run(floorFlows, rate, DataPathRun.Traffic.BOTH_WAYS, w.warmup(), w.duration(), slack);
                     floors.put(floorVms, floor);
                 }
                 var sm = summaryMap(model, result, floor);
@@ -143,8 +191,14 @@ public final class SweepCommand implements Callable<Integer> {
     }
 
     /** One step: the repeats at {@code vms} VMs, medians, and whether it held. */
+    /** The warm-up and window of a step at {@code vms} VMs. */
+    private StepWindow window(int vms, double rate) {
+        return StepWindow.plan(vms, rate, common.warmup, common.duration, maxDuration, minSamples, MIN_WARMUP_FRAMES);
+    }
+
     private SweepStep measure(WorkerModel model, int vms, int size, double rate, DataPathRun.Scale scale,
-                              long baselineRss, Progress progress) {
+                              long slack, long baselineRss, Progress progress) {
+        StepWindow w = window(vms, rate);
         int n = common.repeat;
         double[] p99 = new double[n];
         double[] cpu = new double[n];
@@ -158,9 +212,12 @@ public final class SweepCommand implements Callable<Integer> {
             int rep = r + 1;
             DataPathRun.Measurement x;
             try {
-                x = DataPathRun.run(model, vms, size, common.warmup, common.duration, common.busyPollMicros, rate,
-                        DataPathRun.Traffic.BOTH_WAYS, scale, (t, cur) -> progress.update(
-                                model.modelName() + " " + vms + " VMs", rep, n, String.format(Locale.ROOT, "%.3f Mpps", cur)));
+                disturbance.begin();
+                x = DataPathRun.run(model, vms, size, w.warmup(), w.duration(), common.busyPollMicros, rate,
+                        DataPathRun.Traffic.BOTH_WAYS, scale, slack, (t, cur) -> progress.update(
+                                model.modelName() + " " + vms + " VMs", rep, n, String.format(Locale.ROOT,
+                                        "%.3f Mpps, %.0f of %.0f s", cur, t, w.duration().toNanos() / 1e9)));
+                disturbance.end(model.modelName() + "/" + vms);
             } catch (ErrnoException e) {
                 return SweepStep.broken(vms, SweepStep.Outcome.LIMIT, e.errno() + ": " + e.getMessage());
             } catch (OutOfMemoryError e) {
@@ -181,7 +238,8 @@ public final class SweepCommand implements Callable<Integer> {
         }
         double p = CompareCommand.median(p99);
         var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), threads,
-                Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "");
+                Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "", samples,
+                w.duration().toNanos() / 1e9);
         String detail;
         SweepStep.Outcome outcome;
         if (samples == 0) {
@@ -196,8 +254,7 @@ public final class SweepCommand implements Callable<Integer> {
         } else {
             return s;
         }
-        return new SweepStep(vms, outcome, s.p99Us(), s.cpuPerSecond(), s.platformThreads(), s.rssPerVmBytes(),
-                s.framesPerSecond(), detail);
+        return s.withOutcome(outcome, detail);
     }
 
     private static Map<String, Object> stepMap(WorkerModel model, SweepStep s) {
@@ -211,6 +268,9 @@ public final class SweepCommand implements Callable<Integer> {
         m.put("platformThreads", s.platformThreads());
         m.put("rssPerVmBytes", s.rssPerVmBytes());
         m.put("framesPerSecond", s.framesPerSecond());
+        m.put("samples", s.samples());
+        m.put("windowSeconds", s.windowSeconds());
+        m.put("key", model.modelName() + "/" + s.vms());
         m.put("detail", s.detail());
         return m;
     }
@@ -222,6 +282,7 @@ public final class SweepCommand implements Callable<Integer> {
         s.put("model", model.modelName());
         s.put("vmsHeldAtSlo", (long) r.held());
         s.put("p99AtHeldUs", held == null ? Double.NaN : held.p99Us());
+        s.put("samplesAtHeld", held == null ? null : held.samples());
         s.put("floorVms", (long) floor.vms());
         s.put("floorP99Us", floor.latency().getValueAtPercentile(99) / 1e3);
         s.put("cpuSecondsPerSecond", held == null ? Double.NaN : held.cpuPerSecond());
@@ -256,6 +317,24 @@ public final class SweepCommand implements Callable<Integer> {
         }
         out.printf(Locale.ROOT, "sweep: p99 SLO %.0f us, %d B frames, %s frames/s per flow, up to %d VMs, %s; run %s%n",
                 sloMicros, size, Rates.format(rate), maxVms, CompareCommand.queuesText(common.queues, common.vringWorkers), run);
+        out.printf(Locale.ROOT, "each step: warm-up at least %s and %d send intervals per flow, then a window of at least "
+                        + "%s, longer (up to %s) until it is expected to hold %d latencies; JIT warm-up %s per model "
+                        + "and the floor on 2 VMs at %s frames/s per flow; pacing clock slack %d us%n",
+                dur(common.warmup), MIN_WARMUP_FRAMES, dur(common.duration),
+                dur(maxDuration), minSamples, dur(pacing.jitWarmup), JitWarmup.RATE_PER_FLOW_TEXT,
+                pacing.timerSlack.toNanos() / 1000);
+        var st = new Table(List.of("model", "ring", "VMs", "outcome", "p99 us", "samples", "window s", "frames/s", "CPU s/s",
+                "RSS/VM KiB", "other CPU %"));
+        for (var m : steps) {
+            long n = ((Number) m.get("samples")).longValue();
+            st.row(List.of(Disturbance.mark(m), String.valueOf(m.get("ring")), String.valueOf(m.get("vms")), (String) m.get("outcome"),
+                    f1(m.get("latencyP99Us")), n < minSamples ? n + " (few)" : String.valueOf(n),
+                    f1(m.get("windowSeconds")), f0(m.get("framesPerSecond")), f2(m.get("cpuSecondsPerSecond")),
+                    String.format(Locale.ROOT, "%.1f", ((Number) m.get("rssPerVmBytes")).longValue() / 1024.0),
+                    String.format(Locale.ROOT, "%.0f", 100 * ((Number) m.get("otherCpuShare")).doubleValue())));
+        }
+        out.print(st.render());
+        out.println();
         var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
                 "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {
@@ -275,10 +354,17 @@ public final class SweepCommand implements Callable<Integer> {
                         s.get("brokeDetail"));
             }
         }
+        Disturbance.footnote(steps).ifPresent(out::println);
+        out.println("samples: latencies behind a step's p99 over its repeats, '(few)' when the window's cap left fewer "
+                + "than --min-samples; other CPU %: the most other processes took of the CPUs during a repeat.");
         out.println("VMs held: most VMs within the SLO (doubling, then bisection to one pair); figures at that count, "
                 + "medians over repeats; floor: the same VMs and pacing as a bare virtual-thread handoff; RSS/VM: "
-                + "resident memory beyond the JVM's at start, per VM; frames/s: all flows together.");
+                + "resident memory after a full GC beyond the JVM's after its JIT warm-ups, per VM; frames/s: all flows together.");
         out.flush();
+    }
+
+    private static String dur(java.time.Duration d) {
+        return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
     }
 
     private static String f0(Object v) {

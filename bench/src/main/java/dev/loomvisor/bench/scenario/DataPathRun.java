@@ -6,6 +6,7 @@ import dev.loomvisor.core.ErrnoException;
 import dev.loomvisor.core.Kernel;
 import dev.loomvisor.core.Process;
 import dev.loomvisor.core.Rlimits;
+import dev.loomvisor.core.timer.HrtimerBase;
 import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.net.VmmBackend;
@@ -125,6 +126,14 @@ public final class DataPathRun {
     public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
                                   long busyPollMicros, double ratePerFlow, Traffic traffic, Scale scale,
                                   Progress progress) throws ErrnoException {
+        return run(model, vms, frameSize, warmup, duration, busyPollMicros, ratePerFlow, traffic, scale,
+                HrtimerBase.DEFAULT_SLACK_NANOS, progress);
+    }
+
+    /** @param timerSlackNanos the pacing clock's slack ({@link HrtimerBase}); the floor takes the same */
+    public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
+                                  long busyPollMicros, double ratePerFlow, Traffic traffic, Scale scale,
+                                  long timerSlackNanos, Progress progress) throws ErrnoException {
         if (vms < 2 || vms % 2 != 0) {
             throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
         }
@@ -153,7 +162,7 @@ public final class DataPathRun {
         try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options, scale.queues(),
                 scale.vringWorkers())) {
             if (ratePerFlow > 0) {
-                lab.pacingClock(); // one clock thread wakes every paced sender
+                lab.pacingClock(timerSlackNanos); // one clock thread wakes every paced sender
             }
             long setupStart = System.nanoTime();
             lab.addVms("vm", vms);
@@ -216,8 +225,11 @@ public final class DataPathRun {
             long sent = sent(all) - sent0;
             double cpu = MachineState.processCpuSeconds() - cpu0;
             int threads = ManagementFactory.getThreadMXBean().getThreadCount();
-            long rss = MachineState.rssBytes();
             recording.set(false);
+            // Resident memory of what the VMs hold, not of garbage the collector has not taken yet (set-up
+            // garbage would make the heap grow with the count of VMs): after a full collection, outside the window.
+            System.gc();
+            long rss = MachineState.rssBytes();
             Histogram last = recorder.getIntervalHistogram();
             total.add(last);
             long bad = 0;

@@ -1,7 +1,6 @@
 package dev.loomvisor.bench.scenario;
 
 import dev.loomvisor.bench.machine.MachineState;
-import dev.loomvisor.core.Notifier;
 import dev.loomvisor.core.timer.Hrtimer;
 import dev.loomvisor.core.timer.HrtimerBase;
 import java.time.Duration;
@@ -14,10 +13,11 @@ import org.HdrHistogram.Recorder;
 
 /**
  * The floor under every model: the same VMs, pacing and latency recording as {@link DataPathRun}, with
- * everything between two guests taken out. Each "VM" is one virtual thread that waits on one
- * {@link Notifier} for its next send time (an {@link Hrtimer}) or a frame from its peer; a frame is its
- * intended send time handed over through a single-producer mailbox and a signal. What is left is what the
- * JVM's scheduler and the pacing cost; a model's latency over this is what its rings, workers and switch add.
+ * everything between two guests taken out. Each "VM" is one virtual thread that parks, as a guest's vCPU
+ * does, until its next send time (an {@link Hrtimer} on a clock with the same slack, unparking it) or a
+ * frame from its peer (the peer unparks it, as an interrupt unparks a vCPU); a frame is its intended send
+ * time handed over through a single-producer mailbox. What is left is what the JVM's scheduler and the pacing
+ * cost; a model's latency over this is what its rings, workers and switch add.
  */
 public final class Floor {
 
@@ -40,6 +40,12 @@ public final class Floor {
      */
     public static Measurement run(int vms, double ratePerFlow, DataPathRun.Traffic traffic, Duration warmup,
                                   Duration duration) throws InterruptedException {
+        return run(vms, ratePerFlow, traffic, warmup, duration, HrtimerBase.DEFAULT_SLACK_NANOS);
+    }
+
+    /** @param timerSlackNanos the pacing clock's slack, as the models' ({@link HrtimerBase}) */
+    public static Measurement run(int vms, double ratePerFlow, DataPathRun.Traffic traffic, Duration warmup,
+                                  Duration duration, long timerSlackNanos) throws InterruptedException {
         if (vms < 2 || vms % 2 != 0) {
             throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
         }
@@ -51,21 +57,18 @@ public final class Floor {
         var recording = new AtomicBoolean();
         var stop = new AtomicBoolean();
         var dropped = new LongAdder();
-        try (var clock = new HrtimerBase("floor-hrtimer", Math.max(HrtimerBase.DEFAULT_CAPACITY, vms))) {
+        try (var clock = new HrtimerBase("floor-hrtimer", Math.max(HrtimerBase.DEFAULT_CAPACITY, vms), timerSlackNanos)) {
             Vm[] all = new Vm[vms];
-            for (int i = 0; i < vms; i++) {
-                all[i] = new Vm(clock);
-            }
-            long start = System.nanoTime();
             Thread[] threads = new Thread[vms];
+            long start = System.nanoTime();
             for (int i = 0; i < vms; i++) {
-                Vm me = all[i];
-                Vm peer = all[i ^ 1];
+                int k = i;
                 boolean echo = traffic == DataPathRun.Traffic.PING_PONG && (i & 1) == 1;
                 // Senders start spread over one interval, as guests booted at different times would.
                 long first = start + interval * i / vms;
                 threads[i] = Thread.ofVirtual().name("floor-vm" + i).unstarted(() ->
-                        me.loop(peer, echo ? 0 : interval, first, echo, recorder, recording, stop, dropped));
+                        all[k].loop(all[k ^ 1], echo ? 0 : interval, first, echo, recorder, recording, stop, dropped));
+                all[i] = new Vm(clock, threads[i]);
             }
             for (Thread t : threads) {
                 t.start();
@@ -81,7 +84,7 @@ public final class Floor {
             recording.setOpaque(false);
             stop.set(true);
             for (Vm vm : all) {
-                vm.wake.signal();
+                LockSupport.unpark(vm.thread);
             }
             for (Thread t : threads) {
                 t.join();
@@ -97,17 +100,18 @@ public final class Floor {
         }
     }
 
-    /** One VM of the floor: its notifier, its pacing timer and the mailbox its peer sends into. */
+    /** One VM of the floor: its thread, its pacing timer and the mailbox its peer sends into. */
     private static final class Vm {
-        final Notifier wake = new Notifier();
+        final Thread thread;
         final Hrtimer timer;
         /** Intended send times in flight to this VM (single producer: the peer; single consumer: this VM). */
         final long[] mailbox = new long[MAILBOX];
         final AtomicLong head = new AtomicLong();
         final AtomicLong tail = new AtomicLong();
 
-        Vm(HrtimerBase clock) {
-            timer = clock.timer(wake);
+        Vm(HrtimerBase clock, Thread thread) {
+            this.thread = thread;
+            this.timer = clock.timer(thread);
         }
 
         boolean offer(long stamp) {
@@ -123,42 +127,44 @@ public final class Floor {
         void loop(Vm peer, long interval, long first, boolean echo, Recorder recorder, AtomicBoolean recording,
                   AtomicBoolean stop, LongAdder dropped) {
             long next = first;
-            try {
-                while (!stop.get()) {
-                    // Frames from the peer: record them (one-way or the echo's return) or send them back.
-                    long h = head.getPlain();
-                    long t = tail.getAcquire();
-                    boolean sentBack = false;
-                    for (; h != t; h++) {
-                        long stamp = mailbox[(int) (h & (MAILBOX - 1))];
-                        if (echo) {
-                            sentBack |= send(peer, stamp, dropped);
-                        } else {
-                            if (recording.getOpaque()) {
-                                recorder.recordValue(Math.max(0, System.nanoTime() - stamp));
-                            }
+            long armed = Long.MAX_VALUE;
+            while (!stop.get()) {
+                // Frames from the peer: record them (one-way or the echo's return) or send them back.
+                long h = head.getPlain();
+                long t = tail.getAcquire();
+                boolean sentBack = false;
+                for (; h != t; h++) {
+                    long stamp = mailbox[(int) (h & (MAILBOX - 1))];
+                    if (echo) {
+                        sentBack |= send(peer, stamp, dropped);
+                    } else {
+                        if (recording.getOpaque()) {
+                            recorder.recordValue(Math.max(0, System.nanoTime() - stamp));
                         }
                     }
-                    head.setRelease(h);
-                    if (sentBack) {
-                        peer.wake.signal();
+                }
+                head.setRelease(h);
+                if (sentBack) {
+                    LockSupport.unpark(peer.thread);
+                }
+                if (interval > 0) {
+                    long now = System.nanoTime();
+                    boolean sent = false;
+                    while (next - now <= 0) {
+                        sent |= send(peer, next, dropped);
+                        next += interval;
                     }
-                    if (interval > 0) {
-                        long now = System.nanoTime();
-                        boolean sent = false;
-                        while (next - now <= 0) {
-                            sent |= send(peer, next, dropped);
-                            next += interval;
-                        }
-                        if (sent) {
-                            peer.wake.signal();
-                        }
+                    if (sent) {
+                        LockSupport.unpark(peer.thread);
+                    }
+                    // Armed once per send time, as the driver's pacer: a wake by the peer leaves it armed.
+                    if (armed != next || !timer.isActive()) {
+                        armed = next;
                         timer.start(next);
                     }
-                    wake.await();
                 }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+                // The permit makes an unpark between the checks above and here wake this park at once.
+                LockSupport.park(this);
             }
         }
 

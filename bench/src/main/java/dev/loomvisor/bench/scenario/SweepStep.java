@@ -9,9 +9,22 @@ package dev.loomvisor.bench.scenario;
  * @param rssPerVmBytes resident memory beyond the JVM's baseline, per VM
  * @param framesPerSecond frames per second received, all flows together
  * @param detail why a broken step broke, in a few words (empty if held)
+ * @param samples latencies recorded over all repeats (the p99's sample count)
+ * @param windowSeconds the measured window of each repeat ({@link StepWindow})
  */
 public record SweepStep(int vms, Outcome outcome, double p99Us, double cpuPerSecond, long platformThreads,
-                        long rssPerVmBytes, double framesPerSecond, String detail) {
+                        long rssPerVmBytes, double framesPerSecond, String detail, long samples, double windowSeconds) {
+
+    public SweepStep(int vms, Outcome outcome, double p99Us, double cpuPerSecond, long platformThreads,
+                     long rssPerVmBytes, double framesPerSecond, String detail) {
+        this(vms, outcome, p99Us, cpuPerSecond, platformThreads, rssPerVmBytes, framesPerSecond, detail, 0, Double.NaN);
+    }
+
+    /** The same step with another outcome and reason. */
+    public SweepStep withOutcome(Outcome o, String why) {
+        return new SweepStep(vms, o, p99Us, cpuPerSecond, platformThreads, rssPerVmBytes, framesPerSecond, why,
+                samples, windowSeconds);
+    }
 
     /** How a step ended. */
     public enum Outcome {

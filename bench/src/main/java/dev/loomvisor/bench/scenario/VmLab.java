@@ -362,13 +362,18 @@ public final class VmLab implements AutoCloseable {
     }
 
     /**
-     * The lab's one pacing clock, made on first use: every paced vCPU of the lab (those added before and
-     * after) arms its send times on it and blocks untimed, instead of each taking a timed park per frame.
-     * Closed with the lab.
+     * The lab's one pacing clock, made on first use with {@link HrtimerBase#DEFAULT_SLACK_NANOS}: every paced
+     * vCPU of the lab (those added before and after) arms its send times on it and blocks untimed, instead of
+     * each taking a timed park per frame. Closed with the lab.
      */
-    public synchronized HrtimerBase pacingClock() {
+    public HrtimerBase pacingClock() {
+        return pacingClock(HrtimerBase.DEFAULT_SLACK_NANOS);
+    }
+
+    /** As {@link #pacingClock()}, made with {@code slackNanos} of slack if it is made by this call. */
+    public synchronized HrtimerBase pacingClock(long slackNanos) {
         if (pacingClock == null) {
-            pacingClock = new HrtimerBase("vmlab-hrtimer");
+            pacingClock = new HrtimerBase("vmlab-hrtimer", HrtimerBase.DEFAULT_CAPACITY, slackNanos);
             for (Vm v : vms) {
                 for (int k = 0; k < v.queues(); k++) {
                     v.driver(k).setPacingClock(pacingClock);

@@ -29,13 +29,16 @@ class SweepCommandTest {
         assertEquals(0, r.status(), r.err());
         var json = (Map<?, ?>) Json.parse(r.out());
         var steps = (List<?>) json.get("steps");
-        assertEquals(List.of(2L, 4L), steps.stream().map(s -> ((Map<?, ?>) s).get("vms")).toList());
+        assertEquals(List.of(2L, 4L), steps.stream().map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
         for (Object s : steps) {
             for (String field : List.of("model", "vms", "outcome", "latencyP99Us", "cpuSecondsPerSecond",
-                    "platformThreads", "rssPerVmBytes", "framesPerSecond")) {
+                    "platformThreads", "rssPerVmBytes", "framesPerSecond", "samples", "windowSeconds",
+                    "otherCpuShare", "disturbed")) {
                 assertTrue(((Map<?, ?>) s).containsKey(field), field + " missing in " + s);
             }
         }
+        // 2 VMs at 500 frames/s hold 1,000 samples (the default --min-samples) in 1 s, longer than the 200 ms asked.
+        assertEquals(1.0, (double) ((Map<?, ?>) steps.getFirst()).get("windowSeconds"), 1e-9);
         var summary = (Map<?, ?>) ((List<?>) json.get("summary")).getFirst();
         assertEquals(4L, summary.get("vmsHeldAtSlo"));
         assertEquals(null, summary.get("firstVmsOverSlo"));

@@ -58,6 +58,34 @@ class VmSearchTest {
     }
 
     @Test
+    void aFewVmsBreakingOnLatencyDoNotEndTheSearchBeforeAnyHeld() {
+        // 2 VMs break (sparse frames on cold paths), 4 to 64 hold, more break.
+        IntFunction<SweepStep> m = n -> n >= 4 && n <= 64
+                ? new SweepStep(n, SweepStep.Outcome.HELD, 100, 0.1, 10, 4096, n * 10.0, "")
+                : SweepStep.broken(n, SweepStep.Outcome.LATENCY, "p99 over");
+        var r = VmSearch.search(20_000, m);
+        assertEquals(64, r.held());
+        assertEquals(66, r.firstBroken().vms(), "the first broken above the most held, not the 2 VMs");
+        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 96, 80, 72, 68, 66), counts(r));
+    }
+
+    @Test
+    void latencyBreaksInARowBeforeAnyHeldEndTheSearch() {
+        var r = VmSearch.search(20_000, capacity(0, SweepStep.Outcome.LATENCY));
+        assertEquals(List.of(2, 4, 8, 16), counts(r));
+        assertEquals(VmSearch.EARLY_LATENCY_BREAKS, counts(r).size());
+        assertEquals(0, r.held());
+        assertEquals(2, r.firstBroken().vms());
+    }
+
+    @Test
+    void afterAHeldStepTheFirstLatencyBreakEndsTheDoubling() {
+        var r = VmSearch.search(20_000, capacity(40, SweepStep.Outcome.LATENCY));
+        assertEquals(List.of(2, 4, 8, 16, 32, 64, 48, 40, 44, 42), counts(r));
+        assertEquals(40, r.held());
+    }
+
+    @Test
     void aStepReportingAnotherCountIsRefused() {
         assertThrows(IllegalStateException.class,
                 () -> VmSearch.search(8, n -> new SweepStep(n + 2, SweepStep.Outcome.HELD, 1, 0, 0, 0, 0, "")));

@@ -13,11 +13,23 @@ import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
  * base costs nothing. An arm earlier than the clock thread's planned wake-up unparks it (as hrtimer_start
  * reprograms the clock event device when the new timer becomes the first).
  *
+ * <p>Slack (hrtimer_start_range_ns): each timer may fire up to the base's slack after its expiry, never before.
+ * The clock thread sleeps until the latest expiry that lies within the slack of the first one and fires that
+ * whole group in one pass, so senders whose times lie close together cost one wake-up of the clock (and
+ * one burst of wake-ups of their threads) instead of one each; a timer with no neighbour in its slack fires
+ * on time. Linux gives a normal thread's timed sleep 50 us of slack for the same reason.
+ *
  * <p>Why a heap and not a timing wheel: the clock thread must know its next expiry to sleep until exactly
  * then; a wheel only knows its next tick, so with timers armed it wakes every tick whether one is due or not.
  * The kernel keeps hrtimers in a timerqueue (an rbtree) for the same reason.
  */
 public final class HrtimerBase implements AutoCloseable {
+
+    /**
+     * The slack pacing clocks take unless told otherwise: Linux's default timer slack for a normal thread
+     * (50 us), what a guest's own timed sleep gets.
+     */
+    public static final long DEFAULT_SLACK_NANOS = 50_000;
 
     /** Timers one base takes by default. */
     public static final int DEFAULT_CAPACITY = 1 << 16;
@@ -41,6 +53,8 @@ public final class HrtimerBase implements AutoCloseable {
     private volatile int armed;
     private volatile boolean closing;
     private volatile boolean slackSet;
+    /** Clock passes that fired at least one timer (single writer: the clock thread). */
+    private volatile long expiryPasses;
 
     public HrtimerBase(String name) {
         this(name, DEFAULT_CAPACITY);
@@ -53,9 +67,8 @@ public final class HrtimerBase implements AutoCloseable {
 
     /**
      * A base whose timers may fire up to {@code slackNanos} late, as hrtimer_start_range_ns allows: the clock
-     * thread sleeps until the first expiry plus the slack and fires everything due by then in one wake-up,
-     * so many senders whose times lie close together cost one wake of the clock instead of one each. Never
-     * early.
+     * thread fires the timers whose expiries lie within the slack of the first in one wake-up (see the class
+     * comment). Never early.
      */
     public HrtimerBase(String name, int capacity, long slackNanos) {
         if (capacity < 1 || slackNanos < 0) {
@@ -106,6 +119,19 @@ public final class HrtimerBase implements AutoCloseable {
         return timers.get();
     }
 
+    /** The slack each timer of this base may fire late by, in nanoseconds. */
+    public long slackNanos() {
+        return slackNanos;
+    }
+
+    /**
+     * Wake-ups of the clock thread that fired at least one timer: with slack, fewer than the timers fired when
+     * expiries lie close together.
+     */
+    public long expiryPasses() {
+        return expiryPasses;
+    }
+
     /** True if the clock thread got a 1 ns timer slack (Linux). */
     public boolean timerSlackSet() {
         return slackSet;
@@ -145,12 +171,17 @@ public final class HrtimerBase implements AutoCloseable {
             }
             long now = relNow();
             Hrtimer first;
+            boolean fired = false;
             while ((first = queue.first()) != null && first.queuedExpires - now <= 0) {
                 queue.poll();
-                first.expire();
+                fired |= first.expire();
+            }
+            if (fired) {
+                expiryPasses++;
             }
             armed = queue.size();
-            long next = first == null ? FOREVER : first.queuedExpires + slackNanos;
+            long next = first == null ? FOREVER
+                    : slackNanos == 0 ? first.queuedExpires : queue.latestUpTo(first.queuedExpires + slackNanos);
             sleepUntil = next;
             if (!inbox.isEmpty() || closing) {
                 continue;

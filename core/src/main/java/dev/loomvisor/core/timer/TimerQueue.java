@@ -71,6 +71,29 @@ public final class TimerQueue {
         siftUp(last.queueIndex);
     }
 
+    /**
+     * The latest expiry among the queued timers that expire no later than {@code limit}, or {@code limit} itself
+     * if none does (the queue must not be empty for a useful answer). Visits only those timers: a heap node
+     * past the limit has its whole subtree past it.
+     */
+    public long latestUpTo(long limit) {
+        return size == 0 ? limit : latestUpTo(0, limit, heap[0].queuedExpires);
+    }
+
+    private long latestUpTo(int i, long limit, long best) {
+        if (i >= size) {
+            return best;
+        }
+        long e = heap[i].queuedExpires;
+        if (e - limit > 0) {
+            return best;
+        }
+        if (e - best > 0) {
+            best = e;
+        }
+        return latestUpTo(2 * i + 2, limit, latestUpTo(2 * i + 1, limit, best));
+    }
+
     /** Removes and returns the first timer. */
     public Hrtimer poll() {
         Hrtimer t = heap[0];

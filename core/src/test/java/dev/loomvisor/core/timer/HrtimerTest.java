@@ -71,6 +71,57 @@ class HrtimerTest {
     }
 
     @Test
+    void slackFiresTimersThatLieWithinItInOnePassAndNeverEarly() throws Exception {
+        int n = 100;
+        // Slack far beyond the spread of the expiries: every timer lies within the first's slack.
+        try (var base = new HrtimerBase("hrtimer-test", HrtimerBase.DEFAULT_CAPACITY, 5_000 * MS)) {
+            long[] deadline = new long[n];
+            AtomicLongArray firedAt = new AtomicLongArray(n);
+            CountDownLatch all = new CountDownLatch(n);
+            List<Hrtimer> timers = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                int id = i;
+                Notifier notifier = new Notifier();
+                notifier.setListener(x -> {
+                    firedAt.compareAndSet(id, 0, System.nanoTime());
+                    all.countDown();
+                });
+                timers.add(base.timer(notifier));
+            }
+            long start = System.nanoTime() + 200 * MS;
+            for (int i = 0; i < n; i++) {
+                deadline[i] = start + i * MS;
+                timers.get(i).start(deadline[i]);
+            }
+            assertTrue(all.await(30, TimeUnit.SECONDS), "not every timer fired");
+            for (int i = 0; i < n; i++) {
+                assertTrue(firedAt.get(i) - deadline[i] >= 0, "timer " + i + " fired early");
+            }
+            // One pass for the group the clock saw when it planned, at most one more for timers armed after that.
+            assertTrue(base.expiryPasses() <= 2, "fired in " + base.expiryPasses() + " passes, not coalesced");
+        }
+    }
+
+    @Test
+    void aTimerWithNoNeighbourInItsSlackIsNotHeldToTheEndOfIt() throws Exception {
+        try (var base = new HrtimerBase("hrtimer-test", HrtimerBase.DEFAULT_CAPACITY, 60_000 * MS)) {
+            CountDownLatch fired = new CountDownLatch(1);
+            Notifier notifier = new Notifier();
+            notifier.setListener(x -> fired.countDown());
+            Hrtimer t = base.timer(notifier);
+            t.start(System.nanoTime() + 10 * MS);
+            // Held to the end of its slack it would fire after 60 s; alone, it fires at its expiry.
+            assertTrue(fired.await(30, TimeUnit.SECONDS), "a lone timer waited for its slack");
+            // The pass is counted once its timers have fired: wait (bounded) for the count to follow.
+            long end = System.nanoTime() + 10_000 * MS;
+            while (base.expiryPasses() == 0 && System.nanoTime() - end < 0) {
+                Thread.sleep(1);
+            }
+            assertEquals(1, base.expiryPasses());
+        }
+    }
+
+    @Test
     void tenThousandArmedDeadlinesAllFire() throws Exception {
         int n = 10_000;
         try (var base = new HrtimerBase("hrtimer-test")) {

@@ -1,5 +1,7 @@
 package dev.loomvisor.vhost.backend;
 
+import dev.loomvisor.vmm.memory.AnonymousMapping;
+import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -112,7 +114,11 @@ public final class L2Switch {
         for (int k = 0; k < queues; k++) {
             ManyToOneRingBuffer q = spareQueues.pollFirst();
             if (q == null) {
-                ByteBuffer bb = ByteBuffer.allocateDirect(queueCapacity + RingBufferDescriptor.TRAILER_LENGTH);
+                // Mapped, not allocated: allocateDirect zeroes (touches) the whole queue, while a port of a mostly
+                // idle VM only ever touches the pages its few frames and the trailer land on. The buffer view keeps
+                // the automatic arena's mapping alive as long as the queue is reachable.
+                ByteBuffer bb = AnonymousMapping.map(Arena.ofAuto(), queueCapacity + RingBufferDescriptor.TRAILER_LENGTH)
+                        .asByteBuffer();
                 q = new ManyToOneRingBuffer(new UnsafeBuffer(bb));
             } else {
                 // A frame a late sender put there after the removal: never the new port's (dropped uncounted).

@@ -4,19 +4,24 @@ import dev.loomvisor.vmm.memory.GuestMemory;
 
 /**
  * The guest kernel's page allocator, reduced to a bump pointer: hands out aligned, zeroed ranges of guest
- * memory for rings and buffers. Ranges never cross a region end.
+ * memory for rings and buffers. Ranges never cross a region end. Over a fresh mapping (the first allocator
+ * of an anonymous or memfd region) the ranges are zero pages already and are not written: zeroing would
+ * touch every page of every buffer, so an idle guest would cost its whole buffer memory.
  */
 public final class GuestAllocator {
 
     private final GuestMemory memory;
     private long next;
     private long end;
+    private final boolean zeroFilled;
 
     /** Allocates from {@code [start, start + size)}, which must lie inside one region. */
     public GuestAllocator(GuestMemory memory, long start, long size) {
-        if (memory.regionOf(start, size) < 0) {
+        int region = memory.regionOf(start, size);
+        if (region < 0) {
             throw new IllegalArgumentException("allocator range outside guest memory");
         }
+        this.zeroFilled = memory.region(region).claimZeroFilled();
         this.memory = memory;
         this.next = start;
         this.end = start + size;
@@ -34,6 +39,9 @@ public final class GuestAllocator {
                     + Math.max(0, end - at) + " left");
         }
         next = at + size;
+        if (zeroFilled) {
+            return at;
+        }
         int chunk = 1 << 20;
         for (long z = 0; z < size; z += chunk) {
             memory.zero(at + z, (int) Math.min(chunk, size - z));

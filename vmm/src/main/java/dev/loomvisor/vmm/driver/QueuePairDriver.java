@@ -25,7 +25,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  * <p>NAPI-like: the vCPU keeps the rings' interrupts suppressed while it finds work, and only when a round
  * finds none turns them on, re-checks (virtqueue_enable_cb: used entries that came meanwhile may not raise
  * one) and waits. Steady state allocates nothing: RX and TX buffers are carved out of guest memory once, one
- * per descriptor, and a TX buffer keeps its prepared frame, so each frame writes only its seq and time.
+ * per descriptor, and a TX buffer keeps its prepared frame, so each frame writes only its seq and time. Free
+ * buffers are reused last-freed first and only as many RX buffers are posted as the traffic needs, so a
+ * mostly idle guest touches a few pages of its buffers, not all of them.
  *
  * <p>The rings are split or packed, as the driver negotiated ({@link DriverVirtqueue}); everything above is the
  * same on both.
@@ -53,6 +55,12 @@ public final class QueuePairDriver {
      * multiqueue sender numbers its own frames); more share the last slot.
      */
     private static final int MAX_FLOWS = 16;
+    /**
+     * RX buffers posted at first. A reap that finds half of the posted ones used doubles the count, up to every
+     * buffer: a mostly idle guest cycles through a few buffers (a few touched pages of guest memory) while a
+     * busy one soon has its whole ring posted.
+     */
+    static final int RX_POSTED_INITIAL = 16;
     /** Longest a busy virtual vCPU keeps its carrier before yielding it, as a host preempts a busy vCPU. */
     private static final long SLICE_NANOS = 100_000;
     /** MRG_RXBUF: how long to wait for the rest of a frame whose first buffer is used already. */
@@ -69,8 +77,11 @@ public final class QueuePairDriver {
     private final int rxBufSize;
     private final long[] rxAddr;
     private final UnsafeBuffer[] rxView;
+    /** Free RX buffers, a stack: the buffer freed last is posted next, so a quiet guest reuses warm pages. */
     private final int[] rxFree;
     private int rxFreeTop;
+    /** RX buffers to keep posted now (see {@link #RX_POSTED_INITIAL}). */
+    private int rxPostedTarget;
     private final long[] txAddr;
     private final UnsafeBuffer[] txView;
     private final int[] txFree;
@@ -144,8 +155,12 @@ public final class QueuePairDriver {
         for (int i = 0; i < rxCount; i++) {
             rxAddr[i] = allocator.allocate(rxBufSize, 64);
             rxView[i] = view(memory, rxAddr[i], rxBufSize);
+        }
+        // Buffer 0 on top: posted first, so the buffers in use are the lowest addresses.
+        for (int i = rxCount - 1; i >= 0; i--) {
             rxFree[rxFreeTop++] = i;
         }
+        this.rxPostedTarget = Math.min(rxCount, RX_POSTED_INITIAL);
         int txBuf = VirtioNetHeader.SIZE + FrameFormat.MAX_SIZE;
         this.txAddr = new long[txCount];
         this.txView = new UnsafeBuffer[txCount];
@@ -276,10 +291,16 @@ public final class QueuePairDriver {
 
     // ---- the vCPU ------------------------------------------------------------------------------------------
 
-    /** Posts every free RX buffer and kicks the RX queue if the device asks for it. */
+    /** RX buffers posted to the device now (vCPU only). */
+    int rxPosted() {
+        return rxAddr.length - rxFreeTop;
+    }
+
+    /** Posts free RX buffers up to the posted target and kicks the RX queue if the device asks for it. */
     public void fillRx() {
         int added = 0;
-        while (rxFreeTop > 0 && rx.freeCount() > 0) {
+        int posted = rxAddr.length - rxFreeTop;
+        while (rxFreeTop > 0 && posted + added < rxPostedTarget && rx.freeCount() > 0) {
             int slot = rxFree[--rxFreeTop];
             rx.add(rxAddr[slot], rxBufSize, true, slot);
             added++;
@@ -402,6 +423,7 @@ public final class QueuePairDriver {
         LongConsumer latency = latencySink;
         long latencyFrom = latencySource;
         boolean full = fullCheck;
+        int freeBefore = rxFreeTop;
         rxBlocked = false;
         while (true) {
             if (echoOn && !txRoom()) {
@@ -458,6 +480,10 @@ public final class QueuePairDriver {
             }
         }
         if (frames > 0) {
+            int reaped = rxFreeTop - freeBefore;
+            if (reaped * 2 >= rxPostedTarget && rxPostedTarget < rxAddr.length) {
+                rxPostedTarget = Math.min(rxAddr.length, rxPostedTarget * 2);
+            }
             fillRx();
         }
         if (echoed) {
@@ -634,7 +660,11 @@ public final class QueuePairDriver {
             if (deadline != NO_DEADLINE && deadline - System.nanoTime() <= 0) {
                 continue;
             }
-            boolean pending = tx.enableInterrupts();
+            // TX completions are reaped at the next send; an interrupt for them is wanted only when the vCPU
+            // waits for a TX buffer or has nothing more to send (so a finished plan's buffers come back), as
+            // Linux's virtio-net leaves TX interrupts off until its ring runs low (virtqueue_enable_cb_delayed).
+            // Otherwise every frame would wake its sender once more, just to free the buffer.
+            boolean pending = deadline == NO_DEADLINE || !txRoom() ? tx.enableInterrupts() : false;
             if (!rxBlocked) {
                 pending |= rx.enableInterrupts();
             }

@@ -15,8 +15,9 @@ import java.lang.invoke.VarHandle;
  * out zero pages on first touch and an idle guest costs only the pages its rings and buffers touched
  * (QEMU's anonymous RAM blocks do the same). {@link Arena#allocate} would zero, and so touch, every byte.
  * The mapping is unmapped when its arena closes. Where mmap is not there (not Linux) the arena allocates.
+ * Public for host-side buffers with the same need (the switch's port queues: sized for a burst, mostly empty).
  */
-final class AnonymousMapping {
+public final class AnonymousMapping {
 
     private static final int PROT_READ = 0x1;
     private static final int PROT_WRITE = 0x2;
@@ -54,7 +55,7 @@ final class AnonymousMapping {
      *
      * @throws OutOfMemoryError if the kernel refuses the mapping (ENOMEM: address space or map count)
      */
-    static MemorySegment map(Arena arena, long size) {
+    public static MemorySegment map(Arena arena, long size) {
         if (MMAP == null) {
             return arena.allocate(size, 4096);
         }

@@ -195,7 +195,7 @@ public final class GuestMemory implements AutoCloseable {
         public Builder anonymous(long base, long size) {
             checkSize(size);
             MemorySegment s = AnonymousMapping.map(arena, size);
-            regions.add(new GuestRegion(base, s, GuestRegion.Backing.ANONYMOUS, null, -1));
+            regions.add(new GuestRegion(base, s, GuestRegion.Backing.ANONYMOUS, null, -1, true));
             return this;
         }
 
@@ -214,7 +214,7 @@ public final class GuestMemory implements AutoCloseable {
             checkSize(size);
             int fd = Memfd.create(name);
             Path p = Path.of("/proc/self/fd/" + fd);
-            regions.add(new GuestRegion(base, mapShared(p, size), GuestRegion.Backing.MEMFD, p, fd));
+            regions.add(new GuestRegion(base, mapShared(p, size), GuestRegion.Backing.MEMFD, p, fd, true));
             return this;
         }
 

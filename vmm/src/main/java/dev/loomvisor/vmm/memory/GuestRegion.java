@@ -2,6 +2,7 @@ package dev.loomvisor.vmm.memory;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -35,8 +36,14 @@ public final class GuestRegion {
     private final Backing backing;
     private final Path path;
     private final int fd;
+    /** Zero pages nobody has written yet (a fresh mapping), until {@link #claimZeroFilled()} hands them out. */
+    private final AtomicBoolean zeroFilled;
 
     GuestRegion(long guestBase, MemorySegment segment, Backing backing, Path path, int fd) {
+        this(guestBase, segment, backing, path, fd, false);
+    }
+
+    GuestRegion(long guestBase, MemorySegment segment, Backing backing, Path path, int fd, boolean zeroFilled) {
         long size = segment.byteSize();
         if (size <= 0 || size > MAX_SIZE) {
             throw new IllegalArgumentException("region size " + size + " outside (0, " + MAX_SIZE + "]");
@@ -53,6 +60,16 @@ public final class GuestRegion {
         this.backing = backing;
         this.path = path;
         this.fd = fd;
+        this.zeroFilled = new AtomicBoolean(zeroFilled);
+    }
+
+    /**
+     * True once, for the first caller, if the region is a fresh mapping nothing has written yet: its pages are
+     * the kernel's zero pages, and a guest allocator handing them out need not zero (and so touch) them.
+     * False for every later caller and for memory that came with contents (a file, a wrapped segment).
+     */
+    public boolean claimZeroFilled() {
+        return zeroFilled.getAndSet(false);
     }
 
     public long guestBase() {
