@@ -28,8 +28,6 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
     private long weightBytes;
     private long dropTooBig;
     private long dropBadChain;
-    /** Set while a busy-poll waits for the guest to post RX buffers rather than for backend frames. */
-    private boolean waitingForBuffers;
 
     public RxHandler(VhostVirtqueue vq, IdleStrategy idle) {
         super(vq, idle);
@@ -70,19 +68,6 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
                 break;
             }
             if (noBuffers) {
-                if (busyPolls()) {
-                    // Busy-poll for the guest's refill too (a generating backend waits on buffers, not frames).
-                    waitingForBuffers = true;
-                    Busy b = busyPoll();
-                    waitingForBuffers = false;
-                    if (b == Busy.HIT) {
-                        continue;
-                    }
-                    if (b == Busy.INTERRUPTED) {
-                        vq.queueHandler();
-                        break;
-                    }
-                }
                 // Out of guest buffers: ask for a kick when it refills, and re-check for a refill that slipped
                 // in while kicks were off.
                 if (placement.enableNotifications()) {
@@ -152,9 +137,6 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
 
     @Override
     boolean workArrived() {
-        if (waitingForBuffers) {
-            return vq.queue().hasAvail();
-        }
         NetBackend b = vq.backend();
         return b != null && b.rxPending();
     }
