@@ -13,9 +13,9 @@ import java.util.concurrent.locks.LockSupport;
  * scheduler would preempt a busy thread at most once per slice.
  *
  * <p>A yield on most slices (a park only every 8th) was tried for busy-polling rings, where the timed park's
- * timer wake-ups cost a visible share of a polling worker's time: with 32 busy-polling rings on two carriers
- * the pollers handed the carriers to one another through their local queues and the vCPUs woken from outside
- * waited for minutes (an accounting test hung). Fairness to threads woken from elsewhere comes first.
+ * timer wake-ups cost a visible share of a polling worker's time; it was taken back: a yielding virtual
+ * thread can go back into its carrier's local queue ahead of threads woken from outside, and fairness to
+ * those comes first.
  */
 public final class Carriers {
 
