@@ -101,11 +101,6 @@ public final class DataPathRun {
         public boolean sized() {
             return queueSize != 0 || rxBuffers != 0 || txBuffers != 0;
         }
-
-        /** The same sizes with {@code n} queue pairs per NIC, their rings served as {@code workers} says. */
-        public Scale withQueues(int n, VmmBackend.VringWorkers workers) {
-            return new Scale(queueSize, rxBuffers, txBuffers, ring, n, workers);
-        }
     }
 
     /**
