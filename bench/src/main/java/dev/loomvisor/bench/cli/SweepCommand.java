@@ -157,19 +157,11 @@ public final class SweepCommand implements Callable<Integer> {
                     steps.add(m);
                     points.add(new SweepChart.Point(n, s.p99Us()));
                     return s;
-                });
+                }, n -> floorAt(n, rate, slack, jit, floors, journal, run, steps, progress).latency()
+                        .getValueAtPercentile(99) / 1e3 > sloMicros);
                 chart.put(variant.label(), points);
                 int floorVms = Math.max(2, result.held());
-                Floor.Measurement floor = floors.get(floorVms);
-                if (floor == null) {
-                    progress.update("floor " + floorVms + " VMs", 1, 1, "");
-                    jit.floor(DataPathRun.Traffic.BOTH_WAYS);
-                    // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
-                    int floorFlows = floorVms * common.queues;
-                    StepWindow w = window(floorFlows, rate);
-                    floor = Floor.run(floorFlows, rate, DataPathRun.Traffic.BOTH_WAYS, w.warmup(), w.duration(), slack);
-                    floors.put(floorVms, floor);
-                }
+                Floor.Measurement floor = floorAt(floorVms, rate, slack, jit, floors, journal, run, steps, progress);
                 var sm = summaryMap(model, result, floor);
                 sm.put("ring", ring.layoutName());
                 summary.add(sm);
@@ -190,7 +182,54 @@ public final class SweepCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** One step: the repeats at {@code vms} VMs, medians, and whether it held. */
+    /**
+     * The floor at {@code vms} VMs, measured once per count and shared by every model; each measurement is also a
+     * row of the steps (model "floor").
+     */
+    private Floor.Measurement floorAt(int vms, double rate, long slack, JitWarmup jit, Map<Integer, Floor.Measurement> floors,
+                                      Journal journal, String run, List<Map<String, Object>> steps, Progress progress) {
+        Floor.Measurement floor = floors.get(vms);
+        if (floor != null) {
+            return floor;
+        }
+        progress.update("floor " + vms + " VMs", 1, 1, "");
+        try {
+            jit.floor(DataPathRun.Traffic.BOTH_WAYS);
+            // As many flows as the VMs' queue pairs: each pair of a sender is a flow.
+            int flows = vms * common.queues;
+            StepWindow w = window(flows, rate);
+            disturbance.begin();
+            floor = Floor.run(flows, rate, DataPathRun.Traffic.BOTH_WAYS, w.warmup(), w.duration(), slack);
+            disturbance.end("floor/" + vms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while measuring the floor", e);
+        }
+        floors.put(vms, floor);
+        double p99 = floor.latency().getValueAtPercentile(99) / 1e3;
+        double seconds = floor.nanos() / 1e9;
+        var m = new LinkedHashMap<String, Object>();
+        m.put("model", "floor");
+        m.put("ring", "-");
+        m.put("vms", (long) vms);
+        boolean held = p99 <= sloMicros;
+        m.put("outcome", held ? SweepStep.Outcome.HELD.word() : SweepStep.Outcome.LATENCY.word());
+        m.put("withinSlo", held);
+        m.put("latencyP99Us", p99);
+        m.put("cpuSecondsPerSecond", floor.cpuSeconds() / seconds);
+        m.put("platformThreads", null);
+        m.put("rssPerVmBytes", null);
+        m.put("framesPerSecond", floor.framesPerSecond());
+        m.put("samples", floor.latency().getTotalCount());
+        m.put("windowSeconds", seconds);
+        m.put("key", "floor/" + vms);
+        m.put("detail", held ? "" : String.format(Locale.ROOT, "p99 %.1f us over the %.0f us SLO", p99, sloMicros));
+        disturbance.flag(m, null);
+        journal.result(run, m);
+        steps.add(m);
+        return floor;
+    }
+
     /** The warm-up and window of a step at {@code vms} VMs. */
     private StepWindow window(int vms, double rate) {
         return StepWindow.plan(vms, rate, common.warmup, common.duration, maxDuration, minSamples, MIN_WARMUP_FRAMES);
@@ -330,7 +369,8 @@ public final class SweepCommand implements Callable<Integer> {
             st.row(List.of(Disturbance.mark(m), String.valueOf(m.get("ring")), String.valueOf(m.get("vms")), (String) m.get("outcome"),
                     f1(m.get("latencyP99Us")), n < minSamples ? n + " (few)" : String.valueOf(n),
                     f1(m.get("windowSeconds")), f0(m.get("framesPerSecond")), f2(m.get("cpuSecondsPerSecond")),
-                    String.format(Locale.ROOT, "%.1f", ((Number) m.get("rssPerVmBytes")).longValue() / 1024.0),
+                    m.get("rssPerVmBytes") == null ? "-"
+                            : String.format(Locale.ROOT, "%.1f", ((Number) m.get("rssPerVmBytes")).longValue() / 1024.0),
                     String.format(Locale.ROOT, "%.0f", 100 * ((Number) m.get("otherCpuShare")).doubleValue())));
         }
         out.print(st.render());

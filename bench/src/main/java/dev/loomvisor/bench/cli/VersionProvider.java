@@ -24,7 +24,7 @@ public final class VersionProvider implements CommandLine.IVersionProvider {
 
     public static String versionLine() {
         return "loomvisor " + version() + " (Java " + Runtime.version() + ", "
-                + System.getProperty("java.vm.name") + ")";
+                + System.getProperty("java.vm.name") + "; GC: " + dev.loomvisor.bench.machine.MachineState.gcName() + ")";
     }
 
     @Override

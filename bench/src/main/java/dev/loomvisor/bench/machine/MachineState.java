@@ -44,6 +44,7 @@ public final class MachineState {
         var m = new LinkedHashMap<String, Object>();
         m.put("jdk", Runtime.version().toString());
         m.put("vm", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
+        m.put("gc", gcName());
         m.put("cpus", (long) Runtime.getRuntime().availableProcessors());
         m.put("os", System.getProperty("os.name") + " " + readFirstLine(Path.of("/proc/sys/kernel/osrelease")));
         m.put("coreToCoreNanosStart", c2cStart.medianNanos());
@@ -66,6 +67,18 @@ public final class MachineState {
         m.put("coreToCoreNanosEndMin", c2c.minNanos());
         m.put("coreToCoreNanosEndMax", c2c.maxNanos());
         return m;
+    }
+
+    /**
+     * The garbage collector this JVM runs (its collectors' names, e.g. "ZGC Minor Cycles, ZGC Major Cycles"): a
+     * stop-the-world collector's pauses land in every latency figure, so a run says which one it had.
+     */
+    public static String gcName() {
+        var names = new java.util.ArrayList<String>();
+        for (var gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            names.add(gc.getName());
+        }
+        return String.join(", ", names);
     }
 
     /** CPU seconds this JVM used so far (all threads, user + system). */

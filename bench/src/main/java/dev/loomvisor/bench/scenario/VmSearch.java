@@ -4,12 +4,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.function.IntFunction;
+import java.util.function.IntPredicate;
 
 /**
  * The sweep's search for the most VMs a model holds: doubling from 2 (2, 4, 8, ...; the maximum itself
  * if doubling would pass it) until a step breaks, then bisecting between the last count that held and the
  * first that broke above it, down to one pair. Before any step held, only {@link #EARLY_LATENCY_BREAKS}
- * latency breaks in a row stop the doubling (a limit, memory or a failure stops it at once). A pure function of the measurements: about 2 log2(max) steps, so a
+ * latency breaks in a row stop the doubling, and a break at a count where the floor (a bare hand-off at the same
+ * count and pacing) breaks the SLO too does not count towards them: there the machine's own wake-up latency
+ * broke it, not the model (a limit, memory or a failure stops it at once). A pure function of the measurements: about 2 log2(max) steps, so a
  * sweep to 20,000 VMs takes some 27 measurements, not 10,000.
  */
 public final class VmSearch {
@@ -33,6 +36,16 @@ public final class VmSearch {
      * @param measure runs one step; called with even counts in [2, maxVms], never twice with the same count
      */
     public static Result search(int maxVms, IntFunction<SweepStep> measure) {
+        return search(maxVms, measure, n -> false);
+    }
+
+    /**
+     * @param maxVms an even count, at least 2
+     * @param measure runs one step; called with even counts in [2, maxVms], never twice with the same count
+     * @param floorBreaks whether the floor breaks the SLO at a count; asked only for a latency break before any
+     *     step held
+     */
+    public static Result search(int maxVms, IntFunction<SweepStep> measure, IntPredicate floorBreaks) {
         if (maxVms < 2 || maxVms % 2 != 0) {
             throw new IllegalArgumentException("maxVms must be even and at least 2: " + maxVms);
         }
@@ -54,8 +67,10 @@ public final class VmSearch {
                 }
                 // Until a step holds, a latency break need not be the model's limit: each of a few VMs' sparse
                 // frames wakes a cold path (parked carriers, a halted host CPU), which a busier fleet keeps warm.
+                // At rates of a few frames per second per VM that warm-up can take thousands of VMs: where the
+                // floor breaks as well, the doubling goes on without counting the break.
                 boolean early = held == 0 && s.outcome() == SweepStep.Outcome.LATENCY
-                        && ++earlyBreaks < EARLY_LATENCY_BREAKS;
+                        && (floorBreaks.test(n) || ++earlyBreaks < EARLY_LATENCY_BREAKS);
                 if (!early) {
                     break;
                 }

@@ -29,7 +29,11 @@ class SweepCommandTest {
         assertEquals(0, r.status(), r.err());
         var json = (Map<?, ?>) Json.parse(r.out());
         var steps = (List<?>) json.get("steps");
-        assertEquals(List.of(2L, 4L), steps.stream().map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
+        assertEquals(List.of(2L, 4L), steps.stream().filter(s -> "user-worker".equals(((Map<?, ?>) s).get("model")))
+                .map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
+        // The floor at the count held is a step row of its own.
+        assertEquals(List.of(4L), steps.stream().filter(s -> "floor".equals(((Map<?, ?>) s).get("model")))
+                .map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
         for (Object s : steps) {
             for (String field : List.of("model", "vms", "outcome", "latencyP99Us", "cpuSecondsPerSecond",
                     "platformThreads", "rssPerVmBytes", "framesPerSecond", "samples", "windowSeconds",

@@ -79,6 +79,29 @@ class VmSearchTest {
     }
 
     @Test
+    void countsWhereTheFloorBreaksTooDoNotEndTheDoubling() {
+        // Sparse frames: the model and the floor break up to 512 VMs (cold wake-ups); the model holds 1024 to 3000.
+        IntFunction<SweepStep> m = n -> n >= 1024 && n <= 3000
+                ? new SweepStep(n, SweepStep.Outcome.HELD, 100, 0.1, 10, 4096, n * 10.0, "")
+                : SweepStep.broken(n, SweepStep.Outcome.LATENCY, "p99 over");
+        var asked = new java.util.ArrayList<Integer>();
+        var r = VmSearch.search(20_000, m, n -> {
+            asked.add(n);
+            return n <= 512;
+        });
+        assertEquals(3000, r.held());
+        assertEquals(3002, r.firstBroken().vms());
+        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 256, 512), asked, "the floor only for breaks before any held");
+    }
+
+    @Test
+    void whereTheFloorHoldsEarlyLatencyBreaksStillEndTheSearch() {
+        var r = VmSearch.search(20_000, capacity(0, SweepStep.Outcome.LATENCY), n -> n <= 4);
+        assertEquals(List.of(2, 4, 8, 16, 32, 64), counts(r), "2 and 4 not counted, then 4 breaks in a row");
+        assertEquals(0, r.held());
+    }
+
+    @Test
     void afterAHeldStepTheFirstLatencyBreakEndsTheDoubling() {
         var r = VmSearch.search(20_000, capacity(40, SweepStep.Outcome.LATENCY));
         assertEquals(List.of(2, 4, 8, 16, 32, 64, 48, 40, 44, 42), counts(r));
