@@ -286,8 +286,10 @@ public class CompareCommand implements Callable<Integer> {
         long rss = 0;
         long frames = 0;
         long bad = 0;
+        long settle = 0;
         for (int r = 0; r < n; r++) {
             var x = reps[r];
+            settle = Math.max(settle, x.settleNanos());
             mpps[r] = x.mpps();
             gbps[r] = x.gbps();
             cpu[r] = x.cpuSeconds();
@@ -329,6 +331,8 @@ public class CompareCommand implements Callable<Integer> {
         m.put("frames", frames);
         m.put("badFrames", bad);
         m.put("vhostWorkersPerVm", (long) reps[0].workersPerVm());
+        // Open loop: how long the longest warm-up was stretched for the start-up backlog to drain.
+        m.put("settleSeconds", settle / 1e9);
         return m;
     }
 
@@ -451,6 +455,12 @@ public class CompareCommand implements Callable<Integer> {
         }
         out.println();
         Disturbance.footnote(rows).ifPresent(out::println);
+        double settled = rows.stream().mapToDouble(r -> r.get("settleSeconds") instanceof Double d ? d : 0).max().orElse(0);
+        if (settled >= 0.1) {
+            out.printf(Locale.ROOT, "warm-up stretched by up to %.1f s until the start-up backlog (every VM's first page "
+                    + "faults) had drained (at most %d s; settleSeconds in the JSON)%n", settled,
+                    DataPathRun.MAX_SETTLE_NANOS / 1_000_000_000L);
+        }
         out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: "
                 + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"

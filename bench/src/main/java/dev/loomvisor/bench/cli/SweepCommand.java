@@ -72,6 +72,8 @@ public final class SweepCommand implements Callable<Integer> {
     int maxVms;
 
     private final Disturbance disturbance = new Disturbance();
+    /** Per step ("model/VMs"): the longest its warm-up was stretched for the start-up backlog to drain. */
+    private final Map<String, Double> settleSeconds = new HashMap<>();
 
     /** A step that saw fewer of the sent frames arrive than this broke: latency hides lost frames. */
     private static final double MIN_DELIVERED = 0.9;
@@ -152,6 +154,7 @@ public final class SweepCommand implements Callable<Integer> {
                     SweepStep s = measure(model, n, size, rate, common.scale(ring), slack, baselineRss, progress);
                     var m = stepMap(model, s);
                     m.put("ring", ring.layoutName());
+                    m.put("settleSeconds", settleSeconds.getOrDefault(model.modelName() + "/" + n, 0.0));
                     disturbance.flag(m, null);
                     journal.result(run, m);
                     steps.add(m);
@@ -247,6 +250,7 @@ public final class SweepCommand implements Callable<Integer> {
         long sent = 0;
         long received = 0;
         long samples = 0;
+        long settle = 0;
         for (int r = 0; r < n; r++) {
             int rep = r + 1;
             DataPathRun.Measurement x;
@@ -274,7 +278,9 @@ public final class SweepCommand implements Callable<Integer> {
             sent += x.sent();
             received += x.frames();
             samples += x.latency().getTotalCount();
+            settle = Math.max(settle, x.settleNanos());
         }
+        settleSeconds.put(model.modelName() + "/" + vms, settle / 1e9);
         double p = CompareCommand.median(p99);
         var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), threads,
                 Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "", samples,
@@ -363,7 +369,7 @@ public final class SweepCommand implements Callable<Integer> {
                 dur(maxDuration), minSamples, dur(pacing.jitWarmup), JitWarmup.RATE_PER_FLOW_TEXT,
                 pacing.timerSlack.toNanos() / 1000);
         var st = new Table(List.of("model", "ring", "VMs", "outcome", "p99 us", "samples", "window s", "frames/s", "CPU s/s",
-                "RSS/VM KiB", "other CPU %"));
+                "RSS/VM KiB", "settle s", "other CPU %"));
         for (var m : steps) {
             long n = ((Number) m.get("samples")).longValue();
             st.row(List.of(Disturbance.mark(m), String.valueOf(m.get("ring")), String.valueOf(m.get("vms")), (String) m.get("outcome"),
@@ -371,6 +377,7 @@ public final class SweepCommand implements Callable<Integer> {
                     f1(m.get("windowSeconds")), f0(m.get("framesPerSecond")), f2(m.get("cpuSecondsPerSecond")),
                     m.get("rssPerVmBytes") == null ? "-"
                             : String.format(Locale.ROOT, "%.1f", ((Number) m.get("rssPerVmBytes")).longValue() / 1024.0),
+                    f1(m.get("settleSeconds")),
                     String.format(Locale.ROOT, "%.0f", 100 * ((Number) m.get("otherCpuShare")).doubleValue())));
         }
         out.print(st.render());
@@ -396,7 +403,8 @@ public final class SweepCommand implements Callable<Integer> {
         }
         Disturbance.footnote(steps).ifPresent(out::println);
         out.println("samples: latencies behind a step's p99 over its repeats, '(few)' when the window's cap left fewer "
-                + "than --min-samples; other CPU %: the most other processes took of the CPUs during a repeat.");
+                + "than --min-samples; settle s: how long the warm-up was stretched until the start-up backlog (every VM's first "
+                + "page faults) had drained, up to " + DataPathRun.MAX_SETTLE_NANOS / 1_000_000_000L + " s; other CPU %: the most other processes took of the CPUs during a repeat.");
         out.println("VMs held: most VMs within the SLO (doubling, then bisection to one pair); figures at that count, "
                 + "medians over repeats; floor: the same VMs and pacing as a bare virtual-thread handoff; RSS/VM: "
                 + "resident memory after a full GC beyond the JVM's after its JIT warm-ups, per VM; frames/s: all flows together.");
