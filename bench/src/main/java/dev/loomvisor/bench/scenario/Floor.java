@@ -31,6 +31,12 @@ public final class Floor {
     }
 
     private static final int MAILBOX = 1 << 12;
+    /**
+     * Parks before a VM's {@code rounds} returns to its loop and is called again, as the guest driver's vCPU
+     * does: a loop entered once per thread stays interpreted, and a virtual thread parking with an interpreted
+     * frame thawed takes the JDK's slow freeze (a new stack chunk per park). The floor pays what the models pay.
+     */
+    private static final int PARKS_PER_CALL = 64;
 
     private Floor() {}
 
@@ -124,11 +130,25 @@ public final class Floor {
             return true;
         }
 
+        /** The next send time and the expiry the timer is armed for, kept across calls of {@link #rounds}. */
+        private long next;
+        private long armed = Long.MAX_VALUE;
+
         void loop(Vm peer, long interval, long first, boolean echo, Recorder recorder, AtomicBoolean recording,
                   AtomicBoolean stop, LongAdder dropped) {
-            long next = first;
-            long armed = Long.MAX_VALUE;
-            while (!stop.get()) {
+            next = first;
+            while (rounds(peer, interval, echo, recorder, recording, stop, dropped)) {
+                // Back into rounds, compiled by now: see PARKS_PER_CALL.
+            }
+        }
+
+        /** The VM's rounds, until {@link #PARKS_PER_CALL} parks: false when the run is over. */
+        private boolean rounds(Vm peer, long interval, boolean echo, Recorder recorder, AtomicBoolean recording,
+                               AtomicBoolean stop, LongAdder dropped) {
+            for (int parks = 0; parks < PARKS_PER_CALL; parks++) {
+                if (stop.get()) {
+                    return false;
+                }
                 // Frames from the peer: record them (one-way or the echo's return) or send them back.
                 long h = head.getPlain();
                 long t = tail.getAcquire();
@@ -166,6 +186,7 @@ public final class Floor {
                 // The permit makes an unpark between the checks above and here wake this park at once.
                 LockSupport.park(this);
             }
+            return true;
         }
 
         private static boolean send(Vm peer, long stamp, LongAdder dropped) {
