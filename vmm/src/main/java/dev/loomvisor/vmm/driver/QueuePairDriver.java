@@ -306,6 +306,7 @@ public final class QueuePairDriver {
             added++;
         }
         if (added > 0 && rx.publishAndCheckKick()) {
+            stats.add(PairStats.RX_KICKS, 1);
             kick(VirtioNetDevice.rxQueue(pair));
         }
     }
@@ -650,6 +651,7 @@ public final class QueuePairDriver {
                     // A timed park, not Thread.yield: a yield finds the scheduler's queue empty while the
                     // workers this vCPU feeds are still waking, and runs the vCPU on.
                     if (Thread.currentThread().isVirtual()) {
+                        stats.add(PairStats.SLICE_YIELDS, 1);
                         LockSupport.parkNanos(1);
                     }
                     sliceStart = System.nanoTime();
@@ -691,6 +693,7 @@ public final class QueuePairDriver {
             return;
         }
         if (deadline == NO_DEADLINE) {
+            stats.add(PairStats.HALTS, 1);
             LockSupport.park(this);
         } else if (pacer != null) {
             // Armed once per send time: a wake by an interrupt leaves the timer armed for the same frame. The
@@ -701,9 +704,11 @@ public final class QueuePairDriver {
                 pacer.start(deadline);
             }
             if (deadline - System.nanoTime() > 0) {
+                stats.add(PairStats.HALTS, 1);
                 LockSupport.park(this);
             }
         } else {
+            stats.add(PairStats.HALTS, 1);
             LockSupport.parkNanos(this, Math.max(1, deadline - System.nanoTime()));
         }
         if (vector.poll() > 0) {
