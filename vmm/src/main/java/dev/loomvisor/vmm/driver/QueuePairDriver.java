@@ -66,6 +66,14 @@ public final class QueuePairDriver {
     /** MRG_RXBUF: how long to wait for the rest of a frame whose first buffer is used already. */
     private static final long GATHER_SPINS = 1 << 20;
     private static final long NO_DEADLINE = Long.MAX_VALUE;
+    /**
+     * Halts before {@link #rounds} returns to {@link #loop} and is called again. Every vCPU enters its loop once,
+     * most before the JIT compiled it, and such an activation stays in the interpreter; a virtual thread that
+     * parks with an interpreted frame among those it ran since it last parked takes the slow freeze (a new stack
+     * chunk per park, under ZGC). Re-entered now and then, the rounds run compiled and park without returning
+     * into the interpreted frame below them, which stays frozen.
+     */
+    private static final int HALTS_PER_CALL = 64;
 
     private final int pair;
     private final MmioTransport mmio;
@@ -631,7 +639,20 @@ public final class QueuePairDriver {
         rx.disableInterrupts();
         tx.disableInterrupts();
         sliceStart = System.nanoTime();
-        while (!stopRequested && running.getAsBoolean() && !Thread.currentThread().isInterrupted()) {
+        while (rounds(running)) {
+            // Back into rounds, compiled by now: see HALTS_PER_CALL.
+        }
+    }
+
+    /**
+     * The vCPU's rounds, until {@link #HALTS_PER_CALL} halts: false when the loop must end.
+     */
+    private boolean rounds(BooleanSupplier running) {
+        int halts = 0;
+        while (halts < HALTS_PER_CALL) {
+            if (stopRequested || !running.getAsBoolean() || Thread.currentThread().isInterrupted()) {
+                return false;
+            }
             int version = planVersion;
             if (version != planSeen) {
                 planSeen = version;
@@ -672,11 +693,13 @@ public final class QueuePairDriver {
             }
             if (!pending) {
                 awaitInterrupt(deadline);
+                halts++;
             }
             tx.disableInterrupts();
             rx.disableInterrupts();
             sliceStart = System.nanoTime();
         }
+        return true;
     }
 
     /**
