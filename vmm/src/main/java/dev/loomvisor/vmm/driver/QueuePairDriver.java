@@ -644,9 +644,7 @@ public final class QueuePairDriver {
         }
     }
 
-    /**
-     * The vCPU's rounds, until {@link #HALTS_PER_CALL} halts: false when the loop must end.
-     */
+    /** The vCPU's rounds, until {@link #HALTS_PER_CALL} halts or slice yields: false when the loop must end. */
     private boolean rounds(BooleanSupplier running) {
         int halts = 0;
         while (halts < HALTS_PER_CALL) {
@@ -674,6 +672,7 @@ public final class QueuePairDriver {
                     if (Thread.currentThread().isVirtual()) {
                         stats.add(PairStats.SLICE_YIELDS, 1);
                         LockSupport.parkNanos(1);
+                        halts++; // a busy vCPU parks only here: it too comes back into a compiled rounds
                     }
                     sliceStart = System.nanoTime();
                 }
