@@ -660,8 +660,11 @@ public final class QueuePairDriver {
                 planStart = System.nanoTime();
             }
             long now = System.nanoTime();
-            boolean work = reapTx() > 0;
-            work |= transmitDue(now) > 0;
+            // Completions only free buffers for transmitDue just below: alone they are no reason for another
+            // round (a sender woken for one frame would otherwise come round again for that frame's completion,
+            // and a round that took a kick's wake-up syscall would end its slice at once).
+            reapTx();
+            boolean work = transmitDue(now) > 0;
             work |= reapRx() > 0;
             if (work) {
                 if (now - sliceStart >= SLICE_NANOS) {
