@@ -69,8 +69,8 @@ public final class QueuePairDriver {
     /**
      * Halts before {@link #rounds} returns to {@link #loop} and is called again. Every vCPU enters its loop once,
      * most before the JIT compiled it, and such an activation stays in the interpreter; a virtual thread that
-     * parks with an interpreted frame among those it ran since it last parked takes the slow freeze (a new stack
-     * chunk per park, under ZGC). Re-entered now and then, the rounds run compiled and park without returning
+     * parks with an interpreted frame among those it ran since it last parked takes the slow freeze (frame by frame,
+     * into a new stack chunk). Re-entered now and then, the rounds run compiled and park without returning
      * into the interpreted frame below them, which stays frozen.
      */
     private static final int HALTS_PER_CALL = 64;
