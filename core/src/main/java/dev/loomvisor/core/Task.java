@@ -77,6 +77,8 @@ public final class Task {
     private volatile Mm mm;
     @SuppressWarnings("unused") // accessed through STATE
     private volatile int state;
+    /** task->nvcsw: sleeps {@link #schedule()} committed to. Written by the task's own thread only. */
+    private volatile long nvcsw;
     private final AtomicInteger lifecycle = new AtomicInteger(NEW);
     private volatile int exitCode;
     /** Set after every charge was returned (see {@link #isDead()}). */
@@ -338,9 +340,19 @@ public final class Task {
             STATE.setVolatile(this, TASK_RUNNING);
             return;
         }
+        nvcsw = nvcsw + 1; // single writer: this thread
         while ((int) STATE.getVolatile(this) == TASK_PARKED) {
             LockSupport.park(this);
         }
+    }
+
+    /**
+     * Voluntary context switches (task->nvcsw, voluntary_ctxt_switches in /proc/pid/status): how often the task
+     * went to sleep in {@link #schedule()}, so how often a waker had to wake it. A wake that came between the
+     * mark and the sleep costs none.
+     */
+    public long voluntarySwitches() {
+        return nvcsw;
     }
 
     /**

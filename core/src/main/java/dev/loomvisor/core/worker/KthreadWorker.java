@@ -44,19 +44,8 @@ public final class KthreadWorker implements Worker {
             Kthreadd.useMm(me, ownerMm);
         }
         try {
-            for (;;) {
-                // The same "about to sleep" order as vhost_task, with kthread_should_stop for STOP.
-                me.setCurrentStateInterruptible();
-                Delays.at(Delays.Point.LOOP_AFTER_MARK);
-                if (Kthreadd.shouldStop(me)) {
-                    me.setRunning();
-                    break;
-                }
-                Delays.at(Delays.Point.LOOP_BEFORE_FN);
-                if (!fn.run()) {
-                    Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
-                    me.schedule();
-                }
+            while (serve(me)) {
+                // Back into serve, compiled by now: see Worker#SLEEPS_PER_CALL.
             }
         } finally {
             if (ownerMm != null) {
@@ -64,6 +53,26 @@ public final class KthreadWorker implements Worker {
             }
         }
         return 0;
+    }
+
+    /** The worker loop for up to {@link Worker#SLEEPS_PER_CALL} sleeps; false once the kthread must stop. */
+    private boolean serve(Task me) {
+        for (int sleeps = 0; sleeps < Worker.SLEEPS_PER_CALL; ) {
+            // The same "about to sleep" order as vhost_task, with kthread_should_stop for STOP.
+            me.setCurrentStateInterruptible();
+            Delays.at(Delays.Point.LOOP_AFTER_MARK);
+            if (Kthreadd.shouldStop(me)) {
+                me.setRunning();
+                return false;
+            }
+            Delays.at(Delays.Point.LOOP_BEFORE_FN);
+            if (!fn.run()) {
+                Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
+                me.schedule();
+                sleeps++;
+            }
+        }
+        return true;
     }
 
     @Override

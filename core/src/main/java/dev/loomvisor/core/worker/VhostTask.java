@@ -68,24 +68,8 @@ public final class VhostTask implements Worker {
     /** vhost_task_fn. */
     private int loop() {
         Task me = task;
-        for (;;) {
-            // SIGKILL ends the loop; SIGSTOP holds the task in getSignal until SIGCONT.
-            if (me.signalPending() && me.signals().getSignal()) {
-                break;
-            }
-            // "About to sleep" before the STOP test and fn: a wake from here on turns the state back to
-            // running, so schedule() below returns at once and no wake is lost (reference section 3).
-            me.setCurrentStateInterruptible();
-            Delays.at(Delays.Point.LOOP_AFTER_MARK);
-            if ((flags.get() & STOP) != 0) {
-                me.setRunning();
-                break;
-            }
-            Delays.at(Delays.Point.LOOP_BEFORE_FN);
-            if (!fn.run()) {
-                Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
-                me.schedule();
-            }
+        while (serve(me)) {
+            // Back into serve, compiled by now: see Worker#SLEEPS_PER_CALL.
         }
         // If a stop and a SIGKILL race, the stop wins if it came first: the vhost layer that stopped us has
         // already stopped new work and flushed, so handleSigkill must not run.
@@ -100,6 +84,31 @@ public final class VhostTask implements Worker {
             }
         }
         return 0;
+    }
+
+    /** vhost_task_fn's loop for up to {@link Worker#SLEEPS_PER_CALL} sleeps; false when the task must end. */
+    private boolean serve(Task me) {
+        for (int sleeps = 0; sleeps < Worker.SLEEPS_PER_CALL; ) {
+            // SIGKILL ends the loop; SIGSTOP holds the task in getSignal until SIGCONT.
+            if (me.signalPending() && me.signals().getSignal()) {
+                return false;
+            }
+            // "About to sleep" before the STOP test and fn: a wake from here on turns the state back to
+            // running, so schedule() below returns at once and no wake is lost (reference section 3).
+            me.setCurrentStateInterruptible();
+            Delays.at(Delays.Point.LOOP_AFTER_MARK);
+            if ((flags.get() & STOP) != 0) {
+                me.setRunning();
+                return false;
+            }
+            Delays.at(Delays.Point.LOOP_BEFORE_FN);
+            if (!fn.run()) {
+                Delays.at(Delays.Point.LOOP_BEFORE_SCHEDULE);
+                me.schedule();
+                sleeps++;
+            }
+        }
+        return true;
     }
 
     /** vhost_task_start. */

@@ -8,6 +8,15 @@ import dev.loomvisor.core.Task;
  */
 public interface Worker {
 
+    /**
+     * Sleeps a worker loop takes in one call of its body before returning to the outer loop that calls it again.
+     * A worker enters its loop once, most before the JIT compiled it, and that activation stays in the
+     * interpreter; a virtual thread that parks with an interpreted frame among those it ran since it last parked
+     * takes the slow freeze (frame by frame, into a new stack chunk). Re-entered now and then, the body runs
+     * compiled and sleeps without returning into the interpreted frame below it, which stays frozen.
+     */
+    int SLEEPS_PER_CALL = 64;
+
     /** Lets the worker run (vhost_task_start / wake_up_new_task); its fn runs once even without a wake. */
     void start();
 

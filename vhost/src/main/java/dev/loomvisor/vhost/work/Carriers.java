@@ -1,5 +1,6 @@
 package dev.loomvisor.vhost.work;
 
+import dev.loomvisor.core.Task;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -12,6 +13,11 @@ import java.util.concurrent.locks.LockSupport;
  * from outside, behind everything already waiting. It is taken at most once per time slice, as a host
  * scheduler would preempt a busy thread at most once per slice.
  *
+ * <p>A slice is time on the carrier: it starts again whenever the task slept in {@link Task#schedule()} (its
+ * voluntary switches moved), as a task's timeslice does after it blocks. Otherwise a worker that sleeps between
+ * sparse frames would find its slice long over at every wake and pay a timed park (a timer task, a wake of
+ * the pool's delay scheduler and a resubmission) per frame.
+ *
  * <p>A yield on most slices (a park only every 8th) was tried for busy-polling rings, where the timed park's
  * timer wake-ups cost a visible share of a polling worker's time; it was taken back: a yielding virtual
  * thread can go back into its carrier's local queue ahead of threads woken from outside, and fairness to
@@ -22,21 +28,35 @@ public final class Carriers {
     /** The slice a busy virtual thread runs before it gives its carrier up. */
     static final long SLICE_NANOS = 100_000;
 
-    private static final ThreadLocal<long[]> SLICE_START = ThreadLocal.withInitial(() -> new long[1]);
+    /** Per thread: the slice's start and the task's voluntary switches when it started. */
+    private static final ThreadLocal<long[]> SLICE = ThreadLocal.withInitial(() -> new long[] {0, -1});
 
     private Carriers() {}
 
     /**
-     * Gives up the carrier if this virtual thread has run a whole slice since it last did. A pending
-     * unpark makes the park return at once; callers call this only after doing work, and re-check for work
-     * afterwards, so a wake-up consumed here is never lost.
+     * Gives up the carrier if this virtual thread has run a whole slice since it last gave it up or slept.
+     * A pending unpark makes the park return at once; callers call this only after doing work, and re-check
+     * for work afterwards, so a wake-up consumed here is never lost.
+     *
+     * @return true if it gave the carrier up (a preemption)
      */
-    public static void resched() {
-        long[] start = SLICE_START.get();
+    public static boolean resched() {
+        long[] slice = SLICE.get();
         long now = System.nanoTime();
-        if (now - start[0] >= SLICE_NANOS) {
-            LockSupport.parkNanos(1);
-            start[0] = System.nanoTime();
+        Task task = Task.current();
+        long switches = task == null ? 0 : task.voluntarySwitches();
+        if (switches != slice[1]) {
+            // Slept since the slice began: this run started a new one (counted from here, the end of its first
+            // round, which is at most one round short).
+            slice[0] = now;
+            slice[1] = switches;
+            return false;
         }
+        if (now - slice[0] >= SLICE_NANOS) {
+            LockSupport.parkNanos(1);
+            slice[0] = System.nanoTime();
+            return true;
+        }
+        return false;
     }
 }

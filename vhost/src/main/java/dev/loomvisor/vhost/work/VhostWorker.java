@@ -25,6 +25,8 @@ public final class VhostWorker {
     /** Rings whose slot points here (slots of different rings update it concurrently). */
     private final java.util.concurrent.atomic.AtomicInteger attachmentCount = new java.util.concurrent.atomic.AtomicInteger();
     private final java.util.concurrent.atomic.AtomicLong cancelled = new java.util.concurrent.atomic.AtomicLong();
+    /** Runs that gave the carrier up at the end of a slice (the worker's thread writes it). */
+    private volatile long preemptions;
 
     public VhostWorker(int id) {
         this.id = id;
@@ -50,9 +52,16 @@ public final class VhostWorker {
             // cond_resched() of vhost_run_work_list: a worker that always finds work must still let other
             // threads run. The OS preempts a platform thread; a virtual thread is never preempted, so it
             // gives up its carrier here.
-            Carriers.resched();
+            if (Carriers.resched()) {
+                preemptions = preemptions + 1; // single writer: the worker's thread
+            }
         }
         return did;
+    }
+
+    /** Times the worker gave up its virtual thread's carrier after a whole slice of work (a preemption). */
+    public long preemptions() {
+        return preemptions;
     }
 
     /**

@@ -23,7 +23,10 @@ public final class PairStats {
     static final int ECHO_DROPPED = 11;
     static final int INTERRUPTS = 12;
     static final int KICKS = 13;
-    private static final int COUNT = 14;
+    static final int RX_KICKS = 14;
+    static final int HALTS = 15;
+    static final int SLICE_YIELDS = 16;
+    private static final int COUNT = 17;
     private static final VarHandle C = MethodHandles.arrayElementVarHandle(long[].class);
 
     private final long[] c = new long[COUNT];
@@ -99,8 +102,27 @@ public final class PairStats {
         return get(INTERRUPTS);
     }
 
+    /** QueueNotify writes, both rings. */
     public long kicks() {
         return get(KICKS);
+    }
+
+    /** QueueNotify writes of the RX ring (refills the device asked to hear about), included in {@link #kicks()}. */
+    public long rxKicks() {
+        return get(RX_KICKS);
+    }
+
+    /**
+     * Times the vCPU blocked for an interrupt or its next send time (KVM's halt exits): each one is a wake-up
+     * someone (an interrupt, the pacing timer, a stop) paid for.
+     */
+    public long halts() {
+        return get(HALTS);
+    }
+
+    /** Times a busy vCPU gave up its carrier at the end of a time slice (a host preempting it). */
+    public long sliceYields() {
+        return get(SLICE_YIELDS);
     }
 
     @Override

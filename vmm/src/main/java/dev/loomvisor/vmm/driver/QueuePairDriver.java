@@ -66,6 +66,14 @@ public final class QueuePairDriver {
     /** MRG_RXBUF: how long to wait for the rest of a frame whose first buffer is used already. */
     private static final long GATHER_SPINS = 1 << 20;
     private static final long NO_DEADLINE = Long.MAX_VALUE;
+    /**
+     * Halts before {@link #rounds} returns to {@link #loop} and is called again. Every vCPU enters its loop once,
+     * most before the JIT compiled it, and such an activation stays in the interpreter; a virtual thread that
+     * parks with an interpreted frame among those it ran since it last parked takes the slow freeze (frame by frame,
+     * into a new stack chunk). Re-entered now and then, the rounds run compiled and park without returning
+     * into the interpreted frame below them, which stays frozen.
+     */
+    private static final int HALTS_PER_CALL = 64;
 
     private final int pair;
     private final MmioTransport mmio;
@@ -306,6 +314,7 @@ public final class QueuePairDriver {
             added++;
         }
         if (added > 0 && rx.publishAndCheckKick()) {
+            stats.add(PairStats.RX_KICKS, 1);
             kick(VirtioNetDevice.rxQueue(pair));
         }
     }
@@ -630,7 +639,18 @@ public final class QueuePairDriver {
         rx.disableInterrupts();
         tx.disableInterrupts();
         sliceStart = System.nanoTime();
-        while (!stopRequested && running.getAsBoolean() && !Thread.currentThread().isInterrupted()) {
+        while (rounds(running)) {
+            // Back into rounds, compiled by now: see HALTS_PER_CALL.
+        }
+    }
+
+    /** The vCPU's rounds, until {@link #HALTS_PER_CALL} halts or slice yields: false when the loop must end. */
+    private boolean rounds(BooleanSupplier running) {
+        int halts = 0;
+        while (halts < HALTS_PER_CALL) {
+            if (stopRequested || !running.getAsBoolean() || Thread.currentThread().isInterrupted()) {
+                return false;
+            }
             int version = planVersion;
             if (version != planSeen) {
                 planSeen = version;
@@ -640,8 +660,11 @@ public final class QueuePairDriver {
                 planStart = System.nanoTime();
             }
             long now = System.nanoTime();
-            boolean work = reapTx() > 0;
-            work |= transmitDue(now) > 0;
+            // Completions only free buffers for transmitDue just below: alone they are no reason for another
+            // round (a sender woken for one frame would otherwise come round again for that frame's completion,
+            // and a round that took a kick's wake-up syscall would end its slice at once).
+            reapTx();
+            boolean work = transmitDue(now) > 0;
             work |= reapRx() > 0;
             if (work) {
                 if (now - sliceStart >= SLICE_NANOS) {
@@ -650,7 +673,9 @@ public final class QueuePairDriver {
                     // A timed park, not Thread.yield: a yield finds the scheduler's queue empty while the
                     // workers this vCPU feeds are still waking, and runs the vCPU on.
                     if (Thread.currentThread().isVirtual()) {
+                        stats.add(PairStats.SLICE_YIELDS, 1);
                         LockSupport.parkNanos(1);
+                        halts++; // a busy vCPU parks only here: it too comes back into a compiled rounds
                     }
                     sliceStart = System.nanoTime();
                 }
@@ -670,11 +695,13 @@ public final class QueuePairDriver {
             }
             if (!pending) {
                 awaitInterrupt(deadline);
+                halts++;
             }
             tx.disableInterrupts();
             rx.disableInterrupts();
             sliceStart = System.nanoTime();
         }
+        return true;
     }
 
     /**
@@ -691,6 +718,7 @@ public final class QueuePairDriver {
             return;
         }
         if (deadline == NO_DEADLINE) {
+            stats.add(PairStats.HALTS, 1);
             LockSupport.park(this);
         } else if (pacer != null) {
             // Armed once per send time: a wake by an interrupt leaves the timer armed for the same frame. The
@@ -701,9 +729,11 @@ public final class QueuePairDriver {
                 pacer.start(deadline);
             }
             if (deadline - System.nanoTime() > 0) {
+                stats.add(PairStats.HALTS, 1);
                 LockSupport.park(this);
             }
         } else {
+            stats.add(PairStats.HALTS, 1);
             LockSupport.parkNanos(this, Math.max(1, deadline - System.nanoTime()));
         }
         if (vector.poll() > 0) {
