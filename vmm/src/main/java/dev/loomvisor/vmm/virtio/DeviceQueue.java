@@ -575,6 +575,17 @@ public final class DeviceQueue implements DeviceVirtqueue {
         return idx != lastAvail;
     }
 
+    /** avail.idx moved past the shadow: buffers the device has not seen, not even to give them back. */
+    @Override
+    public boolean hasNewAvail() {
+        if (broken || !ready) {
+            return false;
+        }
+        int idx = avail.getShort(AVAIL_IDX) & 0xffff;
+        VarHandle.acquireFence();
+        return idx != availShadow;
+    }
+
     /** vhost's last_avail_idx: GET_VRING_BASE reads it when the ring is handed over or stopped. */
     public int lastAvail() {
         return lastAvail;

@@ -70,6 +70,13 @@ public sealed interface DeviceVirtqueue permits DeviceQueue, PackedDeviceQueue {
 
     boolean hasAvail();
 
+    /**
+     * True if the driver made buffers available beyond every one the device has already seen, popped or not, given
+     * back with {@link #discard} or not: the refill a device out of buffers waits for (what the re-check of
+     * {@link #enableNotifications()} looks at, without enabling anything). A read of the ring, no side effects.
+     */
+    boolean hasNewAvail();
+
     /** The vring base a GET_VRING_BASE returns (for packed, bit 15 carries the avail wrap counter). */
     int lastAvail();
 

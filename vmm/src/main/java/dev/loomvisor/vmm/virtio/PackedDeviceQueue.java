@@ -739,6 +739,17 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         return isAvail(flags, availWrap);
     }
 
+    /** The slot after the furthest one popped holds a descriptor made available in its lap. */
+    @Override
+    public boolean hasNewAvail() {
+        if (broken || !ready) {
+            return false;
+        }
+        int flags = desc.getShort(seenAvail * DESC_SIZE + DESC_FLAGS) & 0xffff;
+        VarHandle.acquireFence();
+        return isAvail(flags, seenWrap);
+    }
+
     /** GET_VRING_BASE for a packed ring: bits 0-14 the next slot to pop, bit 15 the avail wrap counter. */
     @Override
     public int lastAvail() {
