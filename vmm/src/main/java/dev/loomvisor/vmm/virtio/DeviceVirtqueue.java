@@ -43,6 +43,17 @@ public sealed interface DeviceVirtqueue permits DeviceQueue, PackedDeviceQueue {
     /** Pops the next available chain; false when none, or when the queue is (or just became) broken. */
     boolean nextAvail(DescriptorChain chain);
 
+    /**
+     * A software prefetch: reads one byte, {@code offset} bytes into the buffer, of each of the {@code count} chains
+     * that start {@code from} places after the next one to pop (0: the next), as far as the device has already
+     * seen them made available and their first descriptors point inside guest memory. Validates and pops
+     * nothing, so the bytes mean nothing: the caller only keeps their sum where the JIT cannot drop the loads.
+     * Touching a burst of buffers a few chains before the device gets to them has their cache lines come from
+     * the driver's CPU all at once, while it works on the ones before (DPDK's vhost prefetches a burst the same
+     * way), instead of one line per chain, in series.
+     */
+    int touchAhead(int from, int count, int offset);
+
     /** Gives the {@code n} newest popped chains back unused: the next pops return them again. */
     void discard(int n);
 
