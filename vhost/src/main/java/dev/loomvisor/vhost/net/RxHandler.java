@@ -28,6 +28,8 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
     private long weightBytes;
     private long dropTooBig;
     private long dropBadChain;
+    /** Set while a busy-poll waits for the guest to post RX buffers rather than for backend frames. */
+    private boolean waitingForBuffers;
 
     public RxHandler(VhostVirtqueue vq, IdleStrategy idle) {
         super(vq, idle);
@@ -68,6 +70,21 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
                 break;
             }
             if (noBuffers) {
+                if (busyPolls()) {
+                    // A generating backend waits on the guest's buffers, not on frames: poll for a refill too. A
+                    // refill is a buffer the ring has not shown yet (hasNewAvail), not one popped and given back as
+                    // too few for the frame (MRG_RXBUF): those would make every poll a hit, for ever.
+                    waitingForBuffers = true;
+                    Busy b = busyPoll();
+                    waitingForBuffers = false;
+                    if (b == Busy.HIT) {
+                        continue;
+                    }
+                    if (b == Busy.INTERRUPTED) {
+                        vq.queueHandler();
+                        break;
+                    }
+                }
                 // Out of guest buffers: ask for a kick when it refills, and re-check for a refill that slipped
                 // in while kicks were off.
                 if (placement.enableNotifications()) {
@@ -137,6 +154,9 @@ public final class RxHandler extends NetHandler implements FrameReceiver {
 
     @Override
     boolean workArrived() {
+        if (waitingForBuffers) {
+            return vq.queue().hasNewAvail();
+        }
         NetBackend b = vq.backend();
         return b != null && b.rxPending();
     }

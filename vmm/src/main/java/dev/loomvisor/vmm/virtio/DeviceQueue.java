@@ -290,6 +290,28 @@ public final class DeviceQueue implements DeviceVirtqueue {
         return true;
     }
 
+    @Override
+    public int touchAhead(int from, int count, int offset) {
+        if (broken || !ready) {
+            return 0;
+        }
+        // Only what avail.idx showed at the last acquire: slots beyond it may still be the driver's.
+        int end = Math.min(from + count, (availShadow - lastAvail) & 0xffff);
+        int sum = 0;
+        for (int k = from; k < end; k++) {
+            int head = avail.getShort(AVAIL_RING + 2 * ((lastAvail + k) & mask)) & 0xffff;
+            if (head < size) {
+                long addr = desc.getLong(head * DESC_SIZE + DESC_ADDR) + offset;
+                int r = memory.regionOf(addr, 1);
+                if (r >= 0) {
+                    GuestRegion region = memory.region(r);
+                    sum += region.buffer().getByte((int) (addr - region.guestBase()));
+                }
+            }
+        }
+        return sum;
+    }
+
     /** A failed translation as a ring error: wrapping is ADDRESS_OVERFLOW, anything else {@code outside}. */
     private static RingError addressError(int regionCode, RingError outside) {
         return GuestMemory.errorOf(regionCode) == MemoryError.ADDRESS_OVERFLOW ? RingError.ADDRESS_OVERFLOW : outside;
@@ -573,6 +595,17 @@ public final class DeviceQueue implements DeviceVirtqueue {
         int idx = avail.getShort(AVAIL_IDX) & 0xffff;
         VarHandle.acquireFence();
         return idx != lastAvail;
+    }
+
+    /** avail.idx moved past the shadow: buffers the device has not seen, not even to give them back. */
+    @Override
+    public boolean hasNewAvail() {
+        if (broken || !ready) {
+            return false;
+        }
+        int idx = avail.getShort(AVAIL_IDX) & 0xffff;
+        VarHandle.acquireFence();
+        return idx != availShadow;
     }
 
     /** vhost's last_avail_idx: GET_VRING_BASE reads it when the ring is handed over or stopped. */

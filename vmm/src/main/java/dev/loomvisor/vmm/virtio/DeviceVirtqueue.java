@@ -43,6 +43,17 @@ public sealed interface DeviceVirtqueue permits DeviceQueue, PackedDeviceQueue {
     /** Pops the next available chain; false when none, or when the queue is (or just became) broken. */
     boolean nextAvail(DescriptorChain chain);
 
+    /**
+     * A software prefetch: reads one byte, {@code offset} bytes into the buffer, of each of the {@code count} chains
+     * that start {@code from} places after the next one to pop (0: the next), as far as the device has already
+     * seen them made available and their first descriptors point inside guest memory. Validates and pops
+     * nothing, so the bytes mean nothing: the caller only keeps their sum where the JIT cannot drop the loads.
+     * Touching a burst of buffers a few chains before the device gets to them has their cache lines come from
+     * the driver's CPU all at once, while it works on the ones before (DPDK's vhost prefetches a burst the same
+     * way), instead of one line per chain, in series.
+     */
+    int touchAhead(int from, int count, int offset);
+
     /** Gives the {@code n} newest popped chains back unused: the next pops return them again. */
     void discard(int n);
 
@@ -69,6 +80,13 @@ public sealed interface DeviceVirtqueue permits DeviceQueue, PackedDeviceQueue {
     boolean enableNotifications();
 
     boolean hasAvail();
+
+    /**
+     * True if the driver made buffers available beyond every one the device has already seen, popped or not, given
+     * back with {@link #discard} or not: the refill a device out of buffers waits for (what the re-check of
+     * {@link #enableNotifications()} looks at, without enabling anything). A read of the ring, no side effects.
+     */
+    boolean hasNewAvail();
 
     /** The vring base a GET_VRING_BASE returns (for packed, bit 15 carries the avail wrap counter). */
     int lastAvail();

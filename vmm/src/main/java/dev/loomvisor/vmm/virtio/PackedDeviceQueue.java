@@ -279,6 +279,37 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         return true;
     }
 
+    /** Touches descriptors {@code from} slots on: on a ring of one-descriptor chains, the chains that far. */
+    @Override
+    public int touchAhead(int from, int count, int offset) {
+        if (broken || !ready) {
+            return 0;
+        }
+        int end = Math.min(from + count, size);
+        int sum = 0;
+        for (int k = from; k < end; k++) {
+            int slot = lastAvail + k;
+            boolean wrap = availWrap;
+            if (slot >= size) {
+                slot -= size;
+                wrap = !wrap;
+            }
+            int d = slot * DESC_SIZE;
+            int flags = desc.getShort(d + DESC_FLAGS) & 0xffff;
+            VarHandle.acquireFence();
+            if (!isAvail(flags, wrap)) {
+                break; // the driver has not made it available (yet): nor any after it
+            }
+            long addr = desc.getLong(d + DESC_ADDR) + offset;
+            int r = memory.regionOf(addr, 1);
+            if (r >= 0) {
+                GuestRegion region = memory.region(r);
+                sum += region.buffer().getByte((int) (addr - region.guestBase()));
+            }
+        }
+        return sum;
+    }
+
     /**
      * The common one-descriptor chain without {@link #walk}'s loop: of the chain rules only the address
      * (§2.8.4), direction (§5.1.6.2) and id (§2.8.13) ones apply to it.
@@ -737,6 +768,17 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         int flags = desc.getShort(lastAvail * DESC_SIZE + DESC_FLAGS) & 0xffff;
         VarHandle.acquireFence();
         return isAvail(flags, availWrap);
+    }
+
+    /** The slot after the furthest one popped holds a descriptor made available in its lap. */
+    @Override
+    public boolean hasNewAvail() {
+        if (broken || !ready) {
+            return false;
+        }
+        int flags = desc.getShort(seenAvail * DESC_SIZE + DESC_FLAGS) & 0xffff;
+        VarHandle.acquireFence();
+        return isAvail(flags, seenWrap);
     }
 
     /** GET_VRING_BASE for a packed ring: bits 0-14 the next slot to pop, bit 15 the avail wrap counter. */
