@@ -61,13 +61,14 @@ public final class DataPathRun {
      * run still backlogged then is measured backlogged, as it is saturated.
      */
     public static final long MAX_SETTLE_NANOS = 20_000_000_000L;
-    /** How often the settling warm-up looks at the frames in flight. */
-    private static final long SETTLE_CHECK_NANOS = 100_000_000L;
-    /**
-     * Frames in flight a settled open loop may hold, as time at the offered rate: a frame in flight longer than
-     * this is a backlog, not latency.
-     */
-    private static final double SETTLED_IN_FLIGHT_SECONDS = 0.005;
+    /** How often the settling warm-up looks at the latency of what arrived. */
+    private static final long SETTLE_CHECK_NANOS = 200_000_000L;
+    /** Fewer latencies than this in a check: too few to tell a trend, and no backlog worth waiting for. */
+    private static final long SETTLE_MIN_SAMPLES = 50;
+    /** A median latency under this is no start-up backlog (the SLOs this tool is asked about start at 1 ms). */
+    private static final long SETTLED_P50_NANOS = 1_000_000L;
+    /** A check whose median is not below this share of the previous one's ends the settling: it stopped falling. */
+    private static final double SETTLE_FALLING = 0.8;
     /** Frames per flow in a closed-loop run: more than any run can send. */
     private static final long UNBOUNDED = Long.MAX_VALUE / 4;
 
@@ -196,7 +197,7 @@ public final class DataPathRun {
                 vm.start();
             }
             sleep(warmup.toNanos());
-            long settleNanos = ratePerFlow > 0 ? settle(lab, all, ratePerFlow) : 0;
+            long settleNanos = ratePerFlow > 0 ? settle(recorder, recording) : 0;
             recording.set(true);
             recorder.getIntervalHistogram(); // drop what the warm-up recorded
             long frames0 = received(all);
@@ -262,30 +263,38 @@ public final class DataPathRun {
     /**
      * Stretches an open loop's warm-up until the backlog of its start has drained: every VM's first frames touch
      * guest pages (rings, buffers) for the first time, and at thousands of VMs those page faults come together,
-     * so the workers start far behind the offered rate. A window opened then would measure that transient, not
-     * the steady state the user asked about. Drained means the frames in flight (sent, not yet received or
-     * counted as dropped) are at most {@link #SETTLED_IN_FLIGHT_SECONDS} of the offered rate; a run that never
-     * drains is saturated and is measured as it is, after {@link #MAX_SETTLE_NANOS}.
+     * so vCPUs and workers start far behind the offered rate. A window opened then would measure that transient,
+     * not the steady state the user asked about. The latency of the frames received (from their intended send
+     * times, so a sender's own lateness counts too) is looked at every {@link #SETTLE_CHECK_NANOS}: the warm-up
+     * goes on while it keeps falling (a backlog draining), and ends once it stops falling (steady, or saturated
+     * and growing: measured as it is), once it is under {@link #SETTLED_P50_NANOS}, or when too few frames came
+     * to tell; at most {@link #MAX_SETTLE_NANOS}.
      *
      * @return how long the warm-up was stretched
      */
-    private static long settle(VmLab lab, List<VmLab.Vm> all, double ratePerFlow) {
+    private static long settle(Recorder recorder, java.util.concurrent.atomic.AtomicBoolean recording) {
         long start = System.nanoTime();
-        long flows = (long) all.size() * lab.queues();
-        double allowed = Math.max(16, flows * ratePerFlow * SETTLED_IN_FLIGHT_SECONDS);
-        while (inFlight(all) > allowed && System.nanoTime() - start < MAX_SETTLE_NANOS) {
-            sleep(SETTLE_CHECK_NANOS);
+        recording.set(true);
+        recorder.getIntervalHistogram();
+        Histogram h = null;
+        long previous = -1;
+        try {
+            while (System.nanoTime() - start < MAX_SETTLE_NANOS) {
+                sleep(SETTLE_CHECK_NANOS);
+                h = recorder.getIntervalHistogram(h);
+                if (h.getTotalCount() < SETTLE_MIN_SAMPLES) {
+                    break;
+                }
+                long p50 = h.getValueAtPercentile(50);
+                if (p50 <= SETTLED_P50_NANOS || (previous >= 0 && p50 > previous * SETTLE_FALLING)) {
+                    break;
+                }
+                previous = p50;
+            }
+        } finally {
+            recording.set(false);
         }
         return System.nanoTime() - start;
-    }
-
-    /** Frames sent and neither received nor dropped on the way. */
-    private static long inFlight(List<VmLab.Vm> all) {
-        long dropped = 0;
-        for (int i = 0; i < all.size(); i++) {
-            dropped += VmLab.dropped(all.get(i), all.get(i ^ 1));
-        }
-        return sent(all) - received(all) - dropped;
     }
 
     private static long received(List<VmLab.Vm> vms) {
