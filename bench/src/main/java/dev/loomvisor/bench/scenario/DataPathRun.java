@@ -67,8 +67,8 @@ public final class DataPathRun {
     private static final long SETTLE_MIN_SAMPLES = 50;
     /** A median latency under this is no start-up backlog (the SLOs this tool is asked about start at 1 ms). */
     private static final long SETTLED_P50_NANOS = 1_000_000L;
-    /** A check whose median is not below this share of the previous one's ends the settling: it stopped falling. */
-    private static final double SETTLE_FALLING = 0.8;
+    /** A check whose median is within this share of the previous one's ends the settling: it stopped moving. */
+    private static final double SETTLE_CHANGE = 0.2;
     /** Frames per flow in a closed-loop run: more than any run can send. */
     private static final long UNBOUNDED = Long.MAX_VALUE / 4;
 
@@ -266,9 +266,9 @@ public final class DataPathRun {
      * so vCPUs and workers start far behind the offered rate. A window opened then would measure that transient,
      * not the steady state the user asked about. The latency of the frames received (from their intended send
      * times, so a sender's own lateness counts too) is looked at every {@link #SETTLE_CHECK_NANOS}: the warm-up
-     * goes on while it keeps falling (a backlog draining), and ends once it stops falling (steady, or saturated
-     * and growing: measured as it is), once it is under {@link #SETTLED_P50_NANOS}, or when too few frames came
-     * to tell; at most {@link #MAX_SETTLE_NANOS}.
+     * goes on while its median keeps moving (a backlog building up or draining), and ends once it holds still
+     * (steady), once it is under {@link #SETTLED_P50_NANOS}, or when too few frames came to tell; a run whose
+     * latency grows for {@link #MAX_SETTLE_NANOS} is saturated and is measured as it is.
      *
      * @return how long the warm-up was stretched
      */
@@ -286,7 +286,7 @@ public final class DataPathRun {
                     break;
                 }
                 long p50 = h.getValueAtPercentile(50);
-                if (p50 <= SETTLED_P50_NANOS || (previous >= 0 && p50 > previous * SETTLE_FALLING)) {
+                if (p50 <= SETTLED_P50_NANOS || (previous >= 0 && Math.abs(p50 - previous) <= previous * SETTLE_CHANGE)) {
                     break;
                 }
                 previous = p50;
