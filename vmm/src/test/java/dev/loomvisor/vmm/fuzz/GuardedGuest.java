@@ -99,6 +99,10 @@ final class GuardedGuest implements AutoCloseable {
         if (gpa >= B && gpa < B + B_SIZE) {
             return regionB;
         }
+        // The reference walk reads indirect tables in region C too (a hostile input may put one there).
+        if (gpa >= C && gpa < C + C_SIZE) {
+            return regionC;
+        }
         return null;
     }
 
@@ -107,7 +111,7 @@ final class GuardedGuest implements AutoCloseable {
     }
 
     static long baseOf(MemorySegment region, GuardedGuest g) {
-        return region == g.regionA ? A : B;
+        return region == g.regionA ? A : region == g.regionB ? B : C;
     }
 
     @Override
