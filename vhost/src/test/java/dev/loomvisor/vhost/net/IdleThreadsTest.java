@@ -1,23 +1,15 @@
 package dev.loomvisor.vhost.net;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.core.Credentials;
-import dev.loomvisor.core.Kernel;
-import dev.loomvisor.core.Process;
-import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.Task;
 import dev.loomvisor.core.timer.HrtimerBase;
-import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
-import dev.loomvisor.vhost.backend.L2Switch;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.VM;
 import dev.loomvisor.vmm.driver.RxSink;
 import dev.loomvisor.vmm.driver.TrafficSource;
-import dev.loomvisor.vmm.net.DeviceError;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -39,51 +31,34 @@ class IdleThreadsTest {
     @ParameterizedTest
     @EnumSource(WorkerModel.class)
     void workersOfIdleDevicesBlockWithoutATimeout(WorkerModel model) throws Exception {
-        Kernel kernel = new Kernel();
-        Process qemu = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
-        L2Switch sw = new L2Switch();
-        byte[] macA = {2, 0, 0, 0, 0, 1};
-        byte[] macB = {2, 0, 0, 0, 0, 2};
-        try (WorkerFactory f = model.factory(kernel); HrtimerBase clock = new HrtimerBase("test-hrtimer")) {
-            VmmBackend ba = new VmmBackend(qemu.mainTask(), f, sw.addPort("a"));
-            VmmBackend bb = new VmmBackend(qemu.mainTask(), f, sw.addPort("b"));
-            try (VM a = VM.builder("a", qemu).memory(16L << 20).net(VM.NetSpec.of(macA, ba)).build();
-                 VM b = VM.builder("b", qemu).memory(16L << 20).net(VM.NetSpec.of(macB, bb)).build()) {
-                assertEquals(DeviceError.OK, a.start());
-                assertEquals(DeviceError.OK, b.start());
-                assertNotNull(ba.net(), "DRIVER_OK handed the rings to vhost-net");
-                a.driver(0).pair(0).setPacingClock(clock);
-                List<Thread> serving = servingThreads(ba, bb);
-                serving.add(clock.clockThread());
-                assertBlockedWithoutTimeout(model + ", set up, no frame sent", serving);
+        try (HrtimerBase clock = new HrtimerBase("test-hrtimer"); SwitchedVms vms = new SwitchedVms(model)) {
+            VM a = vms.a;
+            VM b = vms.b;
+            VmmBackend ba = vms.backendA;
+            VmmBackend bb = vms.backendB;
+            byte[] macB = SwitchedVms.MAC_B;
+            assertNotNull(ba.net(), "DRIVER_OK handed the rings to vhost-net");
+            a.driver(0).pair(0).setPacingClock(clock);
+            List<Thread> serving = servingThreads(ba, bb);
+            serving.add(clock.clockThread());
+            assertBlockedWithoutTimeout(model + ", set up, no frame sent", serving);
 
-                // A burst, then silence: the workers and vCPUs must go back to an untimed sleep.
-                a.startVcpu(0, 0, TrafficSource.fixed(64, 0, BURST, macB), RxSink.NONE, false);
-                var rx = b.driver(0).pair(0).stats();
-                b.startVcpu(0, 0, null, RxSink.NONE, false);
-                awaitFrames(rx, BURST);
-                List<Thread> all = servingThreads(ba, bb);
-                all.add(clock.clockThread());
-                all.addAll(vcpuThreads(a, b));
-                assertBlockedWithoutTimeout(model + ", after a burst", all);
+            // A burst, then silence: the workers and vCPUs must go back to an untimed sleep.
+            a.startVcpu(0, 0, TrafficSource.fixed(64, 0, BURST, macB), RxSink.NONE, false);
+            var rx = b.driver(0).pair(0).stats();
+            b.startVcpu(0, 0, null, RxSink.NONE, false);
+            SwitchedVms.awaitFrames(rx, BURST);
+            List<Thread> all = servingThreads(ba, bb);
+            all.add(clock.clockThread());
+            all.addAll(vcpuThreads(a, b));
+            assertBlockedWithoutTimeout(model + ", after a burst", all);
 
-                // A paced burst (a send time every 20 us, through the clock), then silence again.
-                a.driver(0).pair(0).transmit(TrafficSource.paced(64, 20_000, BURST, macB));
-                awaitFrames(rx, 2 * BURST);
-                assertTrue(clock.timers() == 1, "the paced vCPU armed its timer on the clock: " + clock.timers());
-                assertBlockedWithoutTimeout(model + ", after a paced burst", all);
-            }
-        } finally {
-            qemu.exit();
+            // A paced burst (a send time every 20 us, through the clock), then silence again.
+            a.driver(0).pair(0).transmit(TrafficSource.paced(64, 20_000, BURST, macB));
+            SwitchedVms.awaitFrames(rx, 2 * BURST);
+            assertTrue(clock.timers() == 1, "the paced vCPU armed its timer on the clock: " + clock.timers());
+            assertBlockedWithoutTimeout(model + ", after a paced burst", all);
         }
-    }
-
-    private static void awaitFrames(dev.loomvisor.vmm.driver.PairStats rx, long frames) throws InterruptedException {
-        long end = System.nanoTime() + 60_000_000_000L;
-        while (rx.rxFrames() < frames && System.nanoTime() - end < 0) {
-            Thread.sleep(1);
-        }
-        assertEquals(frames, rx.rxFrames(), "the burst arrived");
     }
 
     /** Every vCPU thread of the VMs. */

@@ -4,23 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.loomvisor.core.Credentials;
-import dev.loomvisor.core.Kernel;
-import dev.loomvisor.core.Process;
-import dev.loomvisor.core.Rlimits;
 import dev.loomvisor.core.Task;
 import dev.loomvisor.core.timer.HrtimerBase;
-import dev.loomvisor.core.worker.WorkerFactory;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;
-import dev.loomvisor.vhost.backend.L2Switch;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.VM;
 import dev.loomvisor.vmm.driver.PairStats;
 import dev.loomvisor.vmm.driver.QueuePairDriver;
 import dev.loomvisor.vmm.driver.RxSink;
 import dev.loomvisor.vmm.driver.TrafficSource;
-import dev.loomvisor.vmm.net.DeviceError;
 import java.util.LinkedHashSet;
 import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -44,64 +37,55 @@ class WakeBudgetTest {
     @ParameterizedTest
     @EnumSource(WorkerModel.class)
     void aFrameCostsOneKickOneInterruptAndOneWakeOfEachThread(WorkerModel model) throws Exception {
-        Kernel kernel = new Kernel();
-        Process qemu = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
-        L2Switch sw = new L2Switch();
-        byte[] macA = {2, 0, 0, 0, 0, 1};
-        byte[] macB = {2, 0, 0, 0, 0, 2};
-        try (WorkerFactory f = model.factory(kernel); HrtimerBase clock = new HrtimerBase("test-hrtimer")) {
-            VmmBackend ba = new VmmBackend(qemu.mainTask(), f, sw.addPort("a"));
-            VmmBackend bb = new VmmBackend(qemu.mainTask(), f, sw.addPort("b"));
-            try (VM a = VM.builder("a", qemu).memory(16L << 20).net(VM.NetSpec.of(macA, ba)).build();
-                 VM b = VM.builder("b", qemu).memory(16L << 20).net(VM.NetSpec.of(macB, bb)).build()) {
-                assertEquals(DeviceError.OK, a.start());
-                assertEquals(DeviceError.OK, b.start());
-                QueuePairDriver sender = a.driver(0).pair(0);
-                QueuePairDriver receiver = b.driver(0).pair(0);
-                sender.setPacingClock(clock);
-                a.startVcpu(0, 0, TrafficSource.paced(64, INTERVAL_NANOS, WARM_UP, macB), RxSink.NONE, false);
-                b.startVcpu(0, 0, null, RxSink.NONE, false);
-                awaitFrames(receiver.stats(), WARM_UP);
+        try (HrtimerBase clock = new HrtimerBase("test-hrtimer"); SwitchedVms vms = new SwitchedVms(model)) {
+            VM a = vms.a;
+            VM b = vms.b;
+            VmmBackend ba = vms.backendA;
+            VmmBackend bb = vms.backendB;
+            byte[] macB = SwitchedVms.MAC_B;
+            QueuePairDriver sender = a.driver(0).pair(0);
+            QueuePairDriver receiver = b.driver(0).pair(0);
+            sender.setPacingClock(clock);
+            a.startVcpu(0, 0, TrafficSource.paced(64, INTERVAL_NANOS, WARM_UP, macB), RxSink.NONE, false);
+            b.startVcpu(0, 0, null, RxSink.NONE, false);
+            SwitchedVms.awaitFrames(receiver.stats(), WARM_UP);
 
-                Snapshot before = Snapshot.of(sender, receiver, ba, bb);
-                sender.transmit(TrafficSource.paced(64, INTERVAL_NANOS, FRAMES, macB));
-                awaitFrames(receiver.stats(), WARM_UP + FRAMES);
-                Snapshot after = Snapshot.of(sender, receiver, ba, bb);
+            Snapshot before = Snapshot.of(sender, receiver, ba, bb);
+            sender.transmit(TrafficSource.paced(64, INTERVAL_NANOS, FRAMES, macB));
+            SwitchedVms.awaitFrames(receiver.stats(), WARM_UP + FRAMES);
+            Snapshot after = Snapshot.of(sender, receiver, ba, bb);
 
-                String at = model + ", " + FRAMES + " frames: ";
-                long txKicks = after.senderKicks - before.senderKicks - (after.senderRxKicks - before.senderRxKicks);
-                assertTrue(txKicks <= FRAMES, at + "TX kicks " + txKicks);
-                assertEquals(0, after.receiverRxKicks - before.receiverRxKicks,
-                        at + "RX kicks of a receiver that refills before it runs out (EVENT_IDX)");
-                assertEquals(0, after.deviceRxKicks - before.deviceRxKicks, at + "kicks the receiver's RX ring got");
-                assertEquals(0, after.senderRxKicks - before.senderRxKicks, at + "RX kicks of the sender");
-                long interrupts = after.receiverInterrupts - before.receiverInterrupts;
-                assertTrue(interrupts <= FRAMES, at + "interrupts taken by the receiver " + interrupts);
-                // The receiver halts only to wait for an interrupt; the sender once per send time, once more
-                // for the new plan's signal and once when its plan is done (it then wants its TX completions).
-                long receiverHalts = after.receiverHalts - before.receiverHalts;
-                assertTrue(receiverHalts <= FRAMES + 1, at + "receiver vCPU halts " + receiverHalts);
-                long senderHalts = after.senderHalts - before.senderHalts;
-                assertTrue(senderHalts <= FRAMES + 2, at + "sender vCPU halts " + senderHalts);
-                long txRuns = after.txRuns - before.txRuns;
-                long rxRuns = after.rxRuns - before.rxRuns;
-                assertTrue(txRuns <= FRAMES + 1, at + "TX handler runs " + txRuns);
-                assertTrue(rxRuns <= FRAMES + 1, at + "RX handler runs " + rxRuns);
-                // TX interrupts are off while frames are due: one may come for the completion that crossed the
-                // used_event the idle sender left, one for the last frame (the plan done, it asks for them again).
-                long txCalls = after.txCalls - before.txCalls;
-                assertTrue(txCalls <= 2, at + "TX completion interrupts " + txCalls);
-                // One sleep per frame for each device's worker (a pool's kthreads may serve both devices).
-                long sleeps = after.workerSleeps - before.workerSleeps;
-                assertTrue(sleeps <= 2L * (FRAMES + 1), at + "worker sleeps " + sleeps);
-                // A worker's slice starts when it wakes: one woken per frame is never preempted. (Only a kick that
-                // lands between its last empty round and its sleep keeps it awake into the next frame; a quarter
-                // leaves room for that and still fails a slice that outlives the sleeps, one preemption per run.)
-                long preemptions = after.workerPreemptions - before.workerPreemptions;
-                assertTrue(preemptions < FRAMES / 4, at + "worker preemptions " + preemptions);
-            }
-        } finally {
-            qemu.exit();
+            String at = model + ", " + FRAMES + " frames: ";
+            long txKicks = after.senderKicks - before.senderKicks - (after.senderRxKicks - before.senderRxKicks);
+            assertTrue(txKicks <= FRAMES, at + "TX kicks " + txKicks);
+            assertEquals(0, after.receiverRxKicks - before.receiverRxKicks,
+                    at + "RX kicks of a receiver that refills before it runs out (EVENT_IDX)");
+            assertEquals(0, after.deviceRxKicks - before.deviceRxKicks, at + "kicks the receiver's RX ring got");
+            assertEquals(0, after.senderRxKicks - before.senderRxKicks, at + "RX kicks of the sender");
+            long interrupts = after.receiverInterrupts - before.receiverInterrupts;
+            assertTrue(interrupts <= FRAMES, at + "interrupts taken by the receiver " + interrupts);
+            // The receiver halts only to wait for an interrupt; the sender once per send time, once more
+            // for the new plan's signal and once when its plan is done (it then wants its TX completions).
+            long receiverHalts = after.receiverHalts - before.receiverHalts;
+            assertTrue(receiverHalts <= FRAMES + 1, at + "receiver vCPU halts " + receiverHalts);
+            long senderHalts = after.senderHalts - before.senderHalts;
+            assertTrue(senderHalts <= FRAMES + 2, at + "sender vCPU halts " + senderHalts);
+            long txRuns = after.txRuns - before.txRuns;
+            long rxRuns = after.rxRuns - before.rxRuns;
+            assertTrue(txRuns <= FRAMES + 1, at + "TX handler runs " + txRuns);
+            assertTrue(rxRuns <= FRAMES + 1, at + "RX handler runs " + rxRuns);
+            // TX interrupts are off while frames are due: one may come for the completion that crossed the
+            // used_event the idle sender left, one for the last frame (the plan done, it asks for them again).
+            long txCalls = after.txCalls - before.txCalls;
+            assertTrue(txCalls <= 2, at + "TX completion interrupts " + txCalls);
+            // One sleep per frame for each device's worker (a pool's kthreads may serve both devices).
+            long sleeps = after.workerSleeps - before.workerSleeps;
+            assertTrue(sleeps <= 2L * (FRAMES + 1), at + "worker sleeps " + sleeps);
+            // A worker's slice starts when it wakes: one woken per frame is never preempted. (Only a kick that
+            // lands between its last empty round and its sleep keeps it awake into the next frame; a quarter
+            // leaves room for that and still fails a slice that outlives the sleeps, one preemption per run.)
+            long preemptions = after.workerPreemptions - before.workerPreemptions;
+            assertTrue(preemptions < FRAMES / 4, at + "worker preemptions " + preemptions);
         }
     }
 
@@ -131,13 +115,5 @@ class WakeBudgetTest {
                     b.net().rx().counters().get(RingCounter.RUNS), a.net().tx().counters().get(RingCounter.INTERRUPTS),
                     sleeps, preemptions);
         }
-    }
-
-    private static void awaitFrames(PairStats rx, long frames) throws InterruptedException {
-        long end = System.nanoTime() + 60_000_000_000L;
-        while (rx.rxFrames() < frames && System.nanoTime() - end < 0) {
-            Thread.sleep(1);
-        }
-        assertEquals(frames, rx.rxFrames(), "the frames arrived");
     }
 }
