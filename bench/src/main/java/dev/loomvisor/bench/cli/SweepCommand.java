@@ -30,9 +30,10 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code sweep}: how many VMs each worker model holds under a p99 latency target. Per model, doubles the VMs
- * (2, 4, 8, ...) until a step breaks the SLO (or a limit or memory stops it), then bisects between the last
- * count that held and the first that broke ({@link VmSearch}); each step is the median of the repeats. Next to
- * each model's result, the floor (a bare virtual-thread handoff at the same pacing) at the count it held.
+ * (2, 4, 8, ...) until a step breaks with no headroom left (the CPUs used up or the senders behind their rate),
+ * or a limit or memory stops it, then bisects between the most VMs that held and the fewest above them that
+ * broke ({@link VmSearch}); each step is the median of the repeats. Next to each model's result, the floor (a
+ * bare virtual-thread handoff at the same pacing) at the count it held.
  */
 @Command(name = "sweep", mixinStandardHelpOptions = true,
         description = "Per model, doubles the VMs (2, 4, 8, ...) then bisects to the most VMs whose p99 one-way latency "
@@ -160,8 +161,7 @@ public final class SweepCommand implements Callable<Integer> {
                     steps.add(m);
                     points.add(new SweepChart.Point(n, s.p99Us()));
                     return s;
-                }, n -> floorAt(n, rate, slack, jit, floors, journal, run, steps, progress).latency()
-                        .getValueAtPercentile(99) / 1e3 > sloMicros);
+                }, s -> headroom(s, s.vms() * (double) common.queues * rate, Runtime.getRuntime().availableProcessors()));
                 chart.put(variant.label(), points);
                 int floorVms = Math.max(2, result.held());
                 Floor.Measurement floor = floorAt(floorVms, rate, slack, jit, floors, journal, run, steps, progress);
@@ -231,6 +231,25 @@ public final class SweepCommand implements Callable<Integer> {
         journal.result(run, m);
         steps.add(m);
         return floor;
+    }
+
+    /**
+     * The share of the machine's CPUs below which a step that broke the SLO still had CPU to spare: a busier
+     * step can only have less.
+     */
+    static final double HEADROOM_CPU_SHARE = 0.75;
+    /** The share of the offered frames per second a step must have received to count as keeping up. */
+    static final double HEADROOM_RATE_SHARE = 0.9;
+
+    /**
+     * Whether a step that broke on latency had headroom: the JVM used under {@link #HEADROOM_CPU_SHARE} of the
+     * CPUs and received at least {@link #HEADROOM_RATE_SHARE} of what the senders were to send. Such a break is
+     * a cold path (sparse frames waking parked threads), not the model's capacity, and the doubling goes on
+     * ({@link VmSearch}).
+     */
+    static boolean headroom(SweepStep s, double offeredFramesPerSecond, int cpus) {
+        return s.cpuPerSecond() < HEADROOM_CPU_SHARE * cpus
+                && s.framesPerSecond() >= HEADROOM_RATE_SHARE * offeredFramesPerSecond;
     }
 
     /** The warm-up and window of a step at {@code vms} VMs. */

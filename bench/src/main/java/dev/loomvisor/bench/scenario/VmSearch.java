@@ -4,16 +4,20 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.function.IntFunction;
-import java.util.function.IntPredicate;
+import java.util.function.Predicate;
 
 /**
- * The sweep's search for the most VMs a model holds: doubling from 2 (2, 4, 8, ...; the maximum itself
- * if doubling would pass it) until a step breaks, then bisecting between the last count that held and the
- * first that broke above it, down to one pair. Before any step held, only {@link #EARLY_LATENCY_BREAKS}
- * latency breaks in a row stop the doubling, and a break at a count where the floor (a bare hand-off at the same
- * count and pacing) breaks the SLO too does not count towards them: there the machine's own wake-up latency
- * broke it, not the model (a limit, memory or a failure stops it at once). A pure function of the measurements: about 2 log2(max) steps, so a
- * sweep to 20,000 VMs takes some 27 measurements, not 10,000.
+ * The sweep's search for the most VMs a model holds: doubling from 2 (2, 4, 8, ...; the maximum itself if
+ * doubling would pass it), then bisecting between the most VMs that held and the fewest above them that broke,
+ * down to one pair.
+ *
+ * <p>What ends the doubling: a limit, memory or a failure at once; a latency break only when the step had no
+ * headroom left (the machine's CPUs used up, or the senders falling behind their rate: more VMs can only do
+ * worse). A latency break with headroom does not end it. At sparse rates the p99 of a few VMs is set by cold
+ * wake-ups (each frame finds parked carriers and a halted host CPU), which a larger fleet keeps warm: measured,
+ * a 1 ms p99 broken at 2 to 256 VMs and held at 1,024 at 10 frames/s per VM, and held at 2 VMs but broken at
+ * 4 in the next run. A pure function of the measurements: at most about 2 log2(max) steps, so a sweep to
+ * 20,000 VMs takes some 29 measurements, not 10,000.
  */
 public final class VmSearch {
 
@@ -23,38 +27,29 @@ public final class VmSearch {
      */
     public record Result(List<SweepStep> steps, int held, SweepStep heldStep, SweepStep firstBroken) {}
 
-    /**
-     * Latency breaks in a row, before any step held, that stop the doubling; after a step held, the first
-     * break stops it.
-     */
-    public static final int EARLY_LATENCY_BREAKS = 10;
-
     private VmSearch() {}
 
-    /**
-     * @param maxVms an even count, at least 2
-     * @param measure runs one step; called with even counts in [2, maxVms], never twice with the same count
-     */
+    /** The search where every latency break ends the doubling (no headroom is known). */
     public static Result search(int maxVms, IntFunction<SweepStep> measure) {
-        return search(maxVms, measure, n -> false);
+        return search(maxVms, measure, s -> false);
     }
 
     /**
      * @param maxVms an even count, at least 2
      * @param measure runs one step; called with even counts in [2, maxVms], never twice with the same count
-     * @param floorBreaks whether the floor breaks the SLO at a count; asked only for a latency break before any
-     *     step held
+     * @param headroom whether a step that broke on latency had CPU and rate to spare; asked only for those
      */
-    public static Result search(int maxVms, IntFunction<SweepStep> measure, IntPredicate floorBreaks) {
+    public static Result search(int maxVms, IntFunction<SweepStep> measure, Predicate<SweepStep> headroom) {
         if (maxVms < 2 || maxVms % 2 != 0) {
             throw new IllegalArgumentException("maxVms must be even and at least 2: " + maxVms);
         }
         Objects.requireNonNull(measure, "measure");
+        Objects.requireNonNull(headroom, "headroom");
         List<SweepStep> steps = new ArrayList<>();
         SweepStep heldStep = null;
+        // The fewest VMs above the most held that broke.
         SweepStep broken = null;
         int held = 0;
-        int earlyBreaks = 0;
         for (int n = 2; ; ) {
             SweepStep s = step(measure, n, steps);
             if (s.held()) {
@@ -65,14 +60,7 @@ public final class VmSearch {
                 if (broken == null) {
                     broken = s;
                 }
-                // Until a step holds, a latency break need not be the model's limit: each of a few VMs' sparse
-                // frames wakes a cold path (parked carriers, a halted host CPU), which a busier fleet keeps warm.
-                // At rates of a few frames per second per VM that warm-up can take a thousand VMs (measured: a
-                // 1 ms p99 broken at 2 to 256 VMs, held at 1,024): where the floor breaks as well, the doubling
-                // goes on without counting the break.
-                boolean early = held == 0 && s.outcome() == SweepStep.Outcome.LATENCY
-                        && (floorBreaks.test(n) || ++earlyBreaks < EARLY_LATENCY_BREAKS);
-                if (!early) {
+                if (s.outcome() != SweepStep.Outcome.LATENCY || !headroom.test(s)) {
                     break;
                 }
             }

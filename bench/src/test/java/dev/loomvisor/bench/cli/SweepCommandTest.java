@@ -20,6 +20,19 @@ class SweepCommandTest {
     Path dir;
 
     @Test
+    void aLatencyBreakHasHeadroomOnlyWithCpuToSpareAndTheFramesArriving() {
+        var cold = new dev.loomvisor.bench.scenario.SweepStep(256, dev.loomvisor.bench.scenario.SweepStep.Outcome.LATENCY,
+                2500, 0.2, 10, 4096, 2560, "p99 over");
+        assertTrue(SweepCommand.headroom(cold, 2560, 2));
+        var busy = new dev.loomvisor.bench.scenario.SweepStep(4096, dev.loomvisor.bench.scenario.SweepStep.Outcome.LATENCY,
+                2500, 1.6, 10, 4096, 40960, "p99 over");
+        assertTrue(!SweepCommand.headroom(busy, 40960, 2), "1.6 of 2 CPUs used");
+        var behind = new dev.loomvisor.bench.scenario.SweepStep(4096, dev.loomvisor.bench.scenario.SweepStep.Outcome.LATENCY,
+                2500, 0.5, 10, 4096, 30000, "p99 over");
+        assertTrue(!SweepCommand.headroom(behind, 40960, 2), "a quarter of the offered frames missing");
+    }
+
+    @Test
     void jsonHoldsEveryStepAndTheSummaryPerModel() throws Exception {
         Path out = dir.resolve("out");
         // An SLO no step can break: the search doubles to the maximum (2, 4) and holds it.

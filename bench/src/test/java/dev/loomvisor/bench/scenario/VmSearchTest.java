@@ -57,49 +57,56 @@ class VmSearchTest {
         assertEquals("over 0", r.firstBroken().detail());
     }
 
-    @Test
-    void aFewVmsBreakingOnLatencyDoNotEndTheSearchBeforeAnyHeld() {
-        // 2 VMs break (sparse frames on cold paths), 4 to 64 hold, more break.
-        IntFunction<SweepStep> m = n -> n >= 4 && n <= 64
-                ? new SweepStep(n, SweepStep.Outcome.HELD, 100, 0.1, 10, 4096, n * 10.0, "")
-                : SweepStep.broken(n, SweepStep.Outcome.LATENCY, "p99 over");
-        var r = VmSearch.search(20_000, m);
-        assertEquals(64, r.held());
-        assertEquals(66, r.firstBroken().vms(), "the first broken above the most held, not the 2 VMs");
-        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 96, 80, 72, 68, 66), counts(r));
+    /** A step that broke on latency, using {@code cpu} CPU seconds per second. */
+    private static SweepStep latencyBreak(int n, double cpu) {
+        return new SweepStep(n, SweepStep.Outcome.LATENCY, 2000, cpu, 10, 4096, n * 10.0, "p99 over");
+    }
+
+    private static SweepStep heldStep(int n) {
+        return new SweepStep(n, SweepStep.Outcome.HELD, 100, n / 1000.0, 10, 4096, n * 10.0, "");
     }
 
     @Test
-    void latencyBreaksInARowBeforeAnyHeldEndTheSearch() {
-        var r = VmSearch.search(20_000, capacity(0, SweepStep.Outcome.LATENCY));
-        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), counts(r));
-        assertEquals(VmSearch.EARLY_LATENCY_BREAKS, counts(r).size());
+    void withoutHeadroomTheFirstLatencyBreakEndsTheDoubling() {
+        var r = VmSearch.search(20_000, n -> n == 2 ? latencyBreak(n, 0.01) : heldStep(n));
+        assertEquals(List.of(2), counts(r), "2 VMs broke and no headroom is known");
         assertEquals(0, r.held());
         assertEquals(2, r.firstBroken().vms());
     }
 
     @Test
-    void countsWhereTheFloorBreaksTooDoNotEndTheDoubling() {
-        // Sparse frames: the model and the floor break up to 512 VMs (cold wake-ups); the model holds 1024 to 3000.
-        IntFunction<SweepStep> m = n -> n >= 1024 && n <= 3000
-                ? new SweepStep(n, SweepStep.Outcome.HELD, 100, 0.1, 10, 4096, n * 10.0, "")
-                : SweepStep.broken(n, SweepStep.Outcome.LATENCY, "p99 over");
+    void latencyBreaksWithHeadroomDoNotEndTheDoubling() {
+        // Sparse frames: up to 512 VMs break on cold wake-ups with CPU to spare; 1024 to 3000 hold; above, the
+        // CPU runs out (1 CPU s/s per 1000 VMs, no headroom from 1500 on).
+        IntFunction<SweepStep> m = n -> n >= 1024 && n <= 3000 ? heldStep(n) : latencyBreak(n, n / 1000.0);
         var asked = new java.util.ArrayList<Integer>();
-        var r = VmSearch.search(20_000, m, n -> {
-            asked.add(n);
-            return n <= 512;
+        var r = VmSearch.search(20_000, m, s -> {
+            asked.add(s.vms());
+            return s.cpuPerSecond() < 1.5;
         });
         assertEquals(3000, r.held());
         assertEquals(3002, r.firstBroken().vms());
-        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 256, 512), asked, "the floor only for breaks before any held");
+        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 256, 512, 4096), asked,
+                "asked only for latency breaks");
+        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 3072, 2560, 2816, 2944, 3008,
+                2976, 2992, 3000, 3004, 3002), counts(r));
     }
 
     @Test
-    void whereTheFloorHoldsEarlyLatencyBreaksStillEndTheSearch() {
-        var r = VmSearch.search(20_000, capacity(0, SweepStep.Outcome.LATENCY), n -> n <= 4);
-        assertEquals(List.of(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096), counts(r),
-                "2 and 4 not counted, then 10 breaks in a row");
-        assertEquals(0, r.held());
+    void aHeldCountBelowABreakWithHeadroomIsNotTheAnswerIfMoreHoldAbove() {
+        // Held at 2 by chance, broke at 4 to 64 with headroom, held from 128 to 1000, saturated above.
+        IntFunction<SweepStep> m = n -> n == 2 || (n >= 128 && n <= 1000) ? heldStep(n) : latencyBreak(n, n / 1000.0);
+        var r = VmSearch.search(20_000, m, s -> s.cpuPerSecond() < 1.5);
+        assertEquals(1000, r.held());
+        assertEquals(1002, r.firstBroken().vms());
+    }
+
+    @Test
+    void aLimitEndsTheDoublingEvenWithHeadroom() {
+        var r = VmSearch.search(20_000, capacity(40, SweepStep.Outcome.LIMIT), s -> true);
+        assertEquals(List.of(2, 4, 8, 16, 32, 64, 48, 40, 44, 42), counts(r));
+        assertEquals(40, r.held());
+        assertEquals(SweepStep.Outcome.LIMIT, r.firstBroken().outcome());
     }
 
     @Test
