@@ -183,6 +183,8 @@ public final class Floor {
                         timer.start(next);
                     }
                 }
+                // Due send times of other VMs, fired from this carrier, as a halting vCPU does.
+                timer.base().runQueues();
                 // The permit makes an unpark between the checks above and here wake this park at once.
                 LockSupport.park(this);
             }

@@ -43,7 +43,7 @@ public final class Hrtimer implements AutoCloseable {
     private volatile boolean closed;
     private volatile long expiries;
 
-    // Clock-thread state.
+    // State of the base's queue, confined to the holder of its lock.
     int queueIndex = -1;
     long queuedExpires;
     long queuedWord;
@@ -83,6 +83,11 @@ public final class Hrtimer implements AutoCloseable {
         return (long) STATE.getVolatile(this) != INACTIVE;
     }
 
+    /** The base this timer is armed on. */
+    public HrtimerBase base() {
+        return base;
+    }
+
     /** Times this timer fired. */
     public long expiries() {
         return expiries;
@@ -117,12 +122,12 @@ public final class Hrtimer implements AutoCloseable {
         QUEUED.setVolatile(this, 0);
     }
 
-    /** On the clock thread: fires if the request it queued is still the current one. */
+    /** Under the base's queue lock: fires if the request it queued is still the current one. */
     boolean expire() {
         if (!STATE.compareAndSet(this, queuedWord, INACTIVE)) {
             return false;
         }
-        expiries++; // single writer: the clock thread
+        expiries++; // one writer at a time: the holder of the base's queue lock
         if (notifier != null) {
             notifier.signal();
         } else {

@@ -11,7 +11,9 @@ import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
  * in a lock-free many-to-one inbox; the clock thread moves inbox entries into its {@link TimerQueue}, fires
  * what is due and sleeps until the earliest expiry, or without a timeout while no timer is armed: an idle
  * base costs nothing. An arm earlier than the clock thread's planned wake-up unparks it (as hrtimer_start
- * reprograms the clock event device when the new timer becomes the first).
+ * reprograms the clock event device when the new timer becomes the first). Threads that run anyway fire due
+ * timers too ({@link #runQueues}), as a running CPU's own interrupt does in Linux; the queue belongs to whichever
+ * thread holds its lock.
  *
  * <p>Slack (hrtimer_start_range_ns): each timer may fire up to the base's slack after its expiry, never before.
  * The clock thread sleeps until the latest expiry that lies within the slack of the first one and fires that
@@ -53,8 +55,27 @@ public final class HrtimerBase implements AutoCloseable {
     private volatile int armed;
     private volatile boolean closing;
     private volatile boolean slackSet;
-    /** Clock passes that fired at least one timer (single writer: the clock thread). */
+    /** Passes that fired at least one timer (written under the queue lock). */
     private volatile long expiryPasses;
+    /** Of those, passes run by a running thread ({@link #runQueues}) rather than the clock thread. */
+    private volatile long runQueuesPasses;
+    /**
+     * The first queued expiry relative to the epoch, {@link #FOREVER} if none: what {@link #runQueues} compares
+     * the time with before it takes the lock (written under the lock; timers still in the inbox are not in it).
+     */
+    private volatile long firstExpires = FOREVER;
+    /** The queue lock: 1 while a thread drains the inbox or fires timers; the queue is confined to its holder. */
+    @SuppressWarnings("unused") // through LOCK
+    private volatile int queueLock;
+    private static final java.lang.invoke.VarHandle LOCK;
+
+    static {
+        try {
+            LOCK = java.lang.invoke.MethodHandles.lookup().findVarHandle(HrtimerBase.class, "queueLock", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     public HrtimerBase(String name) {
         this(name, DEFAULT_CAPACITY);
@@ -71,6 +92,14 @@ public final class HrtimerBase implements AutoCloseable {
      * comment). Never early.
      */
     public HrtimerBase(String name, int capacity, long slackNanos) {
+        this(name, capacity, slackNanos, true);
+    }
+
+    /**
+     * With {@code clockThread} false, a base with no clock event device: only {@link #runQueues} fires its
+     * timers (for tests that must know which thread fired one).
+     */
+    HrtimerBase(String name, int capacity, long slackNanos, boolean clockThread) {
         if (capacity < 1 || slackNanos < 0) {
             throw new IllegalArgumentException("capacity " + capacity + ", slack " + slackNanos);
         }
@@ -79,8 +108,10 @@ public final class HrtimerBase implements AutoCloseable {
         this.inbox = new ManyToOneConcurrentArrayQueue<>(capacity);
         this.queue = new TimerQueue(Math.min(capacity, 1024));
         TimerSlack.available(); // links the prctl downcall here, not on the clock thread
-        this.clock = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
-        clock.start();
+        this.clock = clockThread ? Thread.ofPlatform().name(name).daemon().unstarted(this::run) : null;
+        if (clock != null) {
+            clock.start();
+        }
     }
 
     /** A timer that signals {@code notifier} on expiry. */
@@ -132,6 +163,47 @@ public final class HrtimerBase implements AutoCloseable {
         return expiryPasses;
     }
 
+    /** Of the {@link #expiryPasses()}, those run by a running thread through {@link #runQueues}. */
+    public long runQueuesPasses() {
+        return runQueuesPasses;
+    }
+
+    /**
+     * Fires the timers already due, from the calling thread, if there are any and no other thread is at it:
+     * as Linux runs expired hrtimers from the interrupt of whichever CPU is running (hrtimer_interrupt,
+     * hrtimer_run_queues), the clock thread stands for an idle CPU's clock event device only. A virtual thread
+     * about to block calls it: the threads it wakes are queued on its own carrier, which is awake anyway,
+     * instead of being submitted from the clock thread, which would wake a sleeping carrier (and itself) for
+     * each group of expiries. Never fires a timer early; returns the timers fired. Costs one clock read when
+     * nothing is due.
+     */
+    public int runQueues() {
+        long first = firstExpires;
+        // New arms wait in the inbox until a drain: one may be due already (armed for a time just past).
+        if ((first == FOREVER || relNow() - first < 0) && inbox.isEmpty() || closing || !RUN_QUEUES) {
+            return 0;
+        }
+        if (!LOCK.compareAndSet(this, 0, 1)) {
+            return 0; // another thread is firing them
+        }
+        try {
+            drain();
+            if (closing) {
+                return 0; // the clock thread releases the places of closed timers as it stops
+            }
+            int fired = expireDue(relNow());
+            if (fired > 0) {
+                runQueuesPasses++;
+            }
+            return fired;
+        } finally {
+            LOCK.setRelease(this, 0);
+        }
+    }
+
+    /** Whether running threads fire due timers ({@link #runQueues}); off only to measure what it saves. */
+    private static final boolean RUN_QUEUES = !"false".equals(System.getProperty("loomvisor.hrtimer.runQueues"));
+
     /** True if the clock thread got a 1 ns timer slack (Linux). */
     public boolean timerSlackSet() {
         return slackSet;
@@ -161,27 +233,53 @@ public final class HrtimerBase implements AutoCloseable {
         }
     }
 
+    /** Under the lock: fires the queued timers due at {@code now}; publishes the first expiry left. */
+    private int expireDue(long now) {
+        Hrtimer first;
+        int fired = 0;
+        while ((first = queue.first()) != null && first.queuedExpires - now <= 0) {
+            queue.poll();
+            if (first.expire()) {
+                fired++;
+            }
+        }
+        if (fired > 0) {
+            expiryPasses++;
+        }
+        armed = queue.size();
+        firstExpires = first == null ? FOREVER : first.queuedExpires;
+        return fired;
+    }
+
+    private void lockQueue() {
+        // Held by a running thread for one drain and one pass of expiries: microseconds.
+        for (int spins = 0; !LOCK.compareAndSet(this, 0, 1); spins++) {
+            if (spins < 100) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
+        }
+    }
+
     private void run() {
         slackSet = TimerSlack.setMinimal();
         while (true) {
             sleepUntil = AWAKE;
-            drain();
-            if (closing) {
-                return;
+            long next;
+            lockQueue();
+            try {
+                drain();
+                if (closing) {
+                    return;
+                }
+                expireDue(relNow());
+                Hrtimer first = queue.first();
+                next = first == null ? FOREVER
+                        : slackNanos == 0 ? first.queuedExpires : queue.latestUpTo(first.queuedExpires + slackNanos);
+            } finally {
+                LOCK.setRelease(this, 0);
             }
-            long now = relNow();
-            Hrtimer first;
-            boolean fired = false;
-            while ((first = queue.first()) != null && first.queuedExpires - now <= 0) {
-                queue.poll();
-                fired |= first.expire();
-            }
-            if (fired) {
-                expiryPasses++;
-            }
-            armed = queue.size();
-            long next = first == null ? FOREVER
-                    : slackNanos == 0 ? first.queuedExpires : queue.latestUpTo(first.queuedExpires + slackNanos);
             sleepUntil = next;
             if (!inbox.isEmpty() || closing) {
                 continue;
@@ -223,7 +321,7 @@ public final class HrtimerBase implements AutoCloseable {
         closing = true;
         LockSupport.unpark(clock);
         boolean interrupted = false;
-        while (clock.isAlive()) {
+        while (clock != null && clock.isAlive()) {
             try {
                 clock.join();
             } catch (InterruptedException e) {

@@ -32,10 +32,21 @@ class HrtimerTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(longs = {0, 50_000})
-    void everyArmedDeadlineFiresOnceAndNeverBeforeItsTime(long slackNanos) throws Exception {
+    @org.junit.jupiter.params.provider.CsvSource({"0, 0", "50000, 0", "0, 2", "50000, 2"})
+    void everyArmedDeadlineFiresOnceAndNeverBeforeItsTime(long slackNanos, int runners) throws Exception {
         int n = 500;
         try (var base = new HrtimerBase("hrtimer-test", HrtimerBase.DEFAULT_CAPACITY, slackNanos)) {
+            // Threads that fire due timers as running vCPUs do (runQueues), racing the clock thread for each.
+            var done = new java.util.concurrent.atomic.AtomicBoolean();
+            List<Thread> running = new ArrayList<>();
+            for (int k = 0; k < runners; k++) {
+                running.add(Thread.ofVirtual().start(() -> {
+                    while (!done.get()) {
+                        base.runQueues();
+                        Thread.yield();
+                    }
+                }));
+            }
             long[] deadline = new long[n];
             AtomicLongArray firedAt = new AtomicLongArray(n);
             AtomicInteger[] fires = new AtomicInteger[n];
@@ -59,6 +70,10 @@ class HrtimerTest {
                 timers.get(i).start(deadline[i]);
             }
             assertTrue(all.await(30, TimeUnit.SECONDS), "not every timer fired");
+            done.set(true);
+            for (Thread t : running) {
+                assertTrue(t.join(java.time.Duration.ofSeconds(10)), "a runQueues thread hung");
+            }
             assertTrue(awaitState(base, Thread.State.WAITING), "the clock thread did not go idle");
             for (int i = 0; i < n; i++) {
                 assertEquals(1, fires[i].get(), "timer " + i + " fires");
@@ -67,6 +82,41 @@ class HrtimerTest {
                 assertEquals(1, timers.get(i).expiries());
             }
             assertEquals(0, base.armed());
+        }
+    }
+
+    @Test
+    void runQueuesFiresDueTimersFromTheCallingThreadOnceAndNeverEarly() throws Exception {
+        try (var base = new HrtimerBase("hrtimer-test", 16, 0, false)) {
+            var firedBy = new java.util.concurrent.atomic.AtomicReference<Thread>();
+            AtomicLongArray firedAt = new AtomicLongArray(1);
+            Notifier notifier = new Notifier();
+            notifier.setListener(x -> {
+                firedBy.set(Thread.currentThread());
+                firedAt.set(0, System.nanoTime());
+            });
+            Hrtimer t = base.timer(notifier);
+            long deadline = System.nanoTime() + 20 * MS;
+            t.start(deadline);
+            int fired = 0;
+            for (long end = System.nanoTime() + 10_000 * MS; fired == 0 && System.nanoTime() - end < 0; ) {
+                fired = base.runQueues();
+                if (fired == 0) {
+                    assertEquals(0, t.expiries(), "fired before its time");
+                    Thread.sleep(1);
+                }
+            }
+            assertEquals(1, fired);
+            assertTrue(firedAt.get(0) - deadline >= 0, "fired early");
+            assertEquals(Thread.currentThread(), firedBy.get(), "fired by the thread that ran the queue");
+            assertEquals(0, base.runQueues(), "fires once");
+            assertEquals(1, t.expiries());
+            assertEquals(1, base.runQueuesPasses());
+            assertEquals(0, base.armed());
+            // A time already past fires at the next run of the queue, straight from the inbox.
+            t.start(System.nanoTime() - MS);
+            assertEquals(1, base.runQueues());
+            assertEquals(2, t.expiries());
         }
     }
 

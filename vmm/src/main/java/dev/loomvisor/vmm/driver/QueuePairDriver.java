@@ -717,6 +717,11 @@ public final class QueuePairDriver {
             stats.add(PairStats.INTERRUPTS, 1);
             return;
         }
+        HrtimerBase clock = pacingClock;
+        if (clock != null) {
+            // Other vCPUs' due send times, fired from this carrier before it may go idle (HrtimerBase.runQueues).
+            clock.runQueues();
+        }
         if (deadline == NO_DEADLINE) {
             stats.add(PairStats.HALTS, 1);
             LockSupport.park(this);
