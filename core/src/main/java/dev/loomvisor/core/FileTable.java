@@ -15,19 +15,22 @@ public final class FileTable {
     private final ReentrantLock lock = new ReentrantLock();
     private final TreeMap<Integer, AutoCloseable> files = new TreeMap<>();
     private final AtomicInteger users = new AtomicInteger();
+    /**
+     * files_struct.next_fd: no descriptor below it is free, so the search for the lowest free one starts
+     * there (alloc_fd) instead of walking every open file: a VMM with 10,000 VMs holds tens of thousands.
+     */
+    private int nextFd;
 
     /** Installs a file at the lowest free descriptor and returns it. */
     public int install(AutoCloseable file) {
         lock.lock();
         try {
-            int fd = 0;
-            for (int used : files.keySet()) {
-                if (used != fd) {
-                    break;
-                }
+            int fd = nextFd;
+            while (files.containsKey(fd)) {
                 fd++;
             }
             files.put(fd, file);
+            nextFd = fd + 1;
             return fd;
         } finally {
             lock.unlock();
@@ -54,6 +57,9 @@ public final class FileTable {
         lock.lock();
         try {
             f = files.remove(fd);
+            if (f != null && fd < nextFd) {
+                nextFd = fd; // __put_unused_fd
+            }
         } finally {
             lock.unlock();
         }
@@ -97,6 +103,7 @@ public final class FileTable {
             try {
                 open = new TreeMap<>(files);
                 files.clear();
+                nextFd = 0;
             } finally {
                 lock.unlock();
             }
