@@ -137,8 +137,14 @@ public final class Floor {
         void loop(Vm peer, long interval, long first, boolean echo, Recorder recorder, AtomicBoolean recording,
                   AtomicBoolean stop, LongAdder dropped) {
             next = first;
-            while (rounds(peer, interval, echo, recorder, recording, stop, dropped)) {
-                // Back into rounds, compiled by now: see PARKS_PER_CALL.
+            HrtimerBase clock = timer.base();
+            clock.idleExit();
+            try {
+                while (rounds(peer, interval, echo, recorder, recording, stop, dropped)) {
+                    // Back into rounds, compiled by now: see PARKS_PER_CALL.
+                }
+            } finally {
+                clock.idleEnter();
             }
         }
 
@@ -183,10 +189,12 @@ public final class Floor {
                         timer.start(next);
                     }
                 }
-                // Due send times of other VMs, fired from this carrier, as a halting vCPU does.
-                timer.base().runQueues();
+                // As a halting vCPU: due send times fired from this carrier, and the clock told (idleEnter).
+                HrtimerBase clock = timer.base();
+                clock.idleEnter();
                 // The permit makes an unpark between the checks above and here wake this park at once.
                 LockSupport.park(this);
+                clock.idleExit();
             }
             return true;
         }

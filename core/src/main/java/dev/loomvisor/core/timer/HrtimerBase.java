@@ -33,6 +33,13 @@ public final class HrtimerBase implements AutoCloseable {
      */
     public static final long DEFAULT_SLACK_NANOS = 50_000;
 
+    /**
+     * How much later than its slack the clock thread may plan to look while threads of the base run and have
+     * been firing the due timers themselves ({@link #idleExit}): the bound on a timer's lateness should every
+     * running thread be held up at once (its carrier descheduled by the host). Twice the default vCPU slice.
+     */
+    public static final long DEFAULT_BACKSTOP_NANOS = 200_000;
+
     /** Timers one base takes by default. */
     public static final int DEFAULT_CAPACITY = 1 << 16;
 
@@ -64,6 +71,11 @@ public final class HrtimerBase implements AutoCloseable {
      * the time with before it takes the lock (written under the lock; timers still in the inbox are not in it).
      */
     private volatile long firstExpires = FOREVER;
+    /** Threads between {@link #idleExit} and {@link #idleEnter}: they run the queues when they next halt. */
+    private final java.util.concurrent.atomic.AtomicInteger running = new java.util.concurrent.atomic.AtomicInteger();
+    private final long backstopNanos;
+    /** Clock-thread wake-ups (single writer: the clock thread). */
+    private volatile long clockWakes;
     /** The queue lock: 1 while a thread drains the inbox or fires timers; the queue is confined to its holder. */
     @SuppressWarnings("unused") // through LOCK
     private volatile int queueLock;
@@ -92,17 +104,19 @@ public final class HrtimerBase implements AutoCloseable {
      * comment). Never early.
      */
     public HrtimerBase(String name, int capacity, long slackNanos) {
-        this(name, capacity, slackNanos, true);
+        this(name, capacity, slackNanos, DEFAULT_BACKSTOP_NANOS, true);
     }
 
     /**
      * With {@code clockThread} false, a base with no clock event device: only {@link #runQueues} fires its
      * timers (for tests that must know which thread fired one).
      */
-    HrtimerBase(String name, int capacity, long slackNanos, boolean clockThread) {
-        if (capacity < 1 || slackNanos < 0) {
-            throw new IllegalArgumentException("capacity " + capacity + ", slack " + slackNanos);
+    HrtimerBase(String name, int capacity, long slackNanos, long backstopNanos, boolean clockThread) {
+        if (capacity < 1 || slackNanos < 0 || backstopNanos < 0) {
+            throw new IllegalArgumentException("capacity " + capacity + ", slack " + slackNanos + ", backstop "
+                    + backstopNanos);
         }
+        this.backstopNanos = backstopNanos;
         this.capacity = capacity;
         this.slackNanos = slackNanos;
         this.inbox = new ManyToOneConcurrentArrayQueue<>(capacity);
@@ -201,6 +215,45 @@ public final class HrtimerBase implements AutoCloseable {
         }
     }
 
+    /**
+     * tick_nohz_idle_exit: the calling thread runs again after a halt (or starts). Until its
+     * {@link #idleEnter} it calls {@link #runQueues} at least once per slice, so while any such thread runs the
+     * clock thread need not wake for every group of expiries: it plans to look up to the backstop later than
+     * its slack, once the running threads have been firing the due timers themselves.
+     */
+    public void idleExit() {
+        running.incrementAndGet();
+    }
+
+    /**
+     * tick_nohz_idle_enter: the calling thread is about to halt. Fires what is due, and if it was the last
+     * running thread while the clock thread plans to look later than the first expiry's slack, wakes the clock
+     * thread to plan again: with no thread running, the clock thread alone keeps the slack. Balanced with
+     * {@link #idleExit}.
+     */
+    public void idleEnter() {
+        runQueues();
+        // Dekker with the clock thread: it publishes its plan, then reads running; this decrements running,
+        // then reads the plan. One of the two sees the other.
+        if (running.decrementAndGet() == 0) {
+            long plan = sleepUntil;
+            long first = firstExpires;
+            if (plan != AWAKE && first != FOREVER && plan - (first + slackNanos) > 0) {
+                LockSupport.unpark(clock);
+            }
+        }
+    }
+
+    /** Threads between {@link #idleExit} and {@link #idleEnter} (a snapshot). */
+    public int running() {
+        return running.get();
+    }
+
+    /** How often the clock thread woke (a snapshot). */
+    public long clockWakes() {
+        return clockWakes;
+    }
+
     /** Whether running threads fire due timers ({@link #runQueues}); off only to measure what it saves. */
     private static final boolean RUN_QUEUES = !"false".equals(System.getProperty("loomvisor.hrtimer.runQueues"));
 
@@ -267,20 +320,34 @@ public final class HrtimerBase implements AutoCloseable {
         while (true) {
             sleepUntil = AWAKE;
             long next;
+            long onTime;
+            boolean extended;
             lockQueue();
             try {
                 drain();
                 if (closing) {
                     return;
                 }
-                expireDue(relNow());
+                // Nothing due at a planned wake-up: the running threads fired it (or it was cancelled).
+                boolean keptUp = expireDue(relNow()) == 0 && RUN_QUEUES;
                 Hrtimer first = queue.first();
-                next = first == null ? FOREVER
+                onTime = first == null ? FOREVER
                         : slackNanos == 0 ? first.queuedExpires : queue.latestUpTo(first.queuedExpires + slackNanos);
+                next = onTime;
+                // While threads run and keep up, look again only after the backstop (see idleExit).
+                extended = first != null && keptUp && running.get() > 0 && backstopNanos > 0;
+                if (extended) {
+                    next = Math.max(onTime, first.queuedExpires + slackNanos + backstopNanos);
+                }
             } finally {
                 LOCK.setRelease(this, 0);
             }
             sleepUntil = next;
+            if (extended && running.get() == 0) {
+                // The last running thread halted before it could see this plan: keep the slack.
+                sleepUntil = next = onTime;
+                extended = false;
+            }
             if (!inbox.isEmpty() || closing) {
                 continue;
             }
@@ -292,6 +359,7 @@ public final class HrtimerBase implements AutoCloseable {
                     LockSupport.parkNanos(this, wait);
                 }
             }
+            clockWakes++;
         }
     }
 

@@ -87,7 +87,7 @@ class HrtimerTest {
 
     @Test
     void runQueuesFiresDueTimersFromTheCallingThreadOnceAndNeverEarly() throws Exception {
-        try (var base = new HrtimerBase("hrtimer-test", 16, 0, false)) {
+        try (var base = new HrtimerBase("hrtimer-test", 16, 0, 0, false)) {
             var firedBy = new java.util.concurrent.atomic.AtomicReference<Thread>();
             AtomicLongArray firedAt = new AtomicLongArray(1);
             Notifier notifier = new Notifier();
@@ -118,6 +118,47 @@ class HrtimerTest {
             assertEquals(1, base.runQueues());
             assertEquals(2, t.expiries());
         }
+    }
+
+    @Test
+    void theLastRunningThreadToHaltMakesTheClockKeepTheSlackAgain() throws Exception {
+        // A backstop of an hour: a timer planned past it can only fire on time if idleEnter wakes the clock.
+        long hour = 3_600_000 * MS;
+        int runnerFired = 0;
+        for (int rep = 0; rep < 10; rep++) {
+            try (var base = new HrtimerBase("hrtimer-test", 16, 0, hour, true)) {
+                var fired = new java.util.concurrent.CountDownLatch(1);
+                AtomicLongArray at = new AtomicLongArray(2);
+                Notifier n1 = new Notifier();
+                Notifier n2 = new Notifier();
+                n1.setListener(x -> at.compareAndSet(0, 0, System.nanoTime()));
+                n2.setListener(x -> {
+                    at.compareAndSet(1, 0, System.nanoTime());
+                    fired.countDown();
+                });
+                Hrtimer t1 = base.timer(n1);
+                Hrtimer t2 = base.timer(n2);
+                base.idleExit();
+                long start = System.nanoTime();
+                t1.start(start + 5 * MS);
+                long d2 = start + 50 * MS;
+                t2.start(d2);
+                // Running: fire t1 from here when it is due, so that the clock finds nothing at its wake-up and
+                // plans an hour past t2.
+                for (long end = start + 10_000 * MS; t1.expiries() == 0 && System.nanoTime() - end < 0; ) {
+                    runnerFired += base.runQueues();
+                    Thread.onSpinWait();
+                }
+                Thread.sleep(5);
+                assertEquals(1, base.running());
+                base.idleEnter();
+                assertEquals(0, base.running());
+                assertTrue(fired.await(10, TimeUnit.SECONDS), "t2 did not fire after the last thread halted");
+                assertTrue(at.get(1) - d2 >= 0, "t2 fired early");
+                assertEquals(1, t2.expiries());
+            }
+        }
+        assertTrue(runnerFired > 0, "the running thread never fired t1: the scenario was not exercised");
     }
 
     @Test

@@ -133,6 +133,8 @@ public final class QueuePairDriver {
     private long sliceStart;
     /** The vCPU's pacing timer while it runs on a {@link #pacingClock}, and the expiry it was armed for. */
     private Hrtimer pacer;
+    /** The pacing clock of the running loop (vCPU thread only), or null. */
+    private HrtimerBase runClock;
     private long pacerExpires = NO_DEADLINE;
 
     QueuePairDriver(int pair, GuestMemory memory, GuestAllocator allocator, MmioTransport mmio, DriverVirtqueue rx,
@@ -617,12 +619,20 @@ public final class QueuePairDriver {
         // The timer unparks the vCPU rather than signalling the vector: a send time is not an interrupt.
         pacer = clock == null ? null : clock.timer(vcpu);
         pacerExpires = NO_DEADLINE;
+        runClock = clock;
+        if (clock != null) {
+            clock.idleExit(); // running: it fires due send times at its halts (HrtimerBase.idleEnter)
+        }
         try {
             loop(running);
         } catch (RuntimeException | Error e) {
             failure = e; // a driver bug: the vCPU stops, and the VMM can tell why
         } finally {
             vector.setListener(null);
+            if (clock != null) {
+                clock.idleEnter();
+            }
+            runClock = null;
             if (pacer != null) {
                 pacer.close();
                 pacer = null;
@@ -674,6 +684,9 @@ public final class QueuePairDriver {
                     // workers this vCPU feeds are still waking, and runs the vCPU on.
                     if (Thread.currentThread().isVirtual()) {
                         stats.add(PairStats.SLICE_YIELDS, 1);
+                        if (runClock != null) {
+                            runClock.runQueues(); // once per slice at least, as idleExit promises
+                        }
                         LockSupport.parkNanos(1);
                         halts++; // a busy vCPU parks only here: it too comes back into a compiled rounds
                     }
@@ -717,14 +730,8 @@ public final class QueuePairDriver {
             stats.add(PairStats.INTERRUPTS, 1);
             return;
         }
-        HrtimerBase clock = pacingClock;
-        if (clock != null) {
-            // Other vCPUs' due send times, fired from this carrier before it may go idle (HrtimerBase.runQueues).
-            clock.runQueues();
-        }
         if (deadline == NO_DEADLINE) {
-            stats.add(PairStats.HALTS, 1);
-            LockSupport.park(this);
+            halt();
         } else if (pacer != null) {
             // Armed once per send time: a wake by an interrupt leaves the timer armed for the same frame. The
             // loop re-reads the clock after any wake-up, so a stale expiry (an earlier plan's) only costs a
@@ -734,8 +741,7 @@ public final class QueuePairDriver {
                 pacer.start(deadline);
             }
             if (deadline - System.nanoTime() > 0) {
-                stats.add(PairStats.HALTS, 1);
-                LockSupport.park(this);
+                halt();
             }
         } else {
             stats.add(PairStats.HALTS, 1);
@@ -743,6 +749,23 @@ public final class QueuePairDriver {
         }
         if (vector.poll() > 0) {
             stats.add(PairStats.INTERRUPTS, 1);
+        }
+    }
+
+    /**
+     * An untimed halt. With a pacing clock, the vCPU first fires the send times already due (its own or other
+     * vCPUs'), so that they are queued on this carrier while it is still awake, and tells the clock it no
+     * longer runs (HrtimerBase.idleEnter, as a CPU entering idle stops its tick).
+     */
+    private void halt() {
+        stats.add(PairStats.HALTS, 1);
+        HrtimerBase clock = runClock;
+        if (clock != null) {
+            clock.idleEnter();
+        }
+        LockSupport.park(this);
+        if (clock != null) {
+            clock.idleExit();
         }
     }
 
