@@ -34,7 +34,12 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
  * <pre>
  * scripts/jmh DataPathBenchmark [--repeats 3] [--warmup-ms 300] [--measure-ms 1000]
  *     [--busy-poll-us 50] [--models user-worker,kthread,...] [--rings split,packed] [--queues 1]
+ *     [--sizes 64,1500] [--counters]
  * </pre>
+ *
+ * <p>{@code --counters} prints, per configuration, the path's events per 1,000 frames received (handler runs,
+ * busy-poll hits and timeouts, interrupts, vCPU halts, kicks and slice yields, worker sleeps and preemptions),
+ * the medians over the repeats: where a configuration's wake-ups and carrier hand-overs go.
  *
  * <p>Each ratio is taken per repeat, against the mean of the ceiling's two samples around it, and the median
  * of those is printed next to the issue's target; B/frame is every thread's heap allocation over the window
@@ -56,6 +61,15 @@ public final class DataPathBenchmark {
         long measure = TimeUnit.MILLISECONDS.toNanos(intArg(args, "--measure-ms", 1000));
         int busyMicros = intArg(args, "--busy-poll-us", 50);
         int queues = intArg(args, "--queues", 1); // queue pairs per VM, each its vCPU, vhost-net and flow
+        boolean counters = Arrays.asList(args).contains("--counters");
+        List<Integer> sizes = new ArrayList<>();
+        for (String z : stringArg(args, "--sizes", SMALL + "," + LARGE).split(",")) {
+            int size = Integer.parseInt(z.trim());
+            if (size != SMALL && size != LARGE) {
+                throw new IllegalArgumentException("--sizes: " + z + "; allowed: " + SMALL + ", " + LARGE);
+            }
+            sizes.add(size);
+        }
         List<WorkerModel> models = new ArrayList<>();
         for (String m : stringArg(args, "--models", String.join(",", WorkerModel.names())).split(",")) {
             models.add(WorkerModel.byName(m.trim()));
@@ -83,12 +97,14 @@ public final class DataPathBenchmark {
         Map<String, List<Double>> samples = new LinkedHashMap<>();
         Map<String, List<Double>> dropShare = new LinkedHashMap<>();
         Map<String, List<Double>> allocPerFrame = new LinkedHashMap<>();
+        Map<String, List<long[]>> events = new LinkedHashMap<>();
+        Map<String, List<Long>> framesSeen = new LinkedHashMap<>();
         long checks = 0;
         // Round 0 warms the JIT on every configuration and is not recorded.
         for (int r = 0; r <= repeats; r++) {
             boolean record = r > 0;
             long window = record ? measure : measure / 3;
-            for (int length : new int[] {SMALL, LARGE}) {
+            for (int length : sizes) {
                 // The ceiling of this frame size runs right before and right after its configurations.
                 ceiling(length, window, record, samples);
                 for (WorkerModel m : models) {
@@ -108,11 +124,13 @@ public final class DataPathBenchmark {
                                         .add(x.dropped() / (double) Math.max(1, x.dropped() + x.frames()));
                                 allocPerFrame.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(x.allocatedBytes() / (double) Math.max(1, x.frames()));
+                                events.computeIfAbsent(key, k -> new ArrayList<>()).add(x.events());
+                                framesSeen.computeIfAbsent(key, k -> new ArrayList<>()).add(x.frames());
                             }
                         }
                     }
                 }
-                if (r == repeats && length == LARGE) {
+                if (r == repeats && length == sizes.get(sizes.size() - 1)) {
                     busyThreads();
                 }
                 ceiling(length, window, record, samples);
@@ -154,6 +172,9 @@ public final class DataPathBenchmark {
             }
             System.out.printf("%-46s %12s %12s %12s %8s %8s %8s %17s %8s %s%n", k, fmt(med * scale) + unit,
                     fmt(min(v) * scale), fmt(max(v) * scale), drops, alloc, ratio, spread, target, verdict);
+        }
+        if (counters) {
+            printEvents(events, framesSeen);
         }
         System.out.printf("%nratio = median over the repeats of (the configuration's sample / the mean of the two"
                 + " samples of its ceiling taken right before and right after it in the same repeat), all in this"
@@ -205,6 +226,28 @@ public final class DataPathBenchmark {
             r.add(config.get(i) / ((ceiling.get(2 * i) + ceiling.get(2 * i + 1)) / 2));
         }
         return r;
+    }
+
+    /** Each configuration's events per 1,000 frames received: the median over its repeats, one line per side. */
+    private static void printEvents(Map<String, List<long[]>> events, Map<String, List<Long>> frames) {
+        List<String> names = VmPair.EVENTS;
+        int half = names.size() / 2;
+        System.out.printf("%nevents per 1,000 frames received (median over the repeats)%n");
+        for (Map.Entry<String, List<long[]>> e : events.entrySet()) {
+            List<Long> f = frames.get(e.getKey());
+            StringBuilder line = new StringBuilder(String.format("%-40s", e.getKey()));
+            for (int i = 0; i < names.size(); i++) {
+                if (i == half) {
+                    line.append(String.format("%n%-40s", ""));
+                }
+                List<Double> per = new ArrayList<>();
+                for (int r = 0; r < e.getValue().size(); r++) {
+                    per.add(1000.0 * e.getValue().get(r)[i] / Math.max(1, f.get(r)));
+                }
+                line.append(String.format(" %s=%s", names.get(i), fmt(median(per))));
+            }
+            System.out.println(line);
+        }
     }
 
     private static String key(int length, String model, RingLayout ring, boolean busy) {
