@@ -34,12 +34,15 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
  * <pre>
  * scripts/jmh DataPathBenchmark [--repeats 3] [--warmup-ms 300] [--measure-ms 1000]
  *     [--busy-poll-us 50] [--models user-worker,kthread,...] [--rings split,packed] [--queues 1]
- *     [--sizes 64,1500] [--counters]
+ *     [--sizes 64,1500] [--modes notify,busy-poll] [--busy-idle spin,yield,backoff] [--counters]
  * </pre>
  *
  * <p>{@code --counters} prints, per configuration, the path's events per 1,000 frames received (handler runs,
  * busy-poll hits and timeouts, interrupts, vCPU halts, kicks and slice yields, worker sleeps and preemptions),
- * the medians over the repeats: where a configuration's wake-ups and carrier hand-overs go.
+ * the medians over the repeats: where a configuration's wake-ups and carrier hand-overs go. {@code --busy-idle} is
+ * what a busy-polling platform worker does between two looks at its ring (Agrona's busy spin, the default;
+ * {@code Thread.yield}, a sched_yield; or a backoff from spins to yields to short parks); a virtual worker
+ * ignores it. Several, comma-separated, run as configurations of their own (busy-poll only).
  *
  * <p>Each ratio is taken per repeat, against the mean of the ceiling's two samples around it, and the median
  * of those is printed next to the issue's target; B/frame is every thread's heap allocation over the window
@@ -62,6 +65,19 @@ public final class DataPathBenchmark {
         int busyMicros = intArg(args, "--busy-poll-us", 50);
         int queues = intArg(args, "--queues", 1); // queue pairs per VM, each its vCPU, vhost-net and flow
         boolean counters = Arrays.asList(args).contains("--counters");
+        List<String> idles = new ArrayList<>();
+        for (String z : stringArg(args, "--busy-idle", "spin").split(",")) {
+            idleStrategy(z.trim());
+            idles.add(z.trim());
+        }
+        List<Boolean> modes = new ArrayList<>();
+        for (String z : stringArg(args, "--modes", "notify,busy-poll").split(",")) {
+            switch (z.trim()) {
+                case "notify" -> modes.add(false);
+                case "busy-poll" -> modes.add(true);
+                default -> throw new IllegalArgumentException("--modes: " + z + "; allowed: notify, busy-poll");
+            }
+        }
         List<Integer> sizes = new ArrayList<>();
         for (String z : stringArg(args, "--sizes", SMALL + "," + LARGE).split(",")) {
             int size = Integer.parseInt(z.trim());
@@ -109,15 +125,20 @@ public final class DataPathBenchmark {
                 ceiling(length, window, record, samples);
                 for (WorkerModel m : models) {
                     for (RingLayout ring : rings) {
-                        for (boolean busy : new boolean[] {false, true}) {
-                            VmLab.Options o = VmLab.Options.defaults().withBusyPoll(busy ? busyMicros : 0).withRing(ring);
+                        for (boolean busy : modes) {
+                          for (String idleName : busy ? idles : idles.subList(0, 1)) {
+                            VmLab.Options d = VmLab.Options.defaults();
+                            VmLab.Options o = new VmLab.Options(d.queueSize(), d.eventIdx(), d.mrgRxbuf(),
+                                    d.rxBufferSize(), busy ? busyMicros : 0, d.switchQueueBytes(), d.vcpuCarrier(),
+                                    idleStrategy(idleName), d.rxBuffers(), d.txBuffers(), ring);
                             VmPair.Measurement x;
                             try (VmPair pair = VmPair.open(vmm, factories.get(m), o, queues)) {
                                 x = pair.measure(length, false, record ? warmup : warmup / 3, window);
                             }
                             checks += x.badFrames() + x.reordered();
                             if (record) {
-                                String key = key(length, m.modelName(), ring, busy);
+                                String key = key(length, m.modelName(), ring, busy)
+                                        + (busy && idles.size() > 1 ? " " + idleName : "");
                                 samples.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(length == SMALL ? x.framesPerSecond() : x.gbitPerSecond());
                                 dropShare.computeIfAbsent(key, k -> new ArrayList<>())
@@ -127,6 +148,7 @@ public final class DataPathBenchmark {
                                 events.computeIfAbsent(key, k -> new ArrayList<>()).add(x.events());
                                 framesSeen.computeIfAbsent(key, k -> new ArrayList<>()).add(x.frames());
                             }
+                          }
                         }
                     }
                 }
@@ -163,7 +185,7 @@ public final class DataPathBenchmark {
             String verdict = "";
             if (!k.startsWith("ceiling")) {
                 List<Double> r = pairRatios(v, samples.get(small ? AGRONA : COPY));
-                double t = small ? (k.endsWith("busy-poll") ? 1.0 : 0.5) : 0.7;
+                double t = small ? (k.contains(" busy-poll") ? 1.0 : 0.5) : 0.7;
                 double mr = median(r);
                 ratio = String.format("%.3f", mr);
                 spread = String.format("%.3f..%.3f", min(r), max(r));
@@ -248,6 +270,16 @@ public final class DataPathBenchmark {
             }
             System.out.println(line);
         }
+    }
+
+    /** The idle strategy of a busy-polling platform worker, by its {@code --busy-idle} name (null: busy spin). */
+    private static org.agrona.concurrent.IdleStrategy idleStrategy(String name) {
+        return switch (name) {
+            case "spin" -> null;
+            case "yield" -> new org.agrona.concurrent.YieldingIdleStrategy();
+            case "backoff" -> new org.agrona.concurrent.BackoffIdleStrategy(64, 16, 1_000, 20_000);
+            default -> throw new IllegalArgumentException("--busy-idle: " + name + "; allowed: spin, yield, backoff");
+        };
     }
 
     private static String key(int length, String model, RingLayout ring, boolean busy) {

@@ -113,9 +113,9 @@ public final class VmPair implements AutoCloseable {
 
     /** What {@link Measurement#events()} counts, in order: for the sender (a) and the receiver (b) each. */
     public static final java.util.List<String> EVENTS = java.util.List.of(
-            "a.txRuns", "a.txPollHits", "a.txPollTimeouts", "a.txIrqs", "a.rxRuns", "a.vcpuHalts", "a.vcpuKicks",
+            "a.txRuns", "a.txPollHits", "a.txPollTimeouts", "a.txPollYields", "a.txIrqs", "a.rxRuns", "a.vcpuHalts", "a.vcpuKicks",
             "a.vcpuSlices", "a.workerSleeps", "a.workerPreempts",
-            "b.rxRuns", "b.rxPollHits", "b.rxPollTimeouts", "b.rxIrqs", "b.txRuns", "b.vcpuHalts", "b.vcpuKicks",
+            "b.rxRuns", "b.rxPollHits", "b.rxPollTimeouts", "b.rxPollYields", "b.rxIrqs", "b.txRuns", "b.vcpuHalts", "b.vcpuKicks",
             "b.vcpuSlices", "b.workerSleeps", "b.workerPreempts");
 
     /** The counters of {@link #EVENTS} now, over every queue pair. */
@@ -123,7 +123,7 @@ public final class VmPair implements AutoCloseable {
         long[] e = new long[EVENTS.size()];
         for (int side = 0; side < 2; side++) {
             VmLab.Vm v = vms[side];
-            int o = side * 10;
+            int o = side * 11;
             for (int k = 0; k < v.queues(); k++) {
                 var net = v.net(k);
                 var busy = side == 0 ? net.tx() : net.rx();
@@ -131,16 +131,17 @@ public final class VmPair implements AutoCloseable {
                 e[o] += busy.counters().get(dev.loomvisor.vhost.RingCounter.RUNS);
                 e[o + 1] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_HITS);
                 e[o + 2] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_TIMEOUTS);
-                e[o + 3] += busy.counters().get(dev.loomvisor.vhost.RingCounter.INTERRUPTS);
-                e[o + 4] += other.counters().get(dev.loomvisor.vhost.RingCounter.RUNS);
+                e[o + 3] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_YIELDS);
+                e[o + 4] += busy.counters().get(dev.loomvisor.vhost.RingCounter.INTERRUPTS);
+                e[o + 5] += other.counters().get(dev.loomvisor.vhost.RingCounter.RUNS);
                 var st = v.driver(k).stats();
-                e[o + 5] += st.halts();
-                e[o + 6] += st.kicks();
-                e[o + 7] += st.sliceYields();
+                e[o + 6] += st.halts();
+                e[o + 7] += st.kicks();
+                e[o + 8] += st.sliceYields();
                 for (var w : net.device().workers()) {
                     var t = w.thread();
-                    e[o + 8] += t == null || t.task() == null ? 0 : t.task().voluntarySwitches();
-                    e[o + 9] += w.preemptions();
+                    e[o + 9] += t == null || t.task() == null ? 0 : t.task().voluntarySwitches();
+                    e[o + 10] += w.preemptions();
                 }
             }
         }

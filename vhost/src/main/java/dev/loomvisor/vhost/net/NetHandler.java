@@ -21,6 +21,12 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
     /** Outcome of a busy-poll round. */
     enum Busy { HIT, TIMEOUT, INTERRUPTED }
 
+    /**
+     * Longest a busy-polling virtual thread spins on an empty ring before it yields its carrier. Short: a vCPU
+     * this worker just interrupted waits in the carrier's queue meanwhile. Not every look: a yield with nothing
+     * else runnable costs a resubmission to the scheduler (a few hundred ns), a look a few ns.
+     */
+    static final long POLL_YIELD_NANOS = 1_000;
     protected final VhostVirtqueue vq;
     private final IdleStrategy idle;
     protected int hdrLen = VirtioNetHeader.SIZE;
@@ -97,32 +103,57 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
     }
 
     /**
-     * Spins (Agrona idle strategy) until {@link #workArrived()} or the ring's busy-poll timeout. Stops early,
-     * as vhost_net_busy_poll does on vhost_has_work, when other work waits on the same worker: the caller
+     * Looks at the ring until {@link #workArrived()} or the ring's busy-poll timeout, with no system call. Stops
+     * early, as vhost_net_busy_poll does on vhost_has_work, when other work waits on the same worker: the caller
      * then requeues itself instead of hogging the worker.
+     *
+     * <p>Between looks a platform thread runs its idle strategy (the OS preempts it). A virtual thread is never
+     * preempted, and what fills its ring (a vCPU it interrupted, the worker of the other side of a flow) is
+     * often a virtual thread waiting for this very carrier: a poll that spins keeps it out until the slice ends,
+     * and the poll finds nothing because it spins (vhost_net_busy_poll stops on need_resched() for the same
+     * reason). So it yields the carrier to the runnable virtual threads every {@link #POLL_YIELD_NANOS} of an
+     * empty ring: no system call, no timer, and the ring is looked at again as soon as they park or yield. A
+     * yield puts this thread behind the carrier's local queue, which can keep threads woken from outside the
+     * pool waiting; the timed park per slice ({@link Carriers#resched()}) bounds that as it bounds a spin.
      */
     protected final Busy busyPoll() {
         long deadline = System.nanoTime() + vq.busyPollNanos();
         idle.reset();
         VhostWorker worker = vq.worker();
-        // On a virtual thread a spin holds the carrier the other side of the flow may need: poll, then
-        // yield the carrier instead (the idle strategy is for platform threads, which the OS preempts).
         boolean virtual = Thread.currentThread().isVirtual();
+        long lastYield = System.nanoTime();
+        long yields = 0;
         while (true) {
+            Busy end = null;
+            long now = 0;
             if (workArrived()) {
-                vq.counters().addOrdered(RingCounter.BUSY_POLL_HITS, 1);
-                return Busy.HIT;
+                end = Busy.HIT;
+            } else if (worker != null && worker.hasPendingWork()) {
+                end = Busy.INTERRUPTED;
+            } else if ((now = System.nanoTime()) - deadline >= 0) {
+                end = Busy.TIMEOUT;
             }
-            if (worker != null && worker.hasPendingWork()) {
-                return Busy.INTERRUPTED;
-            }
-            if (System.nanoTime() - deadline >= 0) {
-                vq.counters().addOrdered(RingCounter.BUSY_POLL_TIMEOUTS, 1);
-                return Busy.TIMEOUT;
+            if (end != null) {
+                var k = vq.counters();
+                if (yields != 0) {
+                    k.addOrdered(RingCounter.BUSY_POLL_YIELDS, yields);
+                }
+                if (end == Busy.HIT) {
+                    k.addOrdered(RingCounter.BUSY_POLL_HITS, 1);
+                } else if (end == Busy.TIMEOUT) {
+                    k.addOrdered(RingCounter.BUSY_POLL_TIMEOUTS, 1);
+                }
+                return end;
             }
             if (virtual) {
-                Thread.onSpinWait();
-                Carriers.resched(); // never preempted: give the carrier to the vCPUs once per slice
+                if (now - lastYield >= POLL_YIELD_NANOS) {
+                    Thread.yield();
+                    yields++;
+                    lastYield = System.nanoTime();
+                } else {
+                    Thread.onSpinWait();
+                }
+                Carriers.resched();
             } else {
                 idle.idle();
             }
