@@ -35,6 +35,7 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
  * scripts/jmh DataPathBenchmark [--repeats 3] [--warmup-ms 300] [--measure-ms 1000]
  *     [--busy-poll-us 50] [--models user-worker,kthread,...] [--rings split,packed] [--queues 1]
  *     [--sizes 64,1500] [--modes notify,busy-poll] [--busy-idle spin,yield,backoff] [--counters]
+ *     [--no-ceilings]
  * </pre>
  *
  * <p>{@code --counters} prints, per configuration, the path's events per 1,000 frames received (handler runs,
@@ -42,7 +43,9 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
  * the medians over the repeats: where a configuration's wake-ups and carrier hand-overs go. {@code --busy-idle} is
  * what a busy-polling platform worker does between two looks at its ring (Agrona's busy spin, the default;
  * {@code Thread.yield}, a sched_yield; or a backoff from spins to yields to short parks); a virtual worker
- * ignores it. Several, comma-separated, run as configurations of their own (busy-poll only).
+ * ignores it. Several, comma-separated, run as configurations of their own (busy-poll only). {@code --no-ceilings}
+ * leaves the ceilings out (no ratios): for profiling the path alone ({@code perf stat} CPU per frame, {@code perf
+ * record}, JFR).
  *
  * <p>Each ratio is taken per repeat, against the mean of the ceiling's two samples around it, and the median
  * of those is printed next to the issue's target; B/frame is every thread's heap allocation over the window
@@ -65,6 +68,7 @@ public final class DataPathBenchmark {
         int busyMicros = intArg(args, "--busy-poll-us", 50);
         int queues = intArg(args, "--queues", 1); // queue pairs per VM, each its vCPU, vhost-net and flow
         boolean counters = Arrays.asList(args).contains("--counters");
+        boolean ceilings = !Arrays.asList(args).contains("--no-ceilings");
         List<String> idles = new ArrayList<>();
         for (String z : stringArg(args, "--busy-idle", "spin").split(",")) {
             idleStrategy(z.trim());
@@ -114,6 +118,7 @@ public final class DataPathBenchmark {
         Map<String, List<Double>> dropShare = new LinkedHashMap<>();
         Map<String, List<Double>> allocPerFrame = new LinkedHashMap<>();
         Map<String, List<long[]>> events = new LinkedHashMap<>();
+        Map<String, List<Double>> cpuPerFrame = new LinkedHashMap<>();
         Map<String, List<Long>> framesSeen = new LinkedHashMap<>();
         long checks = 0;
         // Round 0 warms the JIT on every configuration and is not recorded.
@@ -122,7 +127,9 @@ public final class DataPathBenchmark {
             long window = record ? measure : measure / 3;
             for (int length : sizes) {
                 // The ceiling of this frame size runs right before and right after its configurations.
-                ceiling(length, window, record, samples);
+                if (ceilings) {
+                    ceiling(length, window, record, samples);
+                }
                 for (WorkerModel m : models) {
                     for (RingLayout ring : rings) {
                         for (boolean busy : modes) {
@@ -146,6 +153,8 @@ public final class DataPathBenchmark {
                                 allocPerFrame.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(x.allocatedBytes() / (double) Math.max(1, x.frames()));
                                 events.computeIfAbsent(key, k -> new ArrayList<>()).add(x.events());
+                                cpuPerFrame.computeIfAbsent(key, k -> new ArrayList<>())
+                                        .add(x.cpuNanos() / (double) Math.max(1, x.frames()));
                                 framesSeen.computeIfAbsent(key, k -> new ArrayList<>()).add(x.frames());
                             }
                           }
@@ -155,7 +164,9 @@ public final class DataPathBenchmark {
                 if (r == repeats && length == sizes.get(sizes.size() - 1)) {
                     busyThreads();
                 }
-                ceiling(length, window, record, samples);
+                if (ceilings) {
+                    ceiling(length, window, record, samples);
+                }
             }
             if (record) {
                 System.out.printf("repeat %d done%n", r);
@@ -166,8 +177,8 @@ public final class DataPathBenchmark {
         }
         vmm.exit();
 
-        System.out.printf("%n%-46s %12s %12s %12s %8s %8s %8s %17s %8s %s%n", "configuration", "median", "min",
-                "max", "drops", "B/frame", "ratio", "ratio min..max", "target", "");
+        System.out.printf("%n%-46s %12s %12s %12s %8s %8s %8s %8s %17s %8s %s%n", "configuration", "median", "min",
+                "max", "drops", "B/frame", "CPU ns/f", "ratio", "ratio min..max", "target", "");
         for (Map.Entry<String, List<Double>> e : samples.entrySet()) {
             String k = e.getKey();
             boolean small = k.startsWith("64 B") || k.startsWith("ceiling 64");
@@ -183,8 +194,9 @@ public final class DataPathBenchmark {
             String spread = "";
             String target = "";
             String verdict = "";
-            if (!k.startsWith("ceiling")) {
-                List<Double> r = pairRatios(v, samples.get(small ? AGRONA : COPY));
+            List<Double> r = k.startsWith("ceiling") ? List.of()
+                    : pairRatios(v, samples.getOrDefault(small ? AGRONA : COPY, List.of()));
+            if (!r.isEmpty()) {
                 double t = small ? (k.contains(" busy-poll") ? 1.0 : 0.5) : 0.7;
                 double mr = median(r);
                 ratio = String.format("%.3f", mr);
@@ -192,8 +204,10 @@ public final class DataPathBenchmark {
                 target = String.format(">= %.1f", t);
                 verdict = mr >= t ? "met" : "below";
             }
-            System.out.printf("%-46s %12s %12s %12s %8s %8s %8s %17s %8s %s%n", k, fmt(med * scale) + unit,
-                    fmt(min(v) * scale), fmt(max(v) * scale), drops, alloc, ratio, spread, target, verdict);
+            List<Double> c = cpuPerFrame.get(k);
+            String cpu = c == null ? "" : String.format("%.0f", median(c));
+            System.out.printf("%-46s %12s %12s %12s %8s %8s %8s %8s %17s %8s %s%n", k, fmt(med * scale) + unit,
+                    fmt(min(v) * scale), fmt(max(v) * scale), drops, alloc, cpu, ratio, spread, target, verdict);
         }
         if (counters) {
             printEvents(events, framesSeen);
@@ -203,6 +217,8 @@ public final class DataPathBenchmark {
                 + " run; 64 B against Agrona's ring (frames/s), 1500 B against the copy loop (Gb/s)."
                 + "%ntargets (issue 16): 64 B / Agrona >= 0.5 with notifications, >= 1.0 with busy-poll;"
                 + " 1500 B / copy loop >= 0.7.%n");
+        System.out.printf("CPU ns/f = the JVM's CPU time over the window (every thread) per frame received, median"
+                + " over the repeats: what a frame costs, less moved by other load on the machine than the rate.%n");
         System.out.printf("B/frame = the most heap bytes any repeat's window allocated, all threads of the JVM,"
                 + " per frame received (one object per frame would be 16 or more).%n");
         System.out.printf("drops = median share of frames the switch dropped (its port queue full: the open-loop"

@@ -12,9 +12,13 @@ import java.util.concurrent.locks.LockSupport;
 public final class VmPair implements AutoCloseable {
 
     /** What a timed run measured: frames and bytes the receiving guests got, and drops, in the window. */
-    /** @param allocatedBytes heap bytes every thread of the JVM allocated during the window */
+    /**
+     * @param allocatedBytes heap bytes every thread of the JVM allocated during the window
+     * @param events         the counters of {@link #EVENTS} over the window
+     * @param cpuNanos       CPU time the whole JVM used during the window (all threads, user and system)
+     */
     public record Measurement(long elapsedNanos, long frames, long bytes, long dropped, long badFrames,
-                              long reordered, long allocatedBytes, long[] events) {
+                              long reordered, long allocatedBytes, long[] events, long cpuNanos) {
 
         public double framesPerSecond() {
             return frames * 1e9 / elapsedNanos;
@@ -85,6 +89,8 @@ public final class VmPair implements AutoCloseable {
         var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
         long a0 = threads.getTotalThreadAllocatedBytes();
         long[] e0 = events();
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long c0 = os.getProcessCpuTime();
         long t0 = System.nanoTime();
         long end = t0 + measureNanos;
         while (System.nanoTime() - end < 0) {
@@ -96,6 +102,7 @@ public final class VmPair implements AutoCloseable {
         long b1 = receivedBytes();
         long d1 = VmLab.dropped(vms[0], vms[1]) + VmLab.dropped(vms[1], vms[0]);
         long[] e1 = events();
+        long c1 = os.getProcessCpuTime();
         for (int i = 0; i < e1.length; i++) {
             e1[i] -= e0[i];
         }
@@ -108,7 +115,7 @@ public final class VmPair implements AutoCloseable {
                 reordered += v.driver(k).stats().rxOutOfOrder();
             }
         }
-        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered, a1 - a0, e1);
+        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered, a1 - a0, e1, c1 - c0);
     }
 
     /** What {@link Measurement#events()} counts, in order: for the sender (a) and the receiver (b) each. */
