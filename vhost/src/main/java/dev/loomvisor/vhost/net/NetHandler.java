@@ -27,6 +27,11 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
      * else runnable costs a resubmission to the scheduler (a few hundred ns), a look a few ns.
      */
     static final long POLL_YIELD_NANOS = 1_000;
+    /**
+     * Looks at the ring per reading of the clock (a power of two): in a guest such as this machine a clock read
+     * costs more than a look, and the poll's deadline, yields and slice need no finer grain.
+     */
+    static final int LOOKS_PER_CLOCK = 8;
     protected final VhostVirtqueue vq;
     private final IdleStrategy idle;
     protected int hdrLen = VirtioNetHeader.SIZE;
@@ -123,6 +128,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
         boolean virtual = Thread.currentThread().isVirtual();
         long lastYield = System.nanoTime();
         long yields = 0;
+        int looks = 0;
         while (true) {
             Busy end = null;
             long now = 0;
@@ -130,7 +136,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
                 end = Busy.HIT;
             } else if (worker != null && worker.hasPendingWork()) {
                 end = Busy.INTERRUPTED;
-            } else if ((now = System.nanoTime()) - deadline >= 0) {
+            } else if ((++looks & (LOOKS_PER_CLOCK - 1)) == 0 && (now = System.nanoTime()) - deadline >= 0) {
                 end = Busy.TIMEOUT;
             }
             if (end != null) {
@@ -145,17 +151,17 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
                 }
                 return end;
             }
-            if (virtual) {
+            if (!virtual) {
+                idle.idle();
+            } else if (now != 0) {
                 if (now - lastYield >= POLL_YIELD_NANOS) {
                     Thread.yield();
                     yields++;
                     lastYield = System.nanoTime();
-                } else {
-                    Thread.onSpinWait();
                 }
-                Carriers.resched();
+                Carriers.resched(now);
             } else {
-                idle.idle();
+                Thread.onSpinWait();
             }
         }
     }

@@ -42,8 +42,12 @@ public final class Carriers {
      * @return true if it gave the carrier up (a preemption)
      */
     public static boolean resched() {
+        return resched(System.nanoTime());
+    }
+
+    /** {@link #resched()} with the caller's reading of {@link System#nanoTime()} (a poll loop has one already). */
+    public static boolean resched(long now) {
         long[] slice = SLICE.get();
-        long now = System.nanoTime();
         Task task = Task.current();
         long switches = task == null ? 0 : task.voluntarySwitches();
         if (switches != slice[1]) {
