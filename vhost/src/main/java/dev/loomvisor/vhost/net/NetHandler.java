@@ -28,6 +28,14 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
      */
     static final long POLL_YIELD_NANOS = 1_000;
     /**
+     * A yield that came back sooner than this found nobody to run (it only went through the scheduler's queue):
+     * the next one waits twice as long, up to {@link #POLL_YIELD_MAX_NANOS}. Each yield is a resubmission the
+     * scheduler allocates a task for; a poll that is alone on its carrier (its ring filled from another carrier
+     * or process) would otherwise allocate one per microsecond.
+     */
+    static final long POLL_YIELD_ALONE_NANOS = 2_000;
+    static final long POLL_YIELD_MAX_NANOS = 16_000;
+    /**
      * Looks at the ring per reading of the clock (a power of two): in a guest such as this machine a clock read
      * costs more than a look, and the poll's deadline, yields and slice need no finer grain.
      */
@@ -117,7 +125,8 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
      * often a virtual thread waiting for this very carrier: a poll that spins keeps it out until the slice ends,
      * and the poll finds nothing because it spins (vhost_net_busy_poll stops on need_resched() for the same
      * reason). So it yields the carrier to the runnable virtual threads every {@link #POLL_YIELD_NANOS} of an
-     * empty ring: no system call, no timer, and the ring is looked at again as soon as they park or yield. A
+     * empty ring (less often while its yields find nobody to run): no system call, no timer, and the ring is
+     * looked at again as soon as they park or yield. A
      * yield puts this thread behind the carrier's local queue, which can keep threads woken from outside the
      * pool waiting; the timed park per slice ({@link Carriers#resched()}) bounds that as it bounds a spin.
      */
@@ -127,6 +136,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
         VhostWorker worker = vq.worker();
         boolean virtual = Thread.currentThread().isVirtual();
         long lastYield = System.nanoTime();
+        long yieldEvery = POLL_YIELD_NANOS;
         long yields = 0;
         int looks = 0;
         while (true) {
@@ -154,10 +164,12 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
             if (!virtual) {
                 idle.idle();
             } else if (now != 0) {
-                if (now - lastYield >= POLL_YIELD_NANOS) {
+                if (now - lastYield >= yieldEvery) {
                     Thread.yield();
                     yields++;
                     lastYield = System.nanoTime();
+                    yieldEvery = lastYield - now < POLL_YIELD_ALONE_NANOS
+                            ? Math.min(2 * yieldEvery, POLL_YIELD_MAX_NANOS) : POLL_YIELD_NANOS;
                 }
                 Carriers.resched(now);
             } else {
