@@ -126,9 +126,9 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
      * and the poll finds nothing because it spins (vhost_net_busy_poll stops on need_resched() for the same
      * reason). So it yields the carrier to the runnable virtual threads every {@link #POLL_YIELD_NANOS} of an
      * empty ring (less often while its yields find nobody to run): no system call, no timer, and the ring is
-     * looked at again as soon as they park or yield. A
-     * yield puts this thread behind the carrier's local queue, which can keep threads woken from outside the
-     * pool waiting; the timed park per slice ({@link Carriers#resched()}) bounds that as it bounds a spin.
+     * looked at again as soon as they park or yield. A yield puts this thread behind the carrier's local queue,
+     * which can keep threads woken from outside the pool waiting; the timed park per slice
+     * ({@link Carriers#resched()}) bounds that as it bounds a spin.
      */
     protected final Busy busyPoll() {
         long deadline = System.nanoTime() + vq.busyPollNanos();

@@ -3,6 +3,7 @@ package dev.loomvisor.vhost.net;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.loomvisor.core.Carrier;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.work.VhostWorker;
@@ -38,7 +39,7 @@ class BusyPollYieldTest {
             assertTrue(tx.counters().get(RingCounter.BUSY_POLL_TIMEOUTS) > 0, at + "the TX poll timed out");
             long yields = tx.counters().get(RingCounter.BUSY_POLL_YIELDS)
                     + vms.backendB.net().rx().counters().get(RingCounter.BUSY_POLL_YIELDS);
-            if (model.carrier() == dev.loomvisor.core.Carrier.VIRTUAL) {
+            if (model.carrier() == Carrier.VIRTUAL) {
                 assertTrue(yields > 0, at + "the polls of empty rings yielded the carrier");
             } else {
                 assertEquals(0, yields, at + "a platform worker's poll runs its idle strategy, it does not count yields");

@@ -46,8 +46,8 @@ public sealed interface DriverVirtqueue permits DriverQueue, PackedDriverQueue {
 
     /**
      * Asks for an interrupt once most of the buffers in flight are used (virtqueue_enable_cb_delayed: virtio-net's
-     * transmit path when its queue fills); true if that many are used already. Where the layout has no way to
-     * ask for a later interrupt, the same as {@link #enableInterrupts()}.
+     * transmit path when its queue fills); true if that many are used already. By default (the packed layout, whose
+     * delayed form through its descriptor event is not done here) the same as {@link #enableInterrupts()}.
      */
     default boolean enableInterruptsDelayed() {
         return enableInterrupts();
