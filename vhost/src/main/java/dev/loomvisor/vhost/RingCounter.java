@@ -27,5 +27,10 @@ public enum RingCounter {
     /** Busy-poll rounds that found work before the timeout. */
     BUSY_POLL_HITS,
     /** Busy-poll rounds that timed out and went back to notifications. */
-    BUSY_POLL_TIMEOUTS
+    BUSY_POLL_TIMEOUTS,
+    /**
+     * Times a busy-polling handler on a virtual thread found its ring empty and let the other runnable virtual
+     * threads have its carrier (Thread.yield) before it looked again.
+     */
+    BUSY_POLL_YIELDS
 }

@@ -34,7 +34,18 @@ import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
  * <pre>
  * scripts/jmh DataPathBenchmark [--repeats 3] [--warmup-ms 300] [--measure-ms 1000]
  *     [--busy-poll-us 50] [--models user-worker,kthread,...] [--rings split,packed] [--queues 1]
+ *     [--sizes 64,1500] [--modes notify,busy-poll] [--busy-idle spin,yield,backoff] [--counters]
+ *     [--no-ceilings]
  * </pre>
+ *
+ * <p>{@code --counters} prints, per configuration, the path's events per 1,000 frames received (handler runs,
+ * busy-poll hits and timeouts, interrupts, vCPU halts, kicks and slice yields, worker sleeps and preemptions),
+ * the medians over the repeats: where a configuration's wake-ups and carrier hand-overs go. {@code --busy-idle} is
+ * what a busy-polling platform worker does between two looks at its ring (Agrona's busy spin, the default;
+ * {@code Thread.yield}, a sched_yield; or a backoff from spins to yields to short parks); a virtual worker
+ * ignores it. Several, comma-separated, run as configurations of their own (busy-poll only). {@code --no-ceilings}
+ * leaves the ceilings out (no ratios): for profiling the path alone ({@code perf stat} CPU per frame, {@code perf
+ * record}, JFR).
  *
  * <p>Each ratio is taken per repeat, against the mean of the ceiling's two samples around it, and the median
  * of those is printed next to the issue's target; B/frame is every thread's heap allocation over the window
@@ -56,6 +67,29 @@ public final class DataPathBenchmark {
         long measure = TimeUnit.MILLISECONDS.toNanos(intArg(args, "--measure-ms", 1000));
         int busyMicros = intArg(args, "--busy-poll-us", 50);
         int queues = intArg(args, "--queues", 1); // queue pairs per VM, each its vCPU, vhost-net and flow
+        boolean counters = Arrays.asList(args).contains("--counters");
+        boolean ceilings = !Arrays.asList(args).contains("--no-ceilings");
+        List<String> idles = new ArrayList<>();
+        for (String z : stringArg(args, "--busy-idle", "spin").split(",")) {
+            idleStrategy(z.trim());
+            idles.add(z.trim());
+        }
+        List<Boolean> modes = new ArrayList<>();
+        for (String z : stringArg(args, "--modes", "notify,busy-poll").split(",")) {
+            switch (z.trim()) {
+                case "notify" -> modes.add(false);
+                case "busy-poll" -> modes.add(true);
+                default -> throw new IllegalArgumentException("--modes: " + z + "; allowed: notify, busy-poll");
+            }
+        }
+        List<Integer> sizes = new ArrayList<>();
+        for (String z : stringArg(args, "--sizes", SMALL + "," + LARGE).split(",")) {
+            int size = Integer.parseInt(z.trim());
+            if (size != SMALL && size != LARGE) {
+                throw new IllegalArgumentException("--sizes: " + z + "; allowed: " + SMALL + ", " + LARGE);
+            }
+            sizes.add(size);
+        }
         List<WorkerModel> models = new ArrayList<>();
         for (String m : stringArg(args, "--models", String.join(",", WorkerModel.names())).split(",")) {
             models.add(WorkerModel.byName(m.trim()));
@@ -83,39 +117,56 @@ public final class DataPathBenchmark {
         Map<String, List<Double>> samples = new LinkedHashMap<>();
         Map<String, List<Double>> dropShare = new LinkedHashMap<>();
         Map<String, List<Double>> allocPerFrame = new LinkedHashMap<>();
+        Map<String, List<long[]>> events = new LinkedHashMap<>();
+        Map<String, List<Double>> cpuPerFrame = new LinkedHashMap<>();
+        Map<String, List<Long>> framesSeen = new LinkedHashMap<>();
         long checks = 0;
         // Round 0 warms the JIT on every configuration and is not recorded.
         for (int r = 0; r <= repeats; r++) {
             boolean record = r > 0;
             long window = record ? measure : measure / 3;
-            for (int length : new int[] {SMALL, LARGE}) {
+            for (int length : sizes) {
                 // The ceiling of this frame size runs right before and right after its configurations.
-                ceiling(length, window, record, samples);
+                if (ceilings) {
+                    ceiling(length, window, record, samples);
+                }
                 for (WorkerModel m : models) {
                     for (RingLayout ring : rings) {
-                        for (boolean busy : new boolean[] {false, true}) {
-                            VmLab.Options o = VmLab.Options.defaults().withBusyPoll(busy ? busyMicros : 0).withRing(ring);
+                        for (boolean busy : modes) {
+                          for (String idleName : busy ? idles : idles.subList(0, 1)) {
+                            VmLab.Options d = VmLab.Options.defaults();
+                            VmLab.Options o = new VmLab.Options(d.queueSize(), d.eventIdx(), d.mrgRxbuf(),
+                                    d.rxBufferSize(), busy ? busyMicros : 0, d.switchQueueBytes(), d.vcpuCarrier(),
+                                    idleStrategy(idleName), d.rxBuffers(), d.txBuffers(), ring);
                             VmPair.Measurement x;
                             try (VmPair pair = VmPair.open(vmm, factories.get(m), o, queues)) {
                                 x = pair.measure(length, false, record ? warmup : warmup / 3, window);
                             }
                             checks += x.badFrames() + x.reordered();
                             if (record) {
-                                String key = key(length, m.modelName(), ring, busy);
+                                String key = key(length, m.modelName(), ring, busy)
+                                        + (busy && idles.size() > 1 ? " " + idleName : "");
                                 samples.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(length == SMALL ? x.framesPerSecond() : x.gbitPerSecond());
                                 dropShare.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(x.dropped() / (double) Math.max(1, x.dropped() + x.frames()));
                                 allocPerFrame.computeIfAbsent(key, k -> new ArrayList<>())
                                         .add(x.allocatedBytes() / (double) Math.max(1, x.frames()));
+                                events.computeIfAbsent(key, k -> new ArrayList<>()).add(x.events());
+                                cpuPerFrame.computeIfAbsent(key, k -> new ArrayList<>())
+                                        .add(x.cpuNanos() / (double) Math.max(1, x.frames()));
+                                framesSeen.computeIfAbsent(key, k -> new ArrayList<>()).add(x.frames());
                             }
+                          }
                         }
                     }
                 }
-                if (r == repeats && length == LARGE) {
+                if (r == repeats && length == sizes.get(sizes.size() - 1)) {
                     busyThreads();
                 }
-                ceiling(length, window, record, samples);
+                if (ceilings) {
+                    ceiling(length, window, record, samples);
+                }
             }
             if (record) {
                 System.out.printf("repeat %d done%n", r);
@@ -126,8 +177,8 @@ public final class DataPathBenchmark {
         }
         vmm.exit();
 
-        System.out.printf("%n%-46s %12s %12s %12s %8s %8s %8s %17s %8s %s%n", "configuration", "median", "min",
-                "max", "drops", "B/frame", "ratio", "ratio min..max", "target", "");
+        System.out.printf("%n%-46s %12s %12s %12s %8s %8s %8s %8s %17s %8s %s%n", "configuration", "median", "min",
+                "max", "drops", "B/frame", "CPU ns/f", "ratio", "ratio min..max", "target", "");
         for (Map.Entry<String, List<Double>> e : samples.entrySet()) {
             String k = e.getKey();
             boolean small = k.startsWith("64 B") || k.startsWith("ceiling 64");
@@ -143,23 +194,31 @@ public final class DataPathBenchmark {
             String spread = "";
             String target = "";
             String verdict = "";
-            if (!k.startsWith("ceiling")) {
-                List<Double> r = pairRatios(v, samples.get(small ? AGRONA : COPY));
-                double t = small ? (k.endsWith("busy-poll") ? 1.0 : 0.5) : 0.7;
+            List<Double> r = k.startsWith("ceiling") ? List.of()
+                    : pairRatios(v, samples.getOrDefault(small ? AGRONA : COPY, List.of()));
+            if (!r.isEmpty()) {
+                double t = small ? (k.contains(" busy-poll") ? 1.0 : 0.5) : 0.7;
                 double mr = median(r);
                 ratio = String.format("%.3f", mr);
                 spread = String.format("%.3f..%.3f", min(r), max(r));
                 target = String.format(">= %.1f", t);
                 verdict = mr >= t ? "met" : "below";
             }
-            System.out.printf("%-46s %12s %12s %12s %8s %8s %8s %17s %8s %s%n", k, fmt(med * scale) + unit,
-                    fmt(min(v) * scale), fmt(max(v) * scale), drops, alloc, ratio, spread, target, verdict);
+            List<Double> c = cpuPerFrame.get(k);
+            String cpu = c == null ? "" : String.format("%.0f", median(c));
+            System.out.printf("%-46s %12s %12s %12s %8s %8s %8s %8s %17s %8s %s%n", k, fmt(med * scale) + unit,
+                    fmt(min(v) * scale), fmt(max(v) * scale), drops, alloc, cpu, ratio, spread, target, verdict);
+        }
+        if (counters) {
+            printEvents(events, framesSeen);
         }
         System.out.printf("%nratio = median over the repeats of (the configuration's sample / the mean of the two"
                 + " samples of its ceiling taken right before and right after it in the same repeat), all in this"
                 + " run; 64 B against Agrona's ring (frames/s), 1500 B against the copy loop (Gb/s)."
                 + "%ntargets (issue 16): 64 B / Agrona >= 0.5 with notifications, >= 1.0 with busy-poll;"
                 + " 1500 B / copy loop >= 0.7.%n");
+        System.out.printf("CPU ns/f = the JVM's CPU time over the window (every thread) per frame received, median"
+                + " over the repeats: what a frame costs, less moved by other load on the machine than the rate.%n");
         System.out.printf("B/frame = the most heap bytes any repeat's window allocated, all threads of the JVM,"
                 + " per frame received (one object per frame would be 16 or more).%n");
         System.out.printf("drops = median share of frames the switch dropped (its port queue full: the open-loop"
@@ -205,6 +264,38 @@ public final class DataPathBenchmark {
             r.add(config.get(i) / ((ceiling.get(2 * i) + ceiling.get(2 * i + 1)) / 2));
         }
         return r;
+    }
+
+    /** Each configuration's events per 1,000 frames received: the median over its repeats, one line per side. */
+    private static void printEvents(Map<String, List<long[]>> events, Map<String, List<Long>> frames) {
+        List<String> names = VmPair.EVENTS;
+        int half = names.size() / 2;
+        System.out.printf("%nevents per 1,000 frames received (median over the repeats)%n");
+        for (Map.Entry<String, List<long[]>> e : events.entrySet()) {
+            List<Long> f = frames.get(e.getKey());
+            StringBuilder line = new StringBuilder(String.format("%-40s", e.getKey()));
+            for (int i = 0; i < names.size(); i++) {
+                if (i == half) {
+                    line.append(String.format("%n%-40s", ""));
+                }
+                List<Double> per = new ArrayList<>();
+                for (int r = 0; r < e.getValue().size(); r++) {
+                    per.add(1000.0 * e.getValue().get(r)[i] / Math.max(1, f.get(r)));
+                }
+                line.append(String.format(" %s=%s", names.get(i), fmt(median(per))));
+            }
+            System.out.println(line);
+        }
+    }
+
+    /** The idle strategy of a busy-polling platform worker, by its {@code --busy-idle} name (null: busy spin). */
+    private static org.agrona.concurrent.IdleStrategy idleStrategy(String name) {
+        return switch (name) {
+            case "spin" -> null;
+            case "yield" -> new org.agrona.concurrent.YieldingIdleStrategy();
+            case "backoff" -> new org.agrona.concurrent.BackoffIdleStrategy(64, 16, 1_000, 20_000);
+            default -> throw new IllegalArgumentException("--busy-idle: " + name + "; allowed: spin, yield, backoff");
+        };
     }
 
     private static String key(int length, String model, RingLayout ring, boolean busy) {

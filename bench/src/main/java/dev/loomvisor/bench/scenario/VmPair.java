@@ -12,9 +12,13 @@ import java.util.concurrent.locks.LockSupport;
 public final class VmPair implements AutoCloseable {
 
     /** What a timed run measured: frames and bytes the receiving guests got, and drops, in the window. */
-    /** @param allocatedBytes heap bytes every thread of the JVM allocated during the window */
+    /**
+     * @param allocatedBytes heap bytes every thread of the JVM allocated during the window
+     * @param events         the counters of {@link #EVENTS} over the window
+     * @param cpuNanos       CPU time the whole JVM used during the window (all threads, user and system)
+     */
     public record Measurement(long elapsedNanos, long frames, long bytes, long dropped, long badFrames,
-                              long reordered, long allocatedBytes) {
+                              long reordered, long allocatedBytes, long[] events, long cpuNanos) {
 
         public double framesPerSecond() {
             return frames * 1e9 / elapsedNanos;
@@ -84,6 +88,9 @@ public final class VmPair implements AutoCloseable {
         long d0 = VmLab.dropped(vms[0], vms[1]) + VmLab.dropped(vms[1], vms[0]);
         var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
         long a0 = threads.getTotalThreadAllocatedBytes();
+        long[] e0 = events();
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long c0 = os.getProcessCpuTime();
         long t0 = System.nanoTime();
         long end = t0 + measureNanos;
         while (System.nanoTime() - end < 0) {
@@ -94,6 +101,11 @@ public final class VmPair implements AutoCloseable {
         long f1 = received();
         long b1 = receivedBytes();
         long d1 = VmLab.dropped(vms[0], vms[1]) + VmLab.dropped(vms[1], vms[0]);
+        long[] e1 = events();
+        long c1 = os.getProcessCpuTime();
+        for (int i = 0; i < e1.length; i++) {
+            e1[i] -= e0[i];
+        }
         lab.stopVcpus();
         long bad = 0;
         long reordered = 0;
@@ -103,7 +115,44 @@ public final class VmPair implements AutoCloseable {
                 reordered += v.driver(k).stats().rxOutOfOrder();
             }
         }
-        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered, a1 - a0);
+        return new Measurement(t1 - t0, f1 - f0, b1 - b0, d1 - d0, bad, reordered, a1 - a0, e1, c1 - c0);
+    }
+
+    /** What {@link Measurement#events()} counts, in order: for the sender (a) and the receiver (b) each. */
+    public static final java.util.List<String> EVENTS = java.util.List.of(
+            "a.txRuns", "a.txPollHits", "a.txPollTimeouts", "a.txPollYields", "a.txIrqs", "a.rxRuns", "a.vcpuHalts", "a.vcpuKicks",
+            "a.vcpuSlices", "a.workerSleeps", "a.workerPreempts",
+            "b.rxRuns", "b.rxPollHits", "b.rxPollTimeouts", "b.rxPollYields", "b.rxIrqs", "b.txRuns", "b.vcpuHalts", "b.vcpuKicks",
+            "b.vcpuSlices", "b.workerSleeps", "b.workerPreempts");
+
+    /** The counters of {@link #EVENTS} now, over every queue pair. */
+    private long[] events() {
+        long[] e = new long[EVENTS.size()];
+        for (int side = 0; side < 2; side++) {
+            VmLab.Vm v = vms[side];
+            int o = side * 11;
+            for (int k = 0; k < v.queues(); k++) {
+                var net = v.net(k);
+                var busy = side == 0 ? net.tx() : net.rx();
+                var other = side == 0 ? net.rx() : net.tx();
+                e[o] += busy.counters().get(dev.loomvisor.vhost.RingCounter.RUNS);
+                e[o + 1] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_HITS);
+                e[o + 2] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_TIMEOUTS);
+                e[o + 3] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_YIELDS);
+                e[o + 4] += busy.counters().get(dev.loomvisor.vhost.RingCounter.INTERRUPTS);
+                e[o + 5] += other.counters().get(dev.loomvisor.vhost.RingCounter.RUNS);
+                var st = v.driver(k).stats();
+                e[o + 6] += st.halts();
+                e[o + 7] += st.kicks();
+                e[o + 8] += st.sliceYields();
+                for (var w : net.device().workers()) {
+                    var t = w.thread();
+                    e[o + 9] += t == null || t.task() == null ? 0 : t.task().voluntarySwitches();
+                    e[o + 10] += w.preemptions();
+                }
+            }
+        }
+        return e;
     }
 
     private long received() {

@@ -21,7 +21,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p>A yield on most slices (a park only every 8th) was tried for busy-polling rings, where the timed park's
  * timer wake-ups cost a visible share of a polling worker's time; it was taken back: a yielding virtual
  * thread can go back into its carrier's local queue ahead of threads woken from outside, and fairness to
- * those comes first.
+ * those comes first. (A busy poll does yield while its ring is empty, to let the threads that fill it run;
+ * this park on every slice stays, and bounds that wait as it bounds a spin.)
  */
 public final class Carriers {
 
@@ -41,8 +42,12 @@ public final class Carriers {
      * @return true if it gave the carrier up (a preemption)
      */
     public static boolean resched() {
+        return resched(System.nanoTime());
+    }
+
+    /** {@link #resched()} with the caller's reading of {@link System#nanoTime()} (a poll loop has one already). */
+    public static boolean resched(long now) {
         long[] slice = SLICE.get();
-        long now = System.nanoTime();
         Task task = Task.current();
         long switches = task == null ? 0 : task.voluntarySwitches();
         if (switches != slice[1]) {

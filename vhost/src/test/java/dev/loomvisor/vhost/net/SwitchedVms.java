@@ -31,12 +31,17 @@ final class SwitchedVms implements AutoCloseable {
     private final WorkerFactory factory;
 
     SwitchedVms(WorkerModel model) throws ErrnoException {
+        this(model, 0);
+    }
+
+    /** As {@link #SwitchedVms(WorkerModel)}, both rings of both devices busy-polling for {@code busyPollMicros}. */
+    SwitchedVms(WorkerModel model, long busyPollMicros) throws ErrnoException {
         Kernel kernel = new Kernel();
         qemu = kernel.spawn("qemu", Credentials.user(1000, 1000), Rlimits.unlimited(), kernel.rootCgroup());
         factory = model.factory(kernel);
         L2Switch sw = new L2Switch();
-        backendA = new VmmBackend(qemu.mainTask(), factory, sw.addPort("a"));
-        backendB = new VmmBackend(qemu.mainTask(), factory, sw.addPort("b"));
+        backendA = new VmmBackend(qemu.mainTask(), factory, sw.addPort("a"), busyPollMicros, null);
+        backendB = new VmmBackend(qemu.mainTask(), factory, sw.addPort("b"), busyPollMicros, null);
         a = VM.builder("a", qemu).memory(16L << 20).net(VM.NetSpec.of(MAC_A, backendA)).build();
         b = VM.builder("b", qemu).memory(16L << 20).net(VM.NetSpec.of(MAC_B, backendB)).build();
         assertEquals(DeviceError.OK, a.start());

@@ -700,9 +700,12 @@ public final class QueuePairDriver {
             }
             // TX completions are reaped at the next send; an interrupt for them is wanted only when the vCPU
             // waits for a TX buffer or has nothing more to send (so a finished plan's buffers come back), as
-            // Linux's virtio-net leaves TX interrupts off until its ring runs low (virtqueue_enable_cb_delayed).
-            // Otherwise every frame would wake its sender once more, just to free the buffer.
-            boolean pending = deadline == NO_DEADLINE || !txRoom() ? tx.enableInterrupts() : false;
+            // Linux's virtio-net leaves TX interrupts off until its ring runs low. Otherwise every frame would wake
+            // its sender once more, just to free the buffer. Out of room, it asks for the interrupt three quarters
+            // of the way through the frames in flight (start_xmit: virtqueue_enable_cb_delayed), not at the first
+            // completion: a sender woken per completion would post a frame or two per wake-up.
+            boolean pending = !txRoom() ? tx.enableInterruptsDelayed()
+                    : deadline == NO_DEADLINE ? tx.enableInterrupts() : false;
             if (!rxBlocked) {
                 pending |= rx.enableInterrupts();
             }

@@ -348,6 +348,23 @@ public final class DriverQueue implements DriverVirtqueue {
         return (used.getShort(USED_IDX) & 0xffff) != lastUsed;
     }
 
+    /**
+     * virtqueue_enable_cb_delayed_split: with EVENT_IDX, used_event three quarters of the way through the buffers
+     * in flight, so one interrupt comes for most of them rather than for the first; true if more than that many
+     * are used already. Without EVENT_IDX the flag is all there is: as {@link #enableInterrupts()}.
+     */
+    @Override
+    public boolean enableInterruptsDelayed() {
+        if (!eventIdx) {
+            return enableInterrupts();
+        }
+        availFlags &= ~AVAIL_F_NO_INTERRUPT;
+        int bufs = ((availShadow - lastUsed) & 0xffff) * 3 / 4;
+        avail.putShort(usedEventOffset(size), (short) (lastUsed + bufs));
+        VarHandle.fullFence();
+        return ((used.getShort(USED_IDX) - lastUsed) & 0xffff) > bufs;
+    }
+
     /** Writes used_event directly (EVENT_IDX): interrupt when used.idx passes {@code idx}. */
     public void setUsedEvent(int idx) {
         avail.putShort(usedEventOffset(size), (short) idx);

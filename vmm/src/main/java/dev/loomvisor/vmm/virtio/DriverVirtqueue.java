@@ -43,4 +43,13 @@ public sealed interface DriverVirtqueue permits DriverQueue, PackedDriverQueue {
 
     /** Asks for interrupts again (virtqueue_enable_cb); true if used buffers are already pending. */
     boolean enableInterrupts();
+
+    /**
+     * Asks for an interrupt once most of the buffers in flight are used (virtqueue_enable_cb_delayed: virtio-net's
+     * transmit path when its queue fills); true if that many are used already. By default (the packed layout, whose
+     * delayed form through its descriptor event is not done here) the same as {@link #enableInterrupts()}.
+     */
+    default boolean enableInterruptsDelayed() {
+        return enableInterrupts();
+    }
 }

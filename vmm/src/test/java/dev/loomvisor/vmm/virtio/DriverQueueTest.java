@@ -124,4 +124,33 @@ class DriverQueueTest {
         }
         assertArrayEquals(new boolean[] {false, false, true, false}, irq);
     }
+
+    @Test
+    void delayedInterruptComesThreeQuartersOfTheWayThroughTheBuffersInFlight() {
+        DriverQueue d = rings.driver(true);
+        DeviceQueue q = rings.device(true, false);
+        assertTrue(q.needsInterrupt(), "first decision");
+        for (int i = 0; i < N; i++) {
+            d.add(data, 1, false, i);
+        }
+        d.publish();
+        assertFalse(d.enableInterruptsDelayed(), "nothing used yet");
+        DescriptorChain c = q.newChain();
+        boolean[] irq = new boolean[N];
+        for (int i = 0; i < N; i++) {
+            assertTrue(q.nextAvail(c));
+            q.addUsed(c.head(), 0);
+            irq[i] = q.needsInterrupt();
+        }
+        // 8 in flight: used_event 6, so the interrupt comes with the 7th used buffer, and only then.
+        boolean[] expected = new boolean[N];
+        expected[6] = true;
+        assertArrayEquals(expected, irq);
+        assertTrue(d.enableInterruptsDelayed(), "all 8 used: more than three quarters are pending already");
+        UsedElement u = new UsedElement();
+        while (d.reap(u)) {
+            // free them
+        }
+        assertFalse(d.enableInterruptsDelayed(), "nothing in flight, nothing pending");
+    }
 }
