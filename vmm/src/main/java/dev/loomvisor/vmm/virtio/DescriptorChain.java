@@ -47,6 +47,7 @@ public final class DescriptorChain {
     private long writableLength;
 
     public DescriptorChain(int capacity) {
+        capacity = Math.max(capacity, 1); // room for the one-descriptor chain, which pops without a capacity check
         regions = new int[capacity];
         offsets = new int[capacity];
         lengths = new int[capacity];
@@ -129,6 +130,29 @@ public final class DescriptorChain {
         readableCount = 0;
         readableLength = 0;
         writableLength = 0;
+    }
+
+    /** The whole chain is one direct descriptor: {@link #reset} and one {@link #add} in fewer stores. */
+    void single(int head, GuestMemory memory, int region, int offset, int length, long address, boolean writable) {
+        if (this.memory != memory) {
+            this.memory = memory;
+        }
+        this.head = head;
+        count = 1;
+        regions[0] = region;
+        offsets[0] = offset;
+        lengths[0] = length;
+        addresses[0] = address;
+        long l = length & 0xffffffffL;
+        if (writable) {
+            readableCount = 0;
+            readableLength = 0;
+            writableLength = l;
+        } else {
+            readableCount = 1;
+            readableLength = l;
+            writableLength = 0;
+        }
     }
 
     /** A packed chain learns its buffer id from its last descriptor (virtio 1.2 §2.8.6), after the walk. */
