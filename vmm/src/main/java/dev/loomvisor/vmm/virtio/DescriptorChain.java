@@ -38,7 +38,6 @@ public final class DescriptorChain {
     private int[] regions;
     private int[] offsets;
     private int[] lengths;
-    private long[] addresses;
     private GuestMemory memory;
     private int head = -1;
     private int count;
@@ -51,7 +50,6 @@ public final class DescriptorChain {
         regions = new int[capacity];
         offsets = new int[capacity];
         lengths = new int[capacity];
-        addresses = new long[capacity];
     }
 
     public int capacity() {
@@ -67,7 +65,6 @@ public final class DescriptorChain {
             regions = Arrays.copyOf(regions, capacity);
             offsets = Arrays.copyOf(offsets, capacity);
             lengths = Arrays.copyOf(lengths, capacity);
-            addresses = Arrays.copyOf(addresses, capacity);
         }
     }
 
@@ -113,7 +110,7 @@ public final class DescriptorChain {
 
     /** Segment {@code i}'s guest-physical address. */
     public long segmentAddress(int i) {
-        return addresses[i];
+        return memory.region(regions[i]).guestBase() + offsets[i];
     }
 
     /** Readable segments come first: segment {@code i} is device-writable iff {@code i >= readableCount()}. */
@@ -132,26 +129,38 @@ public final class DescriptorChain {
         writableLength = 0;
     }
 
-    /** The whole chain is one direct descriptor: {@link #reset} and one {@link #add} in fewer stores. */
-    void single(int head, GuestMemory memory, int region, int offset, int length, long address, boolean writable) {
+    /**
+     * The whole chain is one direct descriptor: {@link #reset} and one {@link #add}, storing only what differs
+     * from the last pop. A stream of receive buffers differs in head and offset only; every store left out keeps a
+     * store-buffer entry free for the frame copies, whose stores wait on lines the driver's CPU holds.
+     */
+    void single(int head, GuestMemory memory, int region, int offset, int length, boolean writable) {
         if (this.memory != memory) {
             this.memory = memory;
         }
         this.head = head;
-        count = 1;
-        regions[0] = region;
         offsets[0] = offset;
-        lengths[0] = length;
-        addresses[0] = address;
+        if (count != 1) {
+            count = 1;
+        }
+        if (regions[0] != region) {
+            regions[0] = region;
+        }
+        if (lengths[0] != length) {
+            lengths[0] = length;
+        }
         long l = length & 0xffffffffL;
-        if (writable) {
-            readableCount = 0;
-            readableLength = 0;
-            writableLength = l;
-        } else {
-            readableCount = 1;
-            readableLength = l;
-            writableLength = 0;
+        int readable = writable ? 0 : 1;
+        if (readableCount != readable) {
+            readableCount = readable;
+        }
+        long w = writable ? l : 0;
+        long r = writable ? 0 : l;
+        if (writableLength != w) {
+            writableLength = w;
+        }
+        if (readableLength != r) {
+            readableLength = r;
         }
     }
 
@@ -160,12 +169,11 @@ public final class DescriptorChain {
         this.head = head;
     }
 
-    void add(int region, int offset, int length, long address, boolean writable) {
+    void add(int region, int offset, int length, boolean writable) {
         int i = count++;
         regions[i] = region;
         offsets[i] = offset;
         lengths[i] = length;
-        addresses[i] = address;
         if (writable) {
             writableLength += length & 0xffffffffL;
         } else {
@@ -247,7 +255,7 @@ public final class DescriptorChain {
         other.reset(head, memory);
         other.ensureCapacity(count);
         for (int i = 0; i < count; i++) {
-            other.add(regions[i], offsets[i], lengths[i], addresses[i], i >= readableCount);
+            other.add(regions[i], offsets[i], lengths[i], i >= readableCount);
         }
     }
 }

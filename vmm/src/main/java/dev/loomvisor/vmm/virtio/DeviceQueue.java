@@ -81,8 +81,8 @@ public final class DeviceQueue implements DeviceVirtqueue {
      * takes the line back from it once per element instead of once per batch.
      */
     private long[] shadowUsed = new long[0];
-    private int shadowCount;
-    private int shadowStart;
+    /** The ring position of shadowUsed[0], -1 when none is staged: the shadow ends at {@link #lastUsed}. */
+    private int shadowStart = -1;
 
     /**
      * Broken, as the owning thread sees it: a plain field, read on every hot-path call. Other threads learn
@@ -152,7 +152,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
         this.signalledUsedValid = false;
         this.usedFlags = used.getShort(USED_FLAGS) & 0xffff;
         this.batchHead = -1;
-        this.shadowCount = 0;
+        this.shadowStart = -1;
         if (poppedHeads.length < size) {
             poppedHeads = new int[size];
             shadowUsed = new long[size];
@@ -269,7 +269,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
                 failDirect(r);
                 return false;
             }
-            chain.single(head, mem, r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
+            chain.single(head, mem, r, (int) (addr - mem.region(r).guestBase()), (int) len, writable);
         } else if (!popChain(head, chain)) {
             return false;
         }
@@ -418,7 +418,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE; // virtio 1.2 §2.7.4.2
             }
-            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
+            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, writable);
             if ((flags & DESC_F_NEXT) == 0) {
                 return RingError.NONE;
             }
@@ -463,34 +463,41 @@ public final class DeviceQueue implements DeviceVirtqueue {
                 && lastUsed != lastAvail && ((lastAvail - lastUsed) & 0xffff) <= size) {
             // The next buffer in pop order: it joins the batch, its element is left unwritten (virtio 1.2 §2.7.9).
             if (batchHead < 0) {
+                flushShadow(); // the elements staged before go before the batch's, and the shadow ends here
                 batchStart = lastUsed;
             }
             batchHead = head;
             lastUsed = (lastUsed + 1) & 0xffff;
             return true;
         }
-        flushBatch();
-        if (shadowCount == 0) {
+        if (batchHead >= 0) {
+            flushBatch();
+        }
+        // Counted from lastUsed, not kept in a field of its own: one store less per element.
+        int k = (lastUsed - shadowStart) & 0xffff;
+        if (shadowStart < 0) {
             shadowStart = lastUsed;
-        } else if (shadowCount == size) {
+            k = 0;
+        } else if (k == size) {
             flushShadow(); // more staged than the ring holds (a device model's bug, never a driver's): write them now
             shadowStart = lastUsed;
+            k = 0;
         }
-        shadowUsed[shadowCount++] = (head & 0xffffffffL) | ((long) len << 32);
+        shadowUsed[k] = (head & 0xffffffffL) | ((long) len << 32);
         lastUsed = (lastUsed + 1) & 0xffff;
         return true;
     }
 
     /** Writes the shadowed used elements to the ring, in ring order (each is one little-endian 8-byte store). */
     private void flushShadow() {
-        int n = shadowCount;
-        if (n != 0) {
+        int start = shadowStart;
+        if (start >= 0) {
+            int n = (lastUsed - start) & 0xffff;
             long[] sh = shadowUsed;
-            int start = shadowStart;
             for (int i = 0; i < n; i++) {
                 used.putLong(USED_RING + USED_ELEM_SIZE * ((start + i) & mask), sh[i], ByteOrder.LITTLE_ENDIAN);
             }
-            shadowCount = 0;
+            shadowStart = -1;
         }
     }
 
@@ -687,7 +694,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
         indirectAllowed = false;
         inOrder = false;
         batchHead = -1;
-        shadowCount = 0;
+        shadowStart = -1;
         size = 0;
     }
 

@@ -353,8 +353,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             fail(RingError.PACKED_RING_OVERRUN);
             return false;
         }
-        chain.reset(id, memory);
-        chain.add(r, (int) (addr - memory.region(r).guestBase()), (int) len, addr, writable);
+        chain.single(id, memory, r, (int) (addr - memory.region(r).guestBase()), (int) len, writable);
         boolean wraps = lastAvail + 1 == size;
         popped(id, 1, wraps ? 0 : lastAvail + 1, wraps ? !availWrap : availWrap);
         return true;
@@ -448,7 +447,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE; // virtio 1.2 §2.8.5
             }
-            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
+            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, writable);
             if ((flags & DESC_F_NEXT) == 0) {
                 // The buffer id is in the last descriptor of the chain (virtio 1.2 §2.8.6).
                 id = bufferId;
@@ -525,7 +524,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE;
             }
-            chain.add(er, (int) (a - mem.region(er).guestBase()), (int) l, a, writable);
+            chain.add(er, (int) (a - mem.region(er).guestBase()), (int) l, writable);
         }
         return RingError.NONE;
     }
