@@ -21,10 +21,14 @@ public final class GeneratorBackend implements NetBackend {
 
     public enum Counter { GENERATED_FRAMES, GENERATED_BYTES, TX_FRAMES, TX_BYTES }
 
+    /**
+     * {@link #SLOTS} frames, slot j for the sequence numbers equal to j modulo 256: the pattern after the
+     * sequence number depends only on that residue, so every slot is patterned once, here, and a frame costs one
+     * 8-byte store of its sequence number (at 1,514 bytes the per-frame pattern copy cost about as much as the
+     * copy into the guest). 16 KiB at 64 B, 379 KiB at 1,514 B, one per generator.
+     */
     private final UnsafeBuffer frames;
     private final int length;
-    /** Frames filled ahead at once: a few KiB of them, at most a receive batch. */
-    private final int stage;
     private final long count;
     private final Counters<Counter> counters = new Counters<>(Counter.class);
     /**
@@ -45,13 +49,13 @@ public final class GeneratorBackend implements NetBackend {
         }
         this.length = length;
         this.count = count;
-        this.stage = Math.clamp(STAGE_BYTES / length, 1, STAGE_FRAMES);
-        this.frames = new UnsafeBuffer(new byte[stage * length]);
-        for (int i = 0; i < stage; i++) {
-            int o = i * length;
+        this.frames = new UnsafeBuffer(new byte[SLOTS * length]);
+        for (int j = 0; j < SLOTS; j++) {
+            int o = j * length;
             Frames.writeMac(frames, o + Frames.DST_OFFSET, dst);
             Frames.writeMac(frames, o + Frames.SRC_OFFSET, src);
             frames.putShort(o + Frames.ETHERTYPE_OFFSET, (short) Frames.ETHERTYPE_EXPERIMENTAL, ByteOrder.BIG_ENDIAN);
+            fill(frames, o, length, j);
         }
     }
 
@@ -100,16 +104,17 @@ public final class GeneratorBackend implements NetBackend {
         }
     }
 
-    /** Bytes of frames filled ahead: well inside L1, so the fill stays cached until its copy. */
-    private static final int STAGE_BYTES = 8192;
+    /** One slot per residue of the sequence number modulo 256 (the pattern's period). */
+    private static final int SLOTS = 256;
+    /** Sequence numbers stored ahead at once: at most a receive batch. */
     private static final int STAGE_FRAMES = 64;
 
     /**
-     * Fills a stage of frames, then offers them: a frame's copy then never reads the bytes its fill has just
-     * stored. A copy that does (its wide loads overlap the fill's narrower stores, which cannot forward) waits
+     * Stores the sequence numbers of a stage of frames, then offers them: a frame's copy then never reads the
+     * bytes just stored. A copy that does (its wide loads overlap the narrower store, which cannot forward) waits
      * for every earlier store to retire, the previous frame's stores into the guest's buffers included, which
      * miss the cache (the frontend's CPU owns those lines): every frame would pay a cross-CPU fetch in series.
-     * Frames filled but not taken are filled again on the next call.
+     * Slots stored but not taken are stored again on the next call.
      */
     @Override
     public int receive(FrameReceiver receiver, int limit) {
@@ -117,12 +122,13 @@ public final class GeneratorBackend implements NetBackend {
         int n = 0;
         outer:
         while (n < limit && seq < count) {
-            int k = (int) Math.min(Math.min(stage, limit - n), count - seq);
+            int k = (int) Math.min(Math.min(STAGE_FRAMES, limit - n), count - seq);
             for (int i = 0; i < k; i++) {
-                fill(frames, i * length, length, seq + i);
+                long s = seq + i;
+                frames.putLong(slot(s) + SEQUENCE_OFFSET, s, ByteOrder.LITTLE_ENDIAN);
             }
             for (int i = 0; i < k; i++) {
-                if (!receiver.onFrame(frames, i * length, length)) {
+                if (!receiver.onFrame(frames, slot(seq), length)) {
                     break outer;
                 }
                 seq++;
@@ -135,6 +141,11 @@ public final class GeneratorBackend implements NetBackend {
             counters.addOrdered(Counter.GENERATED_BYTES, (long) n * length);
         }
         return n;
+    }
+
+    /** Where the frame with sequence number {@code seq} is staged. */
+    private int slot(long seq) {
+        return ((int) seq & (SLOTS - 1)) * length;
     }
 
     @Override

@@ -11,6 +11,29 @@ import org.junit.jupiter.api.Test;
 class FramesTest {
 
     @Test
+    void checksumIsTheSameOverAHeapBufferAndOverNativeMemoryAndChecksItsRange() {
+        byte[] bytes = new byte[1514 + 5];
+        for (int i = 0; i < bytes.length; i++) {
+            bytes[i] = (byte) (i * 13 + 1);
+        }
+        var native_ = new UnsafeBuffer(java.nio.ByteBuffer.allocateDirect(bytes.length));
+        native_.putBytes(0, bytes);
+        // ExpandableArrayBuffer is no UnsafeBuffer: it takes the buffer's own bounds-checked loads.
+        var checked = new org.agrona.ExpandableArrayBuffer(bytes.length);
+        checked.putBytes(0, bytes);
+        var heap = new UnsafeBuffer(bytes);
+        for (int off : new int[] {0, 3, 5}) {
+            for (int length : new int[] {31, 32, 33, 64, 100, 1500, 1514}) {
+                long expected = Frames.checksum(checked, off, length);
+                assertEquals(expected, Frames.checksum(heap, off, length), "heap, offset " + off + ", length " + length);
+                assertEquals(expected, Frames.checksum(native_, off, length), "native, offset " + off + ", length " + length);
+            }
+        }
+        org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class,
+                () -> Frames.checksum(heap, 6, 1514), "a range past the buffer's end");
+    }
+
+    @Test
     void checksumChangesWithAnyByteAndWithTheOrderOfWords() {
         UnsafeBuffer b = new UnsafeBuffer(new byte[1514]);
         for (int i = 0; i < 1514; i++) {

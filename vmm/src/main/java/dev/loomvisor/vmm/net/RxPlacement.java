@@ -82,26 +82,63 @@ public final class RxPlacement {
         if (queue.isBroken()) {
             return RxResult.RING_BROKEN;
         }
-        int size = queue.size();
-        if (heads.length < size) {
-            heads = new int[size];
-            lens = new int[size];
-            first = queue.newChain();
-            chain = queue.newChain();
+        if (heads.length < queue.size()) {
+            grow();
         }
+        DescriptorChain c = chain;
+        if (!queue.nextAvail(c)) {
+            return noChain(0);
+        }
+        int h = hdrLen;
+        if (c.segmentCount() == 1 && c.readableCount() == 0 && len >= 0
+                && (c.segmentLength(0) & 0xffffffffL) >= (long) h + len) {
+            // The usual receive buffer: one device-writable descriptor that holds header and frame (what DPDK's
+            // and Linux's drivers post). Two stores for the header, one copy for the frame; num_buffers is 1
+            // with or without MRG_RXBUF (virtio 1.2 §5.1.6.3.2), every other field 0 (no offloads).
+            UnsafeBuffer b = c.segmentBuffer(0);
+            int o = c.segmentOffset(0);
+            b.putLong(o, 0L);
+            if (h == VirtioNetHeader.SIZE) {
+                b.putInt(o + VirtioNetHeader.CSUM_OFFSET, 1 << 16, ByteOrder.LITTLE_ENDIAN);
+            } else {
+                b.putShort(o + VirtioNetHeader.CSUM_OFFSET, (short) 0);
+            }
+            b.putBytes(o + h, frame, off, len);
+            queue.stageUsed(c.head(), h + len);
+            delivered++;
+            return RxResult.DELIVERED;
+        }
+        return placeChains(c, frame, off, len);
+    }
+
+    private void grow() {
+        int size = queue.size();
+        heads = new int[size];
+        lens = new int[size];
+        first = queue.newChain();
+        chain = queue.newChain();
+    }
+
+    /** No chain to pop after {@code count} popped for this frame: they go back, unused. */
+    private RxResult noChain(int count) {
+        queue.discard(count);
+        heldOnFailure = count;
+        if (queue.isBroken()) {
+            return RxResult.RING_BROKEN;
+        }
+        noBuffers++;
+        return RxResult.NO_BUFFERS;
+    }
+
+    /** The general placement, from the frame's first popped chain {@code c}: any segments, any buffer count. */
+    private RxResult placeChains(DescriptorChain c, DirectBuffer frame, int off, int len) {
+        int size = queue.size();
         int count = 0;
         int written = 0;
         boolean firstCopied = false;
-        DescriptorChain c = chain;
         while (true) {
-            if (!queue.nextAvail(c)) {
-                queue.discard(count); // every chain popped for this frame goes back, unused
-                heldOnFailure = count;
-                if (queue.isBroken()) {
-                    return RxResult.RING_BROKEN;
-                }
-                noBuffers++;
-                return RxResult.NO_BUFFERS;
+            if (count > 0 && !queue.nextAvail(c)) {
+                return noChain(count);
             }
             if (c.readableCount() > 0) {
                 // A device-readable part in a receive buffer (vhost's "unexpected descriptor format for RX"): the

@@ -38,7 +38,6 @@ public final class DescriptorChain {
     private int[] regions;
     private int[] offsets;
     private int[] lengths;
-    private long[] addresses;
     private GuestMemory memory;
     private int head = -1;
     private int count;
@@ -47,10 +46,10 @@ public final class DescriptorChain {
     private long writableLength;
 
     public DescriptorChain(int capacity) {
+        capacity = Math.max(capacity, 1); // room for the one-descriptor chain, which pops without a capacity check
         regions = new int[capacity];
         offsets = new int[capacity];
         lengths = new int[capacity];
-        addresses = new long[capacity];
     }
 
     public int capacity() {
@@ -66,7 +65,6 @@ public final class DescriptorChain {
             regions = Arrays.copyOf(regions, capacity);
             offsets = Arrays.copyOf(offsets, capacity);
             lengths = Arrays.copyOf(lengths, capacity);
-            addresses = Arrays.copyOf(addresses, capacity);
         }
     }
 
@@ -112,7 +110,7 @@ public final class DescriptorChain {
 
     /** Segment {@code i}'s guest-physical address. */
     public long segmentAddress(int i) {
-        return addresses[i];
+        return memory.region(regions[i]).guestBase() + offsets[i];
     }
 
     /** Readable segments come first: segment {@code i} is device-writable iff {@code i >= readableCount()}. */
@@ -131,17 +129,51 @@ public final class DescriptorChain {
         writableLength = 0;
     }
 
+    /**
+     * The whole chain is one direct descriptor: {@link #reset} and one {@link #add}, storing only what differs
+     * from the last pop. A stream of receive buffers differs in head and offset only; every store left out keeps a
+     * store-buffer entry free for the frame copies, whose stores wait on lines the driver's CPU holds.
+     */
+    void single(int head, GuestMemory memory, int region, int offset, int length, boolean writable) {
+        if (this.memory != memory) {
+            this.memory = memory;
+        }
+        this.head = head;
+        offsets[0] = offset;
+        if (count != 1) {
+            count = 1;
+        }
+        if (regions[0] != region) {
+            regions[0] = region;
+        }
+        if (lengths[0] != length) {
+            lengths[0] = length;
+        }
+        long l = length & 0xffffffffL;
+        int readable = writable ? 0 : 1;
+        if (readableCount != readable) {
+            readableCount = readable;
+        }
+        long w = writable ? l : 0;
+        long r = writable ? 0 : l;
+        if (writableLength != w) {
+            writableLength = w;
+        }
+        if (readableLength != r) {
+            readableLength = r;
+        }
+    }
+
     /** A packed chain learns its buffer id from its last descriptor (virtio 1.2 §2.8.6), after the walk. */
     void setHead(int head) {
         this.head = head;
     }
 
-    void add(int region, int offset, int length, long address, boolean writable) {
+    void add(int region, int offset, int length, boolean writable) {
         int i = count++;
         regions[i] = region;
         offsets[i] = offset;
         lengths[i] = length;
-        addresses[i] = address;
         if (writable) {
             writableLength += length & 0xffffffffL;
         } else {
@@ -223,7 +255,7 @@ public final class DescriptorChain {
         other.reset(head, memory);
         other.ensureCapacity(count);
         for (int i = 0; i < count; i++) {
-            other.add(regions[i], offsets[i], lengths[i], addresses[i], i >= readableCount);
+            other.add(regions[i], offsets[i], lengths[i], i >= readableCount);
         }
     }
 }

@@ -6,6 +6,7 @@ import dev.loomvisor.vmm.memory.GuestMemory;
 import dev.loomvisor.vmm.memory.GuestRegion;
 import dev.loomvisor.vmm.memory.MemoryError;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLongArray;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -71,6 +72,17 @@ public final class DeviceQueue implements DeviceVirtqueue {
      */
     private int batchHead = -1;
     private int batchStart;
+
+    /**
+     * Used elements staged but not yet written to the ring (id in the low half, len in the high half, the ring's
+     * little-endian layout), for the ring positions from {@link #shadowStart}. They are written in one pass when
+     * used.idx is published, as DPDK's shadow used ring is: writing each element as its buffer is used puts a
+     * store into a line the driver is reading (it polls the elements published before, eight to a line), which
+     * takes the line back from it once per element instead of once per batch.
+     */
+    private long[] shadowUsed = new long[0];
+    /** The ring position of shadowUsed[0], -1 when none is staged: the shadow ends at {@link #lastUsed}. */
+    private int shadowStart = -1;
 
     /**
      * Broken, as the owning thread sees it: a plain field, read on every hot-path call. Other threads learn
@@ -140,8 +152,10 @@ public final class DeviceQueue implements DeviceVirtqueue {
         this.signalledUsedValid = false;
         this.usedFlags = used.getShort(USED_FLAGS) & 0xffff;
         this.batchHead = -1;
+        this.shadowStart = -1;
         if (poppedHeads.length < size) {
             poppedHeads = new int[size];
+            shadowUsed = new long[size];
         }
         // No position popped yet: a ring resumed with buffers in flight uses those out of any batch.
         Arrays.fill(poppedHeads, -1);
@@ -231,32 +245,16 @@ public final class DeviceQueue implements DeviceVirtqueue {
      * back with {@link #addUsed} (or returned with {@link #discard(int)}).
      */
     public boolean nextAvail(DescriptorChain chain) {
-        if (broken || !ready) {
+        // Kept small enough for the JIT to inline into the caller's per-frame loop: the one-descriptor chain
+        // is handled here, index refreshes, longer chains and every failure in methods of their own.
+        if (broken || !ready || (lastAvail == availShadow && !refreshAvail())) {
             return false;
-        }
-        if (lastAvail == availShadow) {
-            // Acquire: the slots and descriptors the driver wrote before bumping avail.idx are read after
-            // this load: they were written before the idx update (virtio 1.2 §2.7.13.3.1).
-            int idx = avail.getShort(AVAIL_IDX) & 0xffff;
-            VarHandle.acquireFence();
-            // More than N ahead cannot be honest (the ring holds N: virtio 1.2 §2.7.13), and also catches a
-            // decrement (§2.7.6.1).
-            if (((idx - lastAvail) & 0xffff) > size) {
-                fail(RingError.AVAIL_IDX_TOO_FAR_AHEAD);
-                return false;
-            }
-            availShadow = idx;
-            if (idx == lastAvail) {
-                return false;
-            }
         }
         int head = avail.getShort(AVAIL_RING + 2 * (lastAvail & mask)) & 0xffff;
         if (head >= size) {
             fail(RingError.HEAD_OUT_OF_RANGE); // the table has queue size entries (virtio 1.2 §2.7.5)
             return false;
         }
-        // A queue reconfigured larger than when the chain was made: grow it once, never fail on it.
-        chain.ensureCapacity(2 * size);
         int d = head * DESC_SIZE;
         int flags = desc.getShort(d + DESC_FLAGS) & 0xffff;
         if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) == 0) {
@@ -264,29 +262,57 @@ public final class DeviceQueue implements DeviceVirtqueue {
             // (virtio 1.2 §2.7.5.2) and direction (§2.7.4.2, §5.1.6.2) ones can apply to a single direct descriptor.
             long addr = desc.getLong(d + DESC_ADDR);
             long len = desc.getInt(d + DESC_LEN) & 0xffffffffL;
-            int r = memory.regionOf(addr, len);
-            if (r < 0) {
-                fail(addressError(r, RingError.DESC_OUTSIDE_MEMORY));
-                return false;
-            }
+            GuestMemory mem = memory;
+            int r = mem.regionOf(addr, len);
             boolean writable = (flags & DESC_F_WRITE) != 0;
-            if (writable && !writableAllowed) {
-                fail(RingError.WRITABLE_ON_READ_ONLY_QUEUE);
+            if (r < 0 || (writable && !writableAllowed)) {
+                failDirect(r);
                 return false;
             }
-            chain.reset(head, memory);
-            chain.add(r, (int) (addr - memory.region(r).guestBase()), (int) len, addr, writable);
-        } else {
-            RingError e = walk(head, chain);
-            if (e != RingError.NONE) {
-                fail(e);
-                return false;
-            }
+            chain.single(head, mem, r, (int) (addr - mem.region(r).guestBase()), (int) len, writable);
+        } else if (!popChain(head, chain)) {
+            return false;
         }
         if (inOrder) {
             poppedHeads[lastAvail & mask] = head;
         }
         lastAvail = (lastAvail + 1) & 0xffff;
+        return true;
+    }
+
+    /**
+     * Reads avail.idx once the chains it showed last are all popped: one acquire per batch the driver published,
+     * not per chain. False when nothing new is there, or when the index is a lie (the queue then breaks).
+     */
+    private boolean refreshAvail() {
+        // Acquire: the slots and descriptors the driver wrote before bumping avail.idx are read after
+        // this load: they were written before the idx update (virtio 1.2 §2.7.13.3.1).
+        int idx = avail.getShort(AVAIL_IDX) & 0xffff;
+        VarHandle.acquireFence();
+        // More than N ahead cannot be honest (the ring holds N: virtio 1.2 §2.7.13), and also catches a
+        // decrement (§2.7.6.1).
+        if (((idx - lastAvail) & 0xffff) > size) {
+            fail(RingError.AVAIL_IDX_TOO_FAR_AHEAD);
+            return false;
+        }
+        availShadow = idx;
+        return idx != lastAvail;
+    }
+
+    /** The one direct descriptor broke a rule: its address (r < 0), else its direction. */
+    private void failDirect(int r) {
+        fail(r < 0 ? addressError(r, RingError.DESC_OUTSIDE_MEMORY) : RingError.WRITABLE_ON_READ_ONLY_QUEUE);
+    }
+
+    /** A chain of more than one descriptor, or an indirect one: the full walk with every chain rule. */
+    private boolean popChain(int head, DescriptorChain chain) {
+        // A queue reconfigured larger than when the chain was made: grow it once, never fail on it.
+        chain.ensureCapacity(2 * size);
+        RingError e = walk(head, chain);
+        if (e != RingError.NONE) {
+            fail(e);
+            return false;
+        }
         return true;
     }
 
@@ -392,7 +418,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE; // virtio 1.2 §2.7.4.2
             }
-            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
+            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, writable);
             if ((flags & DESC_F_NEXT) == 0) {
                 return RingError.NONE;
             }
@@ -437,22 +463,47 @@ public final class DeviceQueue implements DeviceVirtqueue {
                 && lastUsed != lastAvail && ((lastAvail - lastUsed) & 0xffff) <= size) {
             // The next buffer in pop order: it joins the batch, its element is left unwritten (virtio 1.2 §2.7.9).
             if (batchHead < 0) {
+                flushShadow(); // the elements staged before go before the batch's, and the shadow ends here
                 batchStart = lastUsed;
             }
             batchHead = head;
             lastUsed = (lastUsed + 1) & 0xffff;
             return true;
         }
-        flushBatch();
-        int e = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
-        used.putInt(e, head);
-        used.putInt(e + 4, len);
+        if (batchHead >= 0) {
+            flushBatch();
+        }
+        // Counted from lastUsed, not kept in a field of its own: one store less per element.
+        int k = (lastUsed - shadowStart) & 0xffff;
+        if (shadowStart < 0) {
+            shadowStart = lastUsed;
+            k = 0;
+        } else if (k == size) {
+            flushShadow(); // more staged than the ring holds (a device model's bug, never a driver's): write them now
+            shadowStart = lastUsed;
+            k = 0;
+        }
+        shadowUsed[k] = (head & 0xffffffffL) | ((long) len << 32);
         lastUsed = (lastUsed + 1) & 0xffff;
         return true;
     }
 
+    /** Writes the shadowed used elements to the ring, in ring order (each is one little-endian 8-byte store). */
+    private void flushShadow() {
+        int start = shadowStart;
+        if (start >= 0) {
+            int n = (lastUsed - start) & 0xffff;
+            long[] sh = shadowUsed;
+            for (int i = 0; i < n; i++) {
+                used.putLong(USED_RING + USED_ELEM_SIZE * ((start + i) & mask), sh[i], ByteOrder.LITTLE_ENDIAN);
+            }
+            shadowStart = -1;
+        }
+    }
+
     /** Writes the in-order batch's one used element, at the batch's first position, with its last head. */
     private void flushBatch() {
+        flushShadow(); // an in-order batch's element comes after any staged before it
         if (batchHead >= 0) {
             int e = USED_RING + USED_ELEM_SIZE * (batchStart & mask);
             used.putInt(e, batchHead);
@@ -643,6 +694,7 @@ public final class DeviceQueue implements DeviceVirtqueue {
         indirectAllowed = false;
         inOrder = false;
         batchHead = -1;
+        shadowStart = -1;
         size = 0;
     }
 

@@ -86,6 +86,15 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
      */
     private int stagedFlagsAt = -1;
     private int stagedFlags;
+    /**
+     * The staged used descriptors, written to the ring in one pass on publish (DPDK's shadow used ring): as
+     * (slot offset | id << 20 | flags << 36) and length. Writing each as its buffer is used stores into lines the
+     * driver is working on (it reclaims used slots and fills them again right behind), taking a line from it
+     * once per descriptor instead of once per batch. Entry 0 is the one at {@link #stagedFlagsAt}.
+     */
+    private long[] shadowSlot = new long[0];
+    private int[] shadowLen = new int[0];
+    private int shadowCount;
     /** Descriptors used since the last interrupt decision (the packed signalled_used). */
     private int usedSinceSignal;
     private boolean signalledValid;
@@ -148,6 +157,8 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             popPos = new int[size];
             popId = new int[size];
             popPosById = new int[size];
+            shadowSlot = new long[size];
+            shadowLen = new int[size];
         }
         restart();
         this.deviceEventFlags = deviceEvent.getShort(EVENT_FLAGS) & 0xffff;
@@ -166,6 +177,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         popTop = 0;
         popDepth = 0;
         stagedFlagsAt = -1;
+        shadowCount = 0;
         batchId = -1;
         batchDescs = 0;
         usedSinceSignal = 0;
@@ -341,8 +353,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             fail(RingError.PACKED_RING_OVERRUN);
             return false;
         }
-        chain.reset(id, memory);
-        chain.add(r, (int) (addr - memory.region(r).guestBase()), (int) len, addr, writable);
+        chain.single(id, memory, r, (int) (addr - memory.region(r).guestBase()), (int) len, writable);
         boolean wraps = lastAvail + 1 == size;
         popped(id, 1, wraps ? 0 : lastAvail + 1, wraps ? !availWrap : availWrap);
         return true;
@@ -436,7 +447,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE; // virtio 1.2 §2.8.5
             }
-            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, addr, writable);
+            chain.add(r, (int) (addr - mem.region(r).guestBase()), (int) len, writable);
             if ((flags & DESC_F_NEXT) == 0) {
                 // The buffer id is in the last descriptor of the chain (virtio 1.2 §2.8.6).
                 id = bufferId;
@@ -513,7 +524,7 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
             } else if (seenWritable) {
                 return RingError.READABLE_AFTER_WRITABLE;
             }
-            chain.add(er, (int) (a - mem.region(er).guestBase()), (int) l, a, writable);
+            chain.add(er, (int) (a - mem.region(er).guestBase()), (int) l, writable);
         }
         return RingError.NONE;
     }
@@ -615,18 +626,17 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
     /** Writes a used descriptor for buffers already counted off (descCount, inFlightDescs) by the caller. */
     private void writeUsed(int id, int len, int descriptors) {
         int d = lastUsed * DESC_SIZE;
-        desc.putInt(d + DESC_LEN, len);
-        desc.putShort(d + DESC_ID, (short) id);
         // WRITE marks a used descriptor whose buffer the device wrote into, as DPDK's vhost does.
         int flags = usedFlags(usedWrap) | (len != 0 ? DESC_F_WRITE : 0);
         if (stagedFlagsAt < 0) {
             stagedFlagsAt = d + DESC_FLAGS;
             stagedFlags = flags;
-        } else {
-            // The driver reads used descriptors in ring order, so a later one is not looked at before the
-            // first of the batch; its flags can go now.
-            desc.putShort(d + DESC_FLAGS, (short) flags);
         }
+        if (shadowCount == shadowSlot.length) {
+            writeShadow(); // more staged than the ring holds (a device model's bug, never a driver's)
+        }
+        shadowSlot[shadowCount] = d | ((long) id << 20) | ((long) flags << 36);
+        shadowLen[shadowCount++] = len;
         usedSinceSignal += descriptors;
         int next = lastUsed + descriptors;
         if (next >= size) {
@@ -669,11 +679,30 @@ public final class PackedDeviceQueue implements DeviceVirtqueue {
         storeStaged();
     }
 
+    /**
+     * Writes the staged used descriptors, all but the first's flags: the driver reads used descriptors in ring
+     * order, so a later one is not looked at before the first of the batch, whose flags go last.
+     */
+    private void writeShadow() {
+        int first = stagedFlagsAt - DESC_FLAGS;
+        for (int i = 0, n = shadowCount; i < n; i++) {
+            long e = shadowSlot[i];
+            int d = (int) (e & 0xfffff);
+            desc.putInt(d + DESC_LEN, shadowLen[i]);
+            desc.putShort(d + DESC_ID, (short) (e >>> 20));
+            if (d != first) {
+                desc.putShort(d + DESC_FLAGS, (short) (e >>> 36));
+            }
+        }
+        shadowCount = 0;
+    }
+
     private void storeStaged() {
         flushBatch();
         if (stagedFlagsAt < 0) {
             return;
         }
+        writeShadow();
         // Release: the used descriptors' ids and lengths and the buffer data are visible before the flags that
         // hand them to the driver (virtio 1.2 §2.8.21.2).
         VarHandle.releaseFence();
