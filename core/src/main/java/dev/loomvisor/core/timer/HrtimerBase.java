@@ -1,6 +1,8 @@
 package dev.loomvisor.core.timer;
 
 import dev.loomvisor.core.Notifier;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -43,6 +45,9 @@ public final class HrtimerBase implements AutoCloseable {
     /** Timers one base takes by default. */
     public static final int DEFAULT_CAPACITY = 1 << 16;
 
+    /** Whether running threads fire due timers ({@link #runQueues}); off only to measure what they save. */
+    private static final boolean RUN_QUEUES = !"false".equals(System.getProperty("loomvisor.hrtimer.runQueues"));
+
     /** Published by the clock thread: awake (arms need not wake it). */
     private static final long AWAKE = -1;
     /** Published by the clock thread: asleep with no timer armed. */
@@ -72,18 +77,16 @@ public final class HrtimerBase implements AutoCloseable {
      */
     private volatile long firstExpires = FOREVER;
     /** Threads between {@link #idleExit} and {@link #idleEnter}: they run the queues when they next halt. */
-    private final java.util.concurrent.atomic.AtomicInteger running = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger running = new AtomicInteger();
     private final long backstopNanos;
-    /** Clock-thread wake-ups (single writer: the clock thread). */
-    private volatile long clockWakes;
     /** The queue lock: 1 while a thread drains the inbox or fires timers; the queue is confined to its holder. */
     @SuppressWarnings("unused") // through LOCK
     private volatile int queueLock;
-    private static final java.lang.invoke.VarHandle LOCK;
+    private static final VarHandle LOCK;
 
     static {
         try {
-            LOCK = java.lang.invoke.MethodHandles.lookup().findVarHandle(HrtimerBase.class, "queueLock", int.class);
+            LOCK = MethodHandles.lookup().findVarHandle(HrtimerBase.class, "queueLock", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -249,14 +252,6 @@ public final class HrtimerBase implements AutoCloseable {
         return running.get();
     }
 
-    /** How often the clock thread woke (a snapshot). */
-    public long clockWakes() {
-        return clockWakes;
-    }
-
-    /** Whether running threads fire due timers ({@link #runQueues}); off only to measure what it saves. */
-    private static final boolean RUN_QUEUES = !"false".equals(System.getProperty("loomvisor.hrtimer.runQueues"));
-
     /** True if the clock thread got a 1 ns timer slack (Linux). */
     public boolean timerSlackSet() {
         return slackSet;
@@ -359,7 +354,6 @@ public final class HrtimerBase implements AutoCloseable {
                     LockSupport.parkNanos(this, wait);
                 }
             }
-            clockWakes++;
         }
     }
 
