@@ -178,23 +178,36 @@ public final class DataPathRun {
             var all = lab.vms();
             double interval = ratePerFlow > 0 ? 1e9 / ratePerFlow : 0;
             for (int i = 0; i < vms; i++) {
-                var me = all.get(i);
-                var peer = all.get(i ^ 1);
-                // Every queue pair of a sender is a flow of its own (its vCPU, its vhost-net).
-                for (int k = 0; k < me.queues(); k++) {
+                for (int k = 0; k < all.get(i).queues(); k++) {
                     if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
-                        me.driver(k).setEcho(true);
-                        continue;
+                        all.get(i).driver(k).setEcho(true); // before any sender starts: no ping finds it unset
+                    } else {
+                        all.get(i).driver(k).setLatencySink(sink);
                     }
-                    // Open loop: each frame stamped with the time it was due (coordinated omission corrected).
-                    TrafficSource source = TrafficSource.paced(frameSize, interval, UNBOUNDED,
-                            VmLab.macBytes(peer.mac())).stampIntended();
-                    me.driver(k).setLatencySink(sink);
-                    me.driver(k).transmit(traffic == Traffic.PING_PONG ? source.pings() : source);
                 }
             }
             for (var vm : all) {
                 vm.start();
+            }
+            // Every queue pair of a sender is a flow of its own (its vCPU, its vhost-net). The flows' first frames
+            // are due spread evenly over one interval from now, as the floor's senders are, and as guests booted
+            // at different moments would send: left to their vCPUs' start-up, thousands of senders would share
+            // one phase and send in bursts.
+            int flows = vms * all.getFirst().queues();
+            long start = System.nanoTime();
+            for (int i = 0; i < vms; i++) {
+                var me = all.get(i);
+                var peer = all.get(i ^ 1);
+                for (int k = 0; k < me.queues(); k++) {
+                    if (traffic == Traffic.PING_PONG && (i & 1) == 1) {
+                        continue;
+                    }
+                    // Open loop: each frame stamped with the time it was due (coordinated omission corrected).
+                    long first = start + (long) (interval * ((double) i * me.queues() + k) / flows);
+                    TrafficSource source = TrafficSource.paced(frameSize, interval, UNBOUNDED,
+                            VmLab.macBytes(peer.mac())).stampIntended().startingAt(first);
+                    me.driver(k).transmit(traffic == Traffic.PING_PONG ? source.pings() : source);
+                }
             }
             sleep(warmup.toNanos());
             long settleNanos = ratePerFlow > 0 ? settle(recorder, recording) : 0;

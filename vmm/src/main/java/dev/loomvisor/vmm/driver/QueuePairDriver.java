@@ -667,7 +667,7 @@ public final class QueuePairDriver {
                 active = source;
                 activeDst = active == null ? null : active.dst();
                 planSent = 0;
-                planStart = System.nanoTime();
+                planStart = active != null && active.anchored() ? active.startNanos() : System.nanoTime();
             }
             long now = System.nanoTime();
             // Completions only free buffers for transmitDue just below: alone they are no reason for another

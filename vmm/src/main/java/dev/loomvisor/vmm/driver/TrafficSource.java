@@ -20,10 +20,18 @@ public final class TrafficSource {
     private final byte[] dst;
     private final boolean stampIntended;
     private final long seed;
+    /** Whether frame 0 is due at {@link #startNanos} rather than when the vCPU takes the plan up. */
+    private final boolean anchored;
+    private final long startNanos;
     private final SplittableRandom random;
 
     private TrafficSource(int[] sizes, int[] weights, double intervalNanos, long count, byte type, byte[] dst,
                           boolean stampIntended, long seed) {
+        this(sizes, weights, intervalNanos, count, type, dst, stampIntended, seed, false, 0);
+    }
+
+    private TrafficSource(int[] sizes, int[] weights, double intervalNanos, long count, byte type, byte[] dst,
+                          boolean stampIntended, long seed, boolean anchored, long startNanos) {
         for (int s : sizes) {
             if (s < FrameFormat.MIN_TEST_SIZE || s > FrameFormat.MAX_SIZE) {
                 throw new IllegalArgumentException("frame size " + s + " outside [" + FrameFormat.MIN_TEST_SIZE
@@ -47,6 +55,8 @@ public final class TrafficSource {
         this.dst = dst.clone();
         this.stampIntended = stampIntended;
         this.seed = seed;
+        this.anchored = anchored;
+        this.startNanos = startNanos;
         this.random = new SplittableRandom(seed);
     }
 
@@ -76,7 +86,8 @@ public final class TrafficSource {
 
     /** The same source sending PINGs, for an echo responder to return. */
     public TrafficSource pings() {
-        return new TrafficSource(sizes, weights, intervalNanos, count, FrameFormat.PING, dst, stampIntended, seed);
+        return new TrafficSource(sizes, weights, intervalNanos, count, FrameFormat.PING, dst, stampIntended, seed,
+                anchored, startNanos);
     }
 
     /**
@@ -84,7 +95,29 @@ public final class TrafficSource {
      * includes any delay of the sender itself, as a load generator must count it.
      */
     public TrafficSource stampIntended() {
-        return new TrafficSource(sizes, weights, intervalNanos, count, type, dst, true, seed);
+        return new TrafficSource(sizes, weights, intervalNanos, count, type, dst, true, seed, anchored, startNanos);
+    }
+
+    /**
+     * The same source with frame 0 due at {@code nanoTime} ({@link System#nanoTime()}'s clock) instead of when the
+     * vCPU takes the plan up. A fleet of senders given start times spread over one interval sends as guests
+     * booted at different moments would; left to their vCPUs' start-up, thousands of them start within a few
+     * milliseconds of each other and send in bursts at the same phase of every interval, which measures the
+     * bursts, not the path. A start time already past when the vCPU takes the plan up makes the frames due
+     * since then due at once.
+     */
+    public TrafficSource startingAt(long nanoTime) {
+        return new TrafficSource(sizes, weights, intervalNanos, count, type, dst, stampIntended, seed, true, nanoTime);
+    }
+
+    /** True if frame 0 is due at {@link #startNanos()}, not when the vCPU takes the plan up. */
+    public boolean anchored() {
+        return anchored;
+    }
+
+    /** When frame 0 is due, if {@link #anchored()}. */
+    public long startNanos() {
+        return startNanos;
     }
 
     public int nextSize() {
