@@ -75,6 +75,8 @@ public final class SweepCommand implements Callable<Integer> {
     private final Disturbance disturbance = new Disturbance();
     /** Per step ("model/VMs"): the longest its warm-up was stretched for the start-up backlog to drain. */
     private final Map<String, Double> settleSeconds = new HashMap<>();
+    /** Per model/VMs: resident memory per VM of the fleet set up and idle, beyond the baseline (median bytes). */
+    private final Map<String, Long> idleRssPerVm = new HashMap<>();
 
     /** A step that saw fewer of the sent frames arrive than this broke: latency hides lost frames. */
     private static final double MIN_DELIVERED = 0.9;
@@ -156,6 +158,7 @@ public final class SweepCommand implements Callable<Integer> {
                     var m = stepMap(model, s);
                     m.put("ring", ring.layoutName());
                     m.put("settleSeconds", settleSeconds.getOrDefault(model.modelName() + "/" + n, 0.0));
+                    m.put("idleRssPerVmBytes", idleRssPerVm.get(model.modelName() + "/" + n));
                     disturbance.flag(m, null);
                     journal.result(run, m);
                     steps.add(m);
@@ -166,6 +169,8 @@ public final class SweepCommand implements Callable<Integer> {
                 int floorVms = Math.max(2, result.held());
                 Floor.Measurement floor = floorAt(floorVms, rate, slack, jit, floors, journal, run, steps, progress);
                 var sm = summaryMap(model, result, floor);
+                sm.put("idleRssPerVmBytes", result.heldStep() == null ? null
+                        : idleRssPerVm.get(model.modelName() + "/" + result.held()));
                 sm.put("ring", ring.layoutName());
                 summary.add(sm);
             }
@@ -222,6 +227,7 @@ public final class SweepCommand implements Callable<Integer> {
         m.put("cpuSecondsPerSecond", floor.cpuSeconds() / seconds);
         m.put("platformThreads", null);
         m.put("rssPerVmBytes", null);
+        m.put("idleRssPerVmBytes", null);
         m.put("framesPerSecond", floor.framesPerSecond());
         m.put("samples", floor.latency().getTotalCount());
         m.put("windowSeconds", seconds);
@@ -265,6 +271,7 @@ public final class SweepCommand implements Callable<Integer> {
         double[] cpu = new double[n];
         double[] fps = new double[n];
         double[] rss = new double[n];
+        double[] idleRss = new double[n];
         long threads = 0;
         long sent = 0;
         long received = 0;
@@ -293,6 +300,7 @@ public final class SweepCommand implements Callable<Integer> {
             cpu[r] = x.cpuSeconds() / seconds;
             fps[r] = x.frames() / seconds;
             rss[r] = Math.max(0, x.rssBytes() - baselineRss) / (double) vms;
+            idleRss[r] = Math.max(0, x.idleRssBytes() - baselineRss) / (double) vms;
             threads = Math.max(threads, x.platformThreads());
             sent += x.sent();
             received += x.frames();
@@ -300,6 +308,7 @@ public final class SweepCommand implements Callable<Integer> {
             settle = Math.max(settle, x.settleNanos());
         }
         settleSeconds.put(model.modelName() + "/" + vms, settle / 1e9);
+        idleRssPerVm.put(model.modelName() + "/" + vms, Math.round(CompareCommand.median(idleRss)));
         double p = CompareCommand.median(p99);
         var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), threads,
                 Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "", samples,
@@ -388,7 +397,7 @@ public final class SweepCommand implements Callable<Integer> {
                 dur(maxDuration), minSamples, dur(pacing.jitWarmup), JitWarmup.RATE_PER_FLOW_TEXT,
                 pacing.timerSlack.toNanos() / 1000);
         var st = new Table(List.of("model", "ring", "VMs", "outcome", "p99 us", "samples", "window s", "frames/s", "CPU s/s",
-                "RSS/VM KiB", "settle s", "other CPU %"));
+                "RSS/VM KiB", "idle RSS/VM KiB", "settle s", "other CPU %"));
         for (var m : steps) {
             long n = ((Number) m.get("samples")).longValue();
             st.row(List.of(Disturbance.mark(m), String.valueOf(m.get("ring")), String.valueOf(m.get("vms")), (String) m.get("outcome"),
@@ -396,19 +405,21 @@ public final class SweepCommand implements Callable<Integer> {
                     f1(m.get("windowSeconds")), f0(m.get("framesPerSecond")), f2(m.get("cpuSecondsPerSecond")),
                     m.get("rssPerVmBytes") == null ? "-"
                             : String.format(Locale.ROOT, "%.1f", ((Number) m.get("rssPerVmBytes")).longValue() / 1024.0),
+                    kib(m.get("idleRssPerVmBytes")),
                     f1(m.get("settleSeconds")),
                     String.format(Locale.ROOT, "%.0f", 100 * ((Number) m.get("otherCpuShare")).doubleValue())));
         }
         out.print(st.render());
         out.println();
         var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
-                "frames/s", "first broken", "because", "p99 us there"));
+                "idle RSS/VM KiB", "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {
             Object rssPerVm = s.get("rssPerVmBytes");
             t.row(List.of((String) s.get("model"), (String) s.get("ring"), String.valueOf(s.get("vmsHeldAtSlo")), f1(s.get("p99AtHeldUs")),
                     f1(s.get("floorP99Us")), f2(s.get("cpuSecondsPerSecond")),
                     s.get("platformThreads") == null ? "-" : String.valueOf(s.get("platformThreads")),
                     rssPerVm == null ? "-" : String.format(Locale.ROOT, "%.1f", ((Number) rssPerVm).longValue() / 1024.0),
+                    kib(s.get("idleRssPerVmBytes")),
                     f0(s.get("framesPerSecond")),
                     s.get("firstVmsOverSlo") == null ? "-" : String.valueOf(s.get("firstVmsOverSlo")),
                     s.get("brokeBy") == null ? "-" : (String) s.get("brokeBy"), f1(s.get("p99OverSloUs"))));
@@ -426,12 +437,18 @@ public final class SweepCommand implements Callable<Integer> {
                 + "page faults) had drained, up to " + DataPathRun.MAX_SETTLE_NANOS / 1_000_000_000L + " s; other CPU %: the most other processes took of the CPUs during a repeat.");
         out.println("VMs held: most VMs within the SLO (doubling, then bisection to one pair); figures at that count, "
                 + "medians over repeats; floor: the same VMs and pacing as a bare virtual-thread handoff; RSS/VM: "
-                + "resident memory after a full GC beyond the JVM's after its JIT warm-ups, per VM; frames/s: all flows together.");
+                + "resident memory after a full GC beyond the JVM's after its JIT warm-ups, per VM, after the window (sending) "
+                + "and with the VMs set up and started before any frame (idle); a step after a larger one also holds the "
+                + "heap that one left committed; frames/s: all flows together.");
         out.flush();
     }
 
     private static String dur(java.time.Duration d) {
         return d.toMillis() % 1000 == 0 ? d.toSeconds() + "s" : d.toMillis() + "ms";
+    }
+
+    private static String kib(Object bytes) {
+        return bytes instanceof Number n ? String.format(Locale.ROOT, "%.1f", n.longValue() / 1024.0) : "-";
     }
 
     private static String f0(Object v) {

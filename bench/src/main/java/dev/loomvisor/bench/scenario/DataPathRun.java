@@ -33,12 +33,14 @@ public final class DataPathRun {
 
     /**
      * What one measurement saw. Latencies in nanoseconds. {@code workersPerVm}: vhost workers serving one
-     * VM's NIC (the first VM's), as the model and the vring-worker layout give them.
+     * VM's NIC (the first VM's), as the model and the vring-worker layout give them. {@code rssBytes}: the JVM's
+     * resident memory after the window, {@code idleRssBytes} after the VMs were set up and started and before
+     * any frame was sent (open loop; -1 for closed loop), both after a full collection.
      */
     public record Measurement(String model, int frameSize, long frames, long bytes, long nanos, long sent,
                               Histogram latency, List<Histogram> intervals, double cpuSeconds,
                               int platformThreads, long rssBytes, long setupNanos, long badFrames,
-                              int workersPerVm, long settleNanos) {
+                              int workersPerVm, long settleNanos, long idleRssBytes) {
 
         public double mpps() {
             return frames * 1e3 / nanos;
@@ -189,6 +191,13 @@ public final class DataPathRun {
             for (var vm : all) {
                 vm.start();
             }
+            long idleRss = -1;
+            if (ratePerFlow > 0) {
+                // The fleet booted and idle: what its VMs hold before any frame moves (not the garbage of the
+                // set-up), as the sweep's RSS per idle VM.
+                System.gc();
+                idleRss = MachineState.rssBytes();
+            }
             // Every queue pair of a sender is a flow of its own (its vCPU, its vhost-net). The flows' first frames
             // are due spread evenly over one interval from now, as the floor's senders are, and as guests booted
             // at different moments would send: left to their vCPUs' start-up, thousands of senders would share
@@ -267,7 +276,7 @@ public final class DataPathRun {
                 }
             }
             return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
-                    threads, rss, setupNanos, bad, workersPerVm, settleNanos);
+                    threads, rss, setupNanos, bad, workersPerVm, settleNanos, idleRss);
         } finally {
             vmm.exit();
         }

@@ -49,7 +49,7 @@ class SweepCommandTest {
                 .map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
         for (Object s : steps) {
             for (String field : List.of("model", "vms", "outcome", "latencyP99Us", "cpuSecondsPerSecond",
-                    "platformThreads", "rssPerVmBytes", "framesPerSecond", "samples", "windowSeconds",
+                    "platformThreads", "rssPerVmBytes", "idleRssPerVmBytes", "framesPerSecond", "samples", "windowSeconds",
                     "otherCpuShare", "disturbed")) {
                 assertTrue(((Map<?, ?>) s).containsKey(field), field + " missing in " + s);
             }
@@ -61,6 +61,7 @@ class SweepCommandTest {
         assertEquals(null, summary.get("firstVmsOverSlo"));
         assertTrue((double) summary.get("floorP99Us") > 0, "the floor ran: " + summary);
         assertTrue((double) summary.get("framesPerSecond") > 0);
+        assertTrue(summary.get("idleRssPerVmBytes") instanceof Long, "the idle fleet's memory is reported: " + summary);
         assertTrue(Files.size(out.resolve("sweep.png")) > 0);
         assertTrue(Files.exists(out.resolve("sweep.json")));
     }

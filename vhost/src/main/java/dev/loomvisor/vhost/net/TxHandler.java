@@ -34,8 +34,13 @@ public final class TxHandler extends NetHandler {
      */
     private static final SegmentPool SCRATCH = new SegmentPool(FrameLimits.MAX_GSO_FRAME, 64);
 
-    private final MemorySegment scratchBlock;
-    private final UnsafeBuffer scratch;
+    /**
+     * The gather buffer, taken from the pool the first time a frame spans segments: a zeroed 64 KiB block is
+     * 64 KiB of resident memory, which an idle VM (and one whose driver puts each frame in one descriptor, as
+     * Linux's virtio-net does) never needs. Written and read by the worker only; released after the workers stop.
+     */
+    private MemorySegment scratchBlock;
+    private UnsafeBuffer scratch;
     private final AtomicBoolean released = new AtomicBoolean();
     /** The bytes {@link DeviceVirtqueue#touchAhead} read, kept so that the JIT keeps the loads. */
     private int touched;
@@ -45,9 +50,6 @@ public final class TxHandler extends NetHandler {
 
     public TxHandler(VhostVirtqueue vq, IdleStrategy idle) {
         super(vq, idle);
-        scratchBlock = SCRATCH.take();
-        scratch = new UnsafeBuffer(scratchBlock.address(), FrameLimits.MAX_GSO_FRAME);
-        LIVE_SCRATCH_BYTES.addAndGet(FrameLimits.MAX_GSO_FRAME);
     }
 
     /**
@@ -55,7 +57,7 @@ public final class TxHandler extends NetHandler {
      * handler is in progress or can start. Idempotent.
      */
     void release() {
-        if (released.compareAndSet(false, true)) {
+        if (released.compareAndSet(false, true) && scratchBlock != null) {
             SCRATCH.give(scratchBlock);
             LIVE_SCRATCH_BYTES.addAndGet(-FrameLimits.MAX_GSO_FRAME);
         }
@@ -173,8 +175,19 @@ public final class TxHandler extends NetHandler {
             }
             skip -= segLen;
         }
-        int got = c.readReadable(hdrLen, scratch, 0, len);
-        return backend.transmit(scratch, 0, got);
+        UnsafeBuffer gather = scratch;
+        if (gather == null) {
+            gather = takeScratch();
+        }
+        int got = c.readReadable(hdrLen, gather, 0, len);
+        return backend.transmit(gather, 0, got);
+    }
+
+    private UnsafeBuffer takeScratch() {
+        scratchBlock = SCRATCH.take();
+        LIVE_SCRATCH_BYTES.addAndGet(FrameLimits.MAX_GSO_FRAME);
+        scratch = new UnsafeBuffer(scratchBlock.address(), FrameLimits.MAX_GSO_FRAME);
+        return scratch;
     }
 
     @Override

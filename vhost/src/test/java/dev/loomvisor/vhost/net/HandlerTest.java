@@ -14,6 +14,7 @@ import dev.loomvisor.vhost.backend.SinkBackend;
 import dev.loomvisor.vhost.fixture.VmPair;
 import dev.loomvisor.vhost.testing.Owners;
 import dev.loomvisor.vhost.testing.RingRig;
+import dev.loomvisor.vmm.net.FrameLimits;
 import dev.loomvisor.vmm.net.NetFeatures;
 import dev.loomvisor.vmm.net.VirtioNetHeader;
 import dev.loomvisor.vmm.virtio.RingError;
@@ -131,6 +132,32 @@ class HandlerTest {
             assertTrue(Owners.await(WAIT, () -> sink.counters().get(SinkBackend.Counter.FRAMES) == 120));
             assertTrue(r.net.tx().counters().get(RingCounter.REQUEUES_BY_BYTES) >= 0);
         }
+    }
+
+    @Test
+    void aFrameSpreadOverDescriptorsIsGatheredIntoABufferTakenOnFirstNeed() throws Exception {
+        long before = TxHandler.liveScratchBytes();
+        RingRig r = new RingRig(V1);
+        try {
+            SinkBackend sink = new SinkBackend();
+            r.attach(VirtioNet.TX, sink);
+            int len = r.frame(0, 100, (byte) 7);
+            r.txq.add(RingRig.slot(0), len, false, 0); // header and frame in one descriptor: sent as a view
+            r.publishTx();
+            assertTrue(Owners.await(WAIT, () -> sink.counters().get(SinkBackend.Counter.FRAMES) == 1));
+            assertEquals(before, TxHandler.liveScratchBytes(), "no gather, no gather buffer");
+            // The same bytes over two descriptors, split inside the frame: gathered.
+            len = r.frame(1, 100, (byte) 9);
+            int first = VirtioNetHeader.SIZE + 40;
+            r.txq.add(new long[] {RingRig.slot(1), RingRig.slot(1) + first}, new int[] {first, len - first}, 2, 0, 1);
+            r.publishTx();
+            assertTrue(Owners.await(WAIT, () -> sink.counters().get(SinkBackend.Counter.FRAMES) == 2));
+            assertEquals(before + FrameLimits.MAX_GSO_FRAME, TxHandler.liveScratchBytes(), "taken for the gather");
+            assertEquals(200, sink.counters().get(SinkBackend.Counter.BYTES), "both frames whole");
+        } finally {
+            r.close();
+        }
+        assertEquals(before, TxHandler.liveScratchBytes(), "released with the device");
     }
 
     @Test

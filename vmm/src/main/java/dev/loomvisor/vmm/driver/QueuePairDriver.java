@@ -84,6 +84,7 @@ public final class QueuePairDriver {
     private final Notifier vector;
     private final int rxBufSize;
     private final long[] rxAddr;
+    private final GuestMemory memory;
     private final UnsafeBuffer[] rxView;
     /** Free RX buffers, a stack: the buffer freed last is posted next, so a quiet guest reuses warm pages. */
     private final int[] rxFree;
@@ -150,6 +151,7 @@ public final class QueuePairDriver {
                     DriverVirtqueue tx, boolean mergeable, byte[] mac, Notifier vector, int rxBufSize, int rxBuffers,
                     int txBuffers) {
         this.pair = pair;
+        this.memory = memory;
         this.mmio = mmio;
         this.rx = rx;
         this.tx = tx;
@@ -164,7 +166,6 @@ public final class QueuePairDriver {
         this.rxFree = new int[rxCount];
         for (int i = 0; i < rxCount; i++) {
             rxAddr[i] = allocator.allocate(rxBufSize, 64);
-            rxView[i] = view(memory, rxAddr[i], rxBufSize);
         }
         // Buffer 0 on top: posted first, so the buffers in use are the lowest addresses.
         for (int i = rxCount - 1; i >= 0; i--) {
@@ -179,7 +180,6 @@ public final class QueuePairDriver {
         this.txPreparedSize = new int[txCount];
         for (int i = 0; i < txCount; i++) {
             txAddr[i] = allocator.allocate(txBuf, 64);
-            txView[i] = view(memory, txAddr[i], txBuf);
             txFree[txFreeTop++] = i;
             txPreparedPlan[i] = -1;
         }
@@ -189,6 +189,22 @@ public final class QueuePairDriver {
         Translation t = new Translation();
         memory.translate(gpa, len, t);
         return new UnsafeBuffer(t.buffer(), t.offset(), len);
+    }
+
+    /**
+     * The view of RX buffer {@code slot}, made the first time the slot is used: buffers are reused last-freed
+     * first and posted only as the traffic needs them, so a mostly idle guest uses a few slots of its ring, and
+     * a view per slot made up front (two rings of 256) was 24 KiB of heap per VM.
+     */
+    private UnsafeBuffer rxView(int slot) {
+        UnsafeBuffer b = rxView[slot];
+        return b != null ? b : (rxView[slot] = view(memory, rxAddr[slot], rxBufSize));
+    }
+
+    /** The view of TX buffer {@code slot}, made the first time the slot is used (see {@link #rxView(int)}). */
+    private UnsafeBuffer txView(int slot) {
+        UnsafeBuffer b = txView[slot];
+        return b != null ? b : (txView[slot] = view(memory, txAddr[slot], VirtioNetHeader.SIZE + FrameFormat.MAX_SIZE));
     }
 
     public int pair() {
@@ -333,7 +349,7 @@ public final class QueuePairDriver {
     /** Adds frame {@code seq} of the active plan to TX. Not published. */
     private void addFrame(int size, long sendNanos) {
         int slot = txFree[--txFreeTop];
-        UnsafeBuffer b = txView[slot];
+        UnsafeBuffer b = txView(slot);
         if (txPreparedPlan[slot] != planSeen || txPreparedSize[slot] != size) {
             VirtioNetHeader.put(b, 0, 0); // TX: num_buffers 0 (virtio 1.2 §5.1.6.2.1)
             FrameFormat.writeFixed(b, VirtioNetHeader.SIZE, activeDst, mac, active.type(), pair, size);
@@ -352,7 +368,7 @@ public final class QueuePairDriver {
             return false;
         }
         int slot = txFree[--txFreeTop];
-        UnsafeBuffer b = txView[slot];
+        UnsafeBuffer b = txView(slot);
         VirtioNetHeader.put(b, 0, 0);
         b.putBytes(VirtioNetHeader.SIZE, src, off, len);
         txPreparedPlan[slot] = -1;
@@ -449,7 +465,7 @@ public final class QueuePairDriver {
                 break;
             }
             int slot = (int) used.cookie();
-            UnsafeBuffer b = rxView[slot];
+            UnsafeBuffer b = rxView(slot);
             int len = Math.min(used.len(), rxBufSize);
             int numBuffers = mergeable && len >= VirtioNetHeader.SIZE ? Math.max(1, VirtioNetHeader.numBuffers(b, 0)) : 1;
             int frameLen = Math.max(0, len - VirtioNetHeader.SIZE);
@@ -470,7 +486,7 @@ public final class QueuePairDriver {
                     }
                     int s = (int) used.cookie();
                     int l = Math.min(used.len(), Math.min(rxBufSize, MAX_FRAME - frameLen));
-                    frame.putBytes(frameLen, rxView[s], 0, l);
+                    frame.putBytes(frameLen, rxView(s), 0, l);
                     frameLen += l;
                     rxFree[rxFreeTop++] = s;
                 }
