@@ -242,10 +242,12 @@ public class CompareCommand implements Callable<Integer> {
     /** The floor's figures over all repeats, latencies merged. */
     static Map<String, Object> floorRow(Floor.Measurement[] reps) {
         Histogram latency = new Histogram(3);
+        Histogram late = new Histogram(3);
         double[] cpu = new double[reps.length];
         long frames = 0;
         for (int r = 0; r < reps.length; r++) {
             latency.add(reps[r].latency());
+            late.add(reps[r].sendLateness());
             cpu[r] = reps[r].cpuSeconds();
             frames += reps[r].frames();
         }
@@ -256,9 +258,15 @@ public class CompareCommand implements Callable<Integer> {
         m.put("latencyP999Us", latency.getValueAtPercentile(99.9) / 1e3);
         m.put("latencyMaxUs", latency.getMaxValue() / 1e3);
         m.put("latencySamples", latency.getTotalCount());
+        m.put("sendLateP99Us", p99Us(late));
         m.put("cpuSeconds", median(cpu));
         m.put("frames", frames);
         return m;
+    }
+
+    /** The p99 of {@code h} in microseconds, NaN if it holds nothing (a closed loop has no due times). */
+    static double p99Us(Histogram h) {
+        return h.getTotalCount() == 0 ? Double.NaN : h.getValueAtPercentile(99) / 1e3;
     }
 
     private static Map<String, Object> ceilingRow(int size, Ceilings.Rate[] reps) {
@@ -282,6 +290,7 @@ public class CompareCommand implements Callable<Integer> {
         double[] vsSplit = new double[n];
         double[] vsCeiling = new double[n];
         Histogram latency = new Histogram(3);
+        Histogram late = new Histogram(3);
         long threads = 0;
         long rss = 0;
         long frames = 0;
@@ -300,6 +309,7 @@ public class CompareCommand implements Callable<Integer> {
             vsCeiling[r] = ceilings == null ? Double.NaN : size >= LARGE_FRAME ? x.gbps() / ceilings[r].gbitPerSecond()
                     : x.mpps() / (ceilings[r].framesPerSecond() / 1e6);
             latency.add(x.latency());
+            late.add(x.sendLateness());
             threads = Math.max(threads, x.platformThreads());
             rss = Math.max(rss, x.rssBytes());
             frames += x.frames();
@@ -320,6 +330,7 @@ public class CompareCommand implements Callable<Integer> {
         m.put("latencyP999Us", latency.getValueAtPercentile(99.9) / 1e3);
         m.put("latencyMaxUs", latency.getMaxValue() / 1e3);
         m.put("latencySamples", latency.getTotalCount());
+        m.put("sendLateP99Us", p99Us(late));
         m.put("cpuSeconds", median(cpu));
         m.put("javaThreads", threads);
         m.put("rssMiB", rss / (1024.0 * 1024.0));
@@ -414,7 +425,8 @@ public class CompareCommand implements Callable<Integer> {
                     c.get("ceiling"), (double) c.get("mpps"), (double) c.get("gbps"));
             var floor = (Map<?, ?>) end.get("floor");
             var header = new ArrayList<>(List.of("model", "ring", "Mpps", "(min-max)", "Gbit/s", "p50 us", "p99 us", "p99.9 us",
-                    "max us", "CPU s", "threads", "RSS MiB", "create us", "over limit", "x user-worker", "x ceiling"));
+                    "max us", "late p99 us", "CPU s", "threads", "RSS MiB", "create us", "over limit", "x user-worker",
+                    "x ceiling"));
             boolean bothRings = common.rings.size() > 1;
             if (bothRings) {
                 header.add("x split");
@@ -426,7 +438,7 @@ public class CompareCommand implements Callable<Integer> {
             if (floor != null) {
                 var cells = new ArrayList<>(List.of("floor", "-", "-", "-", "-", f1(floor.get("latencyP50Us")),
                         f1(floor.get("latencyP99Us")), f1(floor.get("latencyP999Us")), f1(floor.get("latencyMaxUs")),
-                        f2(floor.get("cpuSeconds")), "-", "-", "-", "-", "-", "-"));
+                        f1(floor.get("sendLateP99Us")), f2(floor.get("cpuSeconds")), "-", "-", "-", "-", "-", "-"));
                 if (bothRings) {
                     cells.add("-");
                 }
@@ -440,7 +452,8 @@ public class CompareCommand implements Callable<Integer> {
                 var cells = new ArrayList<>(List.of(Disturbance.mark(r), String.valueOf(r.get("ring")), f3(r.get("mpps")),
                         f3(r.get("mppsMin")) + "-" + f3(r.get("mppsMax")), f2(r.get("gbps")),
                         f1(r.get("latencyP50Us")), f1(r.get("latencyP99Us")), f1(r.get("latencyP999Us")),
-                        f1(r.get("latencyMaxUs")), f2(r.get("cpuSeconds")), String.valueOf(r.get("javaThreads")),
+                        f1(r.get("latencyMaxUs")), f1(r.get("sendLateP99Us")), f2(r.get("cpuSeconds")),
+                        String.valueOf(r.get("javaThreads")),
                         f1(r.get("rssMiB")), f1(r.get("workerCreateUs")), String.valueOf(r.get("limitViolations")),
                         f2(r.get("vsUserWorker")), f2(r.get("vsCeiling"))));
                 if (bothRings) {
@@ -464,7 +477,8 @@ public class CompareCommand implements Callable<Integer> {
         out.println("Mpps, Gbit/s, CPU s: medians over repeats (min-max shown for Mpps); latency: "
                 + (traffic() == DataPathRun.Traffic.PING_PONG ? "round trip through the echo guest" : "one-way")
                 + ", all repeats merged, from each frame's " + (common.rate == null ? "send time, under closed-loop load"
-                        : "intended send time at " + Rates.format(common.rate) + " frames/s per flow") + "; threads: JVM platform threads during the run; "
+                        : "intended send time at " + Rates.format(common.rate) + " frames/s per flow") + "; late p99: the senders' own lateness, each frame's send time minus the time it was due (the part of the "
+                + "latency before any ring, worker or switch); threads: JVM platform threads during the run; "
                 + "over limit: workers beyond RLIMIT_NPROC 8 for 16 devices of " + common.queues + " queue pair"
                 + (common.queues == 1 ? "" : "s") + " (the limits command); ratios: medians "
                 + "of per-repeat ratios" + (common.rings.size() > 1 ? " (x user-worker on the same ring layout; x split: "

@@ -77,6 +77,8 @@ public final class SweepCommand implements Callable<Integer> {
     private final Map<String, Double> settleSeconds = new HashMap<>();
     /** Per model/VMs: resident memory per VM of the fleet set up and idle, beyond the baseline (median bytes). */
     private final Map<String, Long> idleRssPerVm = new HashMap<>();
+    /** Per model/VMs: the senders' lateness p99 (median over repeats, us), the senders' share of the p99. */
+    private final Map<String, Double> sendLateP99 = new HashMap<>();
 
     /** A step that saw fewer of the sent frames arrive than this broke: latency hides lost frames. */
     private static final double MIN_DELIVERED = 0.9;
@@ -159,6 +161,7 @@ public final class SweepCommand implements Callable<Integer> {
                     m.put("ring", ring.layoutName());
                     m.put("settleSeconds", settleSeconds.getOrDefault(model.modelName() + "/" + n, 0.0));
                     m.put("idleRssPerVmBytes", idleRssPerVm.get(model.modelName() + "/" + n));
+                    m.put("sendLateP99Us", sendLateP99.getOrDefault(model.modelName() + "/" + n, Double.NaN));
                     disturbance.flag(m, null);
                     journal.result(run, m);
                     steps.add(m);
@@ -171,6 +174,8 @@ public final class SweepCommand implements Callable<Integer> {
                 var sm = summaryMap(model, result, floor);
                 sm.put("idleRssPerVmBytes", result.heldStep() == null ? null
                         : idleRssPerVm.get(model.modelName() + "/" + result.held()));
+                sm.put("sendLateP99AtHeldUs", result.heldStep() == null ? Double.NaN
+                        : sendLateP99.getOrDefault(model.modelName() + "/" + result.held(), Double.NaN));
                 sm.put("ring", ring.layoutName());
                 summary.add(sm);
             }
@@ -228,6 +233,7 @@ public final class SweepCommand implements Callable<Integer> {
         m.put("platformThreads", null);
         m.put("rssPerVmBytes", null);
         m.put("idleRssPerVmBytes", null);
+        m.put("sendLateP99Us", CompareCommand.p99Us(floor.sendLateness()));
         m.put("framesPerSecond", floor.framesPerSecond());
         m.put("samples", floor.latency().getTotalCount());
         m.put("windowSeconds", seconds);
@@ -272,6 +278,7 @@ public final class SweepCommand implements Callable<Integer> {
         double[] fps = new double[n];
         double[] rss = new double[n];
         double[] idleRss = new double[n];
+        double[] late = new double[n];
         long threads = 0;
         long sent = 0;
         long received = 0;
@@ -301,6 +308,7 @@ public final class SweepCommand implements Callable<Integer> {
             fps[r] = x.frames() / seconds;
             rss[r] = Math.max(0, x.rssBytes() - baselineRss) / (double) vms;
             idleRss[r] = Math.max(0, x.idleRssBytes() - baselineRss) / (double) vms;
+            late[r] = CompareCommand.p99Us(x.sendLateness());
             threads = Math.max(threads, x.platformThreads());
             sent += x.sent();
             received += x.frames();
@@ -309,6 +317,7 @@ public final class SweepCommand implements Callable<Integer> {
         }
         settleSeconds.put(model.modelName() + "/" + vms, settle / 1e9);
         idleRssPerVm.put(model.modelName() + "/" + vms, Math.round(CompareCommand.median(idleRss)));
+        sendLateP99.put(model.modelName() + "/" + vms, CompareCommand.median(late));
         double p = CompareCommand.median(p99);
         var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), threads,
                 Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "", samples,
@@ -358,6 +367,7 @@ public final class SweepCommand implements Callable<Integer> {
         s.put("samplesAtHeld", held == null ? null : held.samples());
         s.put("floorVms", (long) floor.vms());
         s.put("floorP99Us", floor.latency().getValueAtPercentile(99) / 1e3);
+        s.put("floorSendLateP99Us", CompareCommand.p99Us(floor.sendLateness()));
         s.put("cpuSecondsPerSecond", held == null ? Double.NaN : held.cpuPerSecond());
         s.put("platformThreads", held == null ? null : held.platformThreads());
         s.put("rssPerVmBytes", held == null ? null : held.rssPerVmBytes());
@@ -396,12 +406,12 @@ public final class SweepCommand implements Callable<Integer> {
                 dur(common.warmup), MIN_WARMUP_FRAMES, dur(common.duration),
                 dur(maxDuration), minSamples, dur(pacing.jitWarmup), JitWarmup.RATE_PER_FLOW_TEXT,
                 pacing.timerSlack.toNanos() / 1000);
-        var st = new Table(List.of("model", "ring", "VMs", "outcome", "p99 us", "samples", "window s", "frames/s", "CPU s/s",
-                "RSS/VM KiB", "idle RSS/VM KiB", "settle s", "other CPU %"));
+        var st = new Table(List.of("model", "ring", "VMs", "outcome", "p99 us", "late p99 us", "samples", "window s",
+                "frames/s", "CPU s/s", "RSS/VM KiB", "idle RSS/VM KiB", "settle s", "other CPU %"));
         for (var m : steps) {
             long n = ((Number) m.get("samples")).longValue();
             st.row(List.of(Disturbance.mark(m), String.valueOf(m.get("ring")), String.valueOf(m.get("vms")), (String) m.get("outcome"),
-                    f1(m.get("latencyP99Us")), n < minSamples ? n + " (few)" : String.valueOf(n),
+                    f1(m.get("latencyP99Us")), f1(m.get("sendLateP99Us")), n < minSamples ? n + " (few)" : String.valueOf(n),
                     f1(m.get("windowSeconds")), f0(m.get("framesPerSecond")), f2(m.get("cpuSecondsPerSecond")),
                     m.get("rssPerVmBytes") == null ? "-"
                             : String.format(Locale.ROOT, "%.1f", ((Number) m.get("rssPerVmBytes")).longValue() / 1024.0),
@@ -411,12 +421,12 @@ public final class SweepCommand implements Callable<Integer> {
         }
         out.print(st.render());
         out.println();
-        var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "floor p99 us", "CPU s/s", "threads", "RSS/VM KiB",
-                "idle RSS/VM KiB", "frames/s", "first broken", "because", "p99 us there"));
+        var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "late p99 us", "floor p99 us", "CPU s/s", "threads",
+                "RSS/VM KiB", "idle RSS/VM KiB", "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {
             Object rssPerVm = s.get("rssPerVmBytes");
             t.row(List.of((String) s.get("model"), (String) s.get("ring"), String.valueOf(s.get("vmsHeldAtSlo")), f1(s.get("p99AtHeldUs")),
-                    f1(s.get("floorP99Us")), f2(s.get("cpuSecondsPerSecond")),
+                    f1(s.get("sendLateP99AtHeldUs")), f1(s.get("floorP99Us")), f2(s.get("cpuSecondsPerSecond")),
                     s.get("platformThreads") == null ? "-" : String.valueOf(s.get("platformThreads")),
                     rssPerVm == null ? "-" : String.format(Locale.ROOT, "%.1f", ((Number) rssPerVm).longValue() / 1024.0),
                     kib(s.get("idleRssPerVmBytes")),
@@ -432,6 +442,8 @@ public final class SweepCommand implements Callable<Integer> {
             }
         }
         Disturbance.footnote(steps).ifPresent(out::println);
+        out.println("late p99: the senders' own lateness, each frame's send time minus the time it was due: the part of the "
+                + "p99 before any ring, worker or switch (the pacing clock, the sender's wake-up and its turn on a CPU).");
         out.println("samples: latencies behind a step's p99 over its repeats, '(few)' when the window's cap left fewer "
                 + "than --min-samples; settle s: how long the warm-up was stretched until the start-up backlog (every VM's first "
                 + "page faults) had drained, up to " + DataPathRun.MAX_SETTLE_NANOS / 1_000_000_000L + " s; other CPU %: the most other processes took of the CPUs during a repeat.");

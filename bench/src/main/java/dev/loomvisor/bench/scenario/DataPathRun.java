@@ -35,12 +35,14 @@ public final class DataPathRun {
      * What one measurement saw. Latencies in nanoseconds. {@code workersPerVm}: vhost workers serving one
      * VM's NIC (the first VM's), as the model and the vring-worker layout give them. {@code rssBytes}: the JVM's
      * resident memory after the window, {@code idleRssBytes} after the VMs were set up and started and before
-     * any frame was sent (open loop; -1 for closed loop), both after a full collection.
+     * any frame was sent (open loop; -1 for closed loop), both after a full collection. {@code sendLateness}: each
+     * open-loop frame's send time minus its due time, over the window (empty closed loop): the senders' share of
+     * {@code latency}.
      */
     public record Measurement(String model, int frameSize, long frames, long bytes, long nanos, long sent,
                               Histogram latency, List<Histogram> intervals, double cpuSeconds,
                               int platformThreads, long rssBytes, long setupNanos, long badFrames,
-                              int workersPerVm, long settleNanos, long idleRssBytes) {
+                              int workersPerVm, long settleNanos, long idleRssBytes, Histogram sendLateness) {
 
         public double mpps() {
             return frames * 1e3 / nanos;
@@ -162,11 +164,17 @@ public final class DataPathRun {
             options = options.withSwitchQueueBytes(Math.min(bytes, options.switchQueueBytes()));
         }
         var recorder = new Recorder(3);
+        var lateRecorder = new Recorder(3);
         var recording = new java.util.concurrent.atomic.AtomicBoolean();
         // Created once per run; the guests call it per frame without allocating.
         LongConsumer sink = latency -> {
             if (recording.getOpaque()) { // opaque: never hoisted out of the vCPU loop, no fence per frame
                 recorder.recordValue(Math.max(0, latency));
+            }
+        };
+        LongConsumer lateSink = late -> {
+            if (recording.getOpaque()) {
+                lateRecorder.recordValue(Math.max(0, late));
             }
         };
         try (WorkerFactory factory = model.factory(kernel); VmLab lab = new VmLab(vmm, factory, options, scale.queues(),
@@ -185,6 +193,7 @@ public final class DataPathRun {
                         all.get(i).driver(k).setEcho(true); // before any sender starts: no ping finds it unset
                     } else {
                         all.get(i).driver(k).setLatencySink(sink);
+                        all.get(i).driver(k).setLatenessSink(lateSink);
                     }
                 }
             }
@@ -222,6 +231,7 @@ public final class DataPathRun {
             long settleNanos = ratePerFlow > 0 ? settle(recorder, recording) : 0;
             recording.set(true);
             recorder.getIntervalHistogram(); // drop what the warm-up recorded
+            lateRecorder.getIntervalHistogram();
             long frames0 = received(all);
             long bytes0 = receivedBytes(all);
             long sent0 = sent(all);
@@ -269,6 +279,7 @@ public final class DataPathRun {
                 bad += vm.rxBad();
                 for (int k = 0; k < vm.queues(); k++) {
                     vm.driver(k).setLatencySink(null);
+                    vm.driver(k).setLatenessSink(null);
                     if (vm.driver(k).failure() != null) {
                         throw new IllegalStateException("guest " + vm.name() + " pair " + k + " failed",
                                 vm.driver(k).failure());
@@ -276,7 +287,8 @@ public final class DataPathRun {
                 }
             }
             return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
-                    threads, rss, setupNanos, bad, workersPerVm, settleNanos, idleRss);
+                    threads, rss, setupNanos, bad, workersPerVm, settleNanos, idleRss,
+                    lateRecorder.getIntervalHistogram());
         } finally {
             vmm.exit();
         }

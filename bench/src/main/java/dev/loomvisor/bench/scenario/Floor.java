@@ -23,7 +23,7 @@ public final class Floor {
 
     /** What one floor run saw. Latencies in nanoseconds. */
     public record Measurement(int vms, double ratePerFlow, DataPathRun.Traffic traffic, long frames, long nanos,
-                              Histogram latency, double cpuSeconds, long dropped) {
+                              Histogram latency, double cpuSeconds, long dropped, Histogram sendLateness) {
 
         public double framesPerSecond() {
             return frames * 1e9 / nanos;
@@ -60,6 +60,7 @@ public final class Floor {
         }
         long interval = Math.max(1, Math.round(1e9 / ratePerFlow));
         var recorder = new Recorder(3);
+        var lateness = new Recorder(3);
         var recording = new AtomicBoolean();
         var stop = new AtomicBoolean();
         var dropped = new LongAdder();
@@ -73,7 +74,7 @@ public final class Floor {
                 // Senders start spread over one interval, as guests booted at different times would.
                 long first = start + interval * i / vms;
                 threads[i] = Thread.ofVirtual().name("floor-vm" + i).unstarted(() ->
-                        all[k].loop(all[k ^ 1], echo ? 0 : interval, first, echo, recorder, recording, stop, dropped));
+                        all[k].loop(all[k ^ 1], echo ? 0 : interval, first, echo, recorder, lateness, recording, stop, dropped));
                 all[i] = new Vm(clock, threads[i]);
             }
             for (Thread t : threads) {
@@ -82,6 +83,7 @@ public final class Floor {
             sleep(warmup.toNanos());
             recording.setOpaque(true);
             recorder.getIntervalHistogram();
+            lateness.getIntervalHistogram();
             double cpu0 = MachineState.processCpuSeconds();
             long t0 = System.nanoTime();
             sleep(duration.toNanos());
@@ -102,7 +104,8 @@ public final class Floor {
             // the histogram's: a separate counter would race the recorder's reset at the window's start.
             Histogram h = recorder.getIntervalHistogram();
             long frames = h.getTotalCount();
-            return new Measurement(vms, ratePerFlow, traffic, frames, nanos, h, cpu, dropped.sum());
+            return new Measurement(vms, ratePerFlow, traffic, frames, nanos, h, cpu, dropped.sum(),
+                    lateness.getIntervalHistogram());
         }
     }
 
@@ -134,13 +137,13 @@ public final class Floor {
         private long next;
         private long armed = Long.MAX_VALUE;
 
-        void loop(Vm peer, long interval, long first, boolean echo, Recorder recorder, AtomicBoolean recording,
-                  AtomicBoolean stop, LongAdder dropped) {
+        void loop(Vm peer, long interval, long first, boolean echo, Recorder recorder, Recorder lateness,
+                  AtomicBoolean recording, AtomicBoolean stop, LongAdder dropped) {
             next = first;
             HrtimerBase clock = timer.base();
             clock.idleExit();
             try {
-                while (rounds(peer, interval, echo, recorder, recording, stop, dropped)) {
+                while (rounds(peer, interval, echo, recorder, lateness, recording, stop, dropped)) {
                     // Back into rounds, compiled by now: see PARKS_PER_CALL.
                 }
             } finally {
@@ -149,8 +152,8 @@ public final class Floor {
         }
 
         /** The VM's rounds, until {@link #PARKS_PER_CALL} parks: false when the run is over. */
-        private boolean rounds(Vm peer, long interval, boolean echo, Recorder recorder, AtomicBoolean recording,
-                               AtomicBoolean stop, LongAdder dropped) {
+        private boolean rounds(Vm peer, long interval, boolean echo, Recorder recorder, Recorder lateness,
+                               AtomicBoolean recording, AtomicBoolean stop, LongAdder dropped) {
             for (int parks = 0; parks < PARKS_PER_CALL; parks++) {
                 if (stop.get()) {
                     return false;
@@ -177,6 +180,9 @@ public final class Floor {
                     long now = System.nanoTime();
                     boolean sent = false;
                     while (next - now <= 0) {
+                        if (recording.getOpaque()) {
+                            lateness.recordValue(now - next); // as the driver's: the sender's own lateness
+                        }
                         sent |= send(peer, next, dropped);
                         next += interval;
                     }

@@ -93,6 +93,12 @@ class CompareCommandTest {
         var row = (Map<?, ?>) ((List<?>) json.get("results")).getFirst();
         assertEquals((double) row.get("latencyP99Us") / (double) floor.get("latencyP99Us"), (double) row.get("xFloorP99"), 1e-9);
         assertTrue((double) row.get("xFloorP50") > 0);
+        // The senders' own lateness, for the model and the floor alike: recorded, and never above the latency it
+        // is part of by more than a histogram bucket (both are from the due time; the send comes first).
+        for (var m : List.of(row, floor)) {
+            double late = (double) m.get("sendLateP99Us");
+            assertTrue(late >= 0 && late <= (double) m.get("latencyP99Us") * 1.01, "late p99 " + late + " in " + m);
+        }
     }
 
     @Test

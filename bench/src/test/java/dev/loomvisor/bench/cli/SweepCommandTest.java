@@ -49,7 +49,7 @@ class SweepCommandTest {
                 .map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
         for (Object s : steps) {
             for (String field : List.of("model", "vms", "outcome", "latencyP99Us", "cpuSecondsPerSecond",
-                    "platformThreads", "rssPerVmBytes", "idleRssPerVmBytes", "framesPerSecond", "samples", "windowSeconds",
+                    "platformThreads", "rssPerVmBytes", "idleRssPerVmBytes", "sendLateP99Us", "framesPerSecond", "samples", "windowSeconds",
                     "otherCpuShare", "disturbed")) {
                 assertTrue(((Map<?, ?>) s).containsKey(field), field + " missing in " + s);
             }
@@ -62,6 +62,7 @@ class SweepCommandTest {
         assertTrue((double) summary.get("floorP99Us") > 0, "the floor ran: " + summary);
         assertTrue((double) summary.get("framesPerSecond") > 0);
         assertTrue(summary.get("idleRssPerVmBytes") instanceof Long, "the idle fleet's memory is reported: " + summary);
+        assertTrue((double) summary.get("sendLateP99AtHeldUs") >= 0, "the senders' lateness is reported: " + summary);
         assertTrue(Files.size(out.resolve("sweep.png")) > 0);
         assertTrue(Files.exists(out.resolve("sweep.json")));
     }

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
  * start, not on the moment the vCPU takes the plan up: a fleet's senders are spread over one interval that way.
  * A start three and a half intervals in the past makes exactly four frames due at once, each stamped with its own
  * due time, and the fifth not before half an interval from now. Intervals of a minute keep this a matter of
- * counts and stamps, not timing.
+ * counts and stamps, not timing. The sender's lateness sink sees each of the four as late as it was.
  */
 class PacedStartTest {
 
@@ -37,6 +37,9 @@ class PacedStartTest {
             b.recordLatencies(8, a.mac());
             b.plan(a.mac(), 64, 0, 0);
             b.start();
+            long[] lateness = new long[8];
+            int[] lateCount = new int[1];
+            a.driver().setLatenessSink(v -> lateness[lateCount[0]++] = v);
             long start = System.nanoTime() - (long) (3.5 * INTERVAL_NANOS);
             a.driver().transmit(TrafficSource.paced(64, INTERVAL_NANOS, 8, Guest.macBytes(b.mac()))
                     .stampIntended().startingAt(start));
@@ -50,6 +53,12 @@ class PacedStartTest {
                         "frame " + k + " latency " + latencies[k] + " ns");
             }
             assertEquals(4, a.sent(), "frame 4 is due half an interval from now");
+            // The sender's own lateness, handed over as each frame went on the ring: as old as the frame when sent.
+            assertEquals(4, lateCount[0]);
+            for (int k = 0; k < 4; k++) {
+                assertTrue(lateness[k] >= (long) ((3.5 - k) * INTERVAL_NANOS) && lateness[k] <= latencies[k],
+                        "frame " + k + " sent " + lateness[k] + " ns late, received " + latencies[k] + " ns after due");
+            }
         } finally {
             vmm.exit();
         }

@@ -115,6 +115,7 @@ public final class QueuePairDriver {
     private volatile Echo echo = Echo.OFF;
     private volatile RxSink sink = RxSink.NONE;
     private volatile LongConsumer latencySink;
+    private volatile LongConsumer latenessSink;
     private volatile long latencySource = -1;
     private volatile boolean fullCheck = true;
     private volatile boolean stopRequested;
@@ -283,6 +284,16 @@ public final class QueuePairDriver {
     }
 
     /**
+     * Hands the lateness of every open-loop frame sent from now on (the time the vCPU put it on its ring minus
+     * the time it was due, ns) to {@code s} (null stops it), on the vCPU thread; {@code s} must not block or
+     * allocate. The part of a one-way latency that is the sender's: its pacing timer, its wake-up and its turn on
+     * a CPU, before any ring, worker or switch.
+     */
+    public void setLatenessSink(LongConsumer s) {
+        latenessSink = s;
+    }
+
+    /**
      * Full payload checks (the default: every byte) or light ones (seq, length and the last payload byte), for
      * benchmarks where the guest's own checking would dominate.
      */
@@ -415,10 +426,14 @@ public final class QueuePairDriver {
                 posted++;
             }
         } else {
+            LongConsumer lateness = latenessSink;
             while (posted < TX_BATCH && planSent < count && txRoom()) {
                 long due = planStart + s.dueNanos(planSent);
                 if (now - due < 0) {
                     break;
+                }
+                if (lateness != null) {
+                    lateness.accept(now - due); // the round's clock read: no second one per frame
                 }
                 addFrame(s.nextSize(), s.stampsIntended() ? due : System.nanoTime());
                 planSent++;
