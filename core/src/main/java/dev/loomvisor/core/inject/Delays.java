@@ -46,7 +46,9 @@ public final class Delays {
         /** release_task: the task marked dead (the once-guard), its charges not yet returned. */
         RELEASE_AFTER_MARK_DEAD,
         /** Notifier.signal: count raised, waiters and listener not yet told. */
-        SIGNAL_AFTER_COUNT
+        SIGNAL_AFTER_COUNT,
+        /** HrtimerBase clock thread: its next look planned and the queue lock released, the plan not yet published. */
+        CLOCK_AFTER_PLAN
     }
 
     /** What a test runs at each point (on the thread that reached it). Must not throw. */

@@ -1,6 +1,7 @@
 package dev.loomvisor.core.timer;
 
 import dev.loomvisor.core.Notifier;
+import dev.loomvisor.core.inject.Delays;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Objects;
@@ -76,6 +77,11 @@ public final class HrtimerBase implements AutoCloseable {
      * the time with before it takes the lock (written under the lock; timers still in the inbox are not in it).
      */
     private volatile long firstExpires = FOREVER;
+    /**
+     * The first expiry the clock thread's current plan was made from. A running thread that queues an earlier
+     * one (a drain of the inbox in {@link #runQueues}) wakes the clock thread to plan again.
+     */
+    private volatile long plannedFirst = FOREVER;
     /** Threads between {@link #idleExit} and {@link #idleEnter}: they run the queues when they next halt. */
     private final AtomicInteger running = new AtomicInteger();
     private final long backstopNanos;
@@ -212,6 +218,14 @@ public final class HrtimerBase implements AutoCloseable {
             if (fired > 0) {
                 runQueuesPasses++;
             }
+            // The drain may have queued a timer armed while the clock thread was planning, which it will not find
+            // in the inbox now. Dekker with run(): firstExpires was published above, then the plan is read; the
+            // clock thread publishes its plan, then reads firstExpires. One of the two sees the other.
+            long queued = firstExpires;
+            long basis = plannedFirst;
+            if (sleepUntil != AWAKE && queued != FOREVER && (basis == FOREVER || queued - basis < 0)) {
+                LockSupport.unpark(clock);
+            }
             return fired;
         } finally {
             LOCK.setRelease(this, 0);
@@ -317,6 +331,7 @@ public final class HrtimerBase implements AutoCloseable {
             long next;
             long onTime;
             boolean extended;
+            long basis;
             lockQueue();
             try {
                 drain();
@@ -326,6 +341,8 @@ public final class HrtimerBase implements AutoCloseable {
                 // Nothing due at a planned wake-up: the running threads fired it (or it was cancelled).
                 boolean keptUp = expireDue(relNow()) == 0 && RUN_QUEUES;
                 Hrtimer first = queue.first();
+                basis = first == null ? FOREVER : first.queuedExpires;
+                plannedFirst = basis;
                 onTime = first == null ? FOREVER
                         : slackNanos == 0 ? first.queuedExpires : queue.latestUpTo(first.queuedExpires + slackNanos);
                 next = onTime;
@@ -337,7 +354,12 @@ public final class HrtimerBase implements AutoCloseable {
             } finally {
                 LOCK.setRelease(this, 0);
             }
+            Delays.at(Delays.Point.CLOCK_AFTER_PLAN);
             sleepUntil = next;
+            long published = firstExpires;
+            if (published != FOREVER && (basis == FOREVER || published - basis < 0)) {
+                continue; // a running thread queued an earlier timer (drained from the inbox) after this plan
+            }
             if (extended && running.get() == 0) {
                 // The last running thread halted before it could see this plan: keep the slack.
                 sleepUntil = next = onTime;

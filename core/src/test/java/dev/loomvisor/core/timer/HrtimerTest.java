@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loomvisor.core.Notifier;
+import dev.loomvisor.core.inject.Delays;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
@@ -159,6 +160,52 @@ class HrtimerTest {
             }
         }
         assertTrue(runnerFired > 0, "the running thread never fired t1: the scenario was not exercised");
+    }
+
+    /**
+     * A timer armed while the clock thread plans its next look, and drained from the inbox by a running thread's
+     * runQueues before the clock thread looks there again: the clock thread's plan was made without it, and it
+     * must not sleep on that plan past the timer. The window is held open at the clock thread's CLOCK_AFTER_PLAN
+     * point, where another thread arms the timer and drains it. Without the re-check the clock thread sleeps on
+     * (until a timer ten minutes away, or for good) and the timer does not fire within the test's wait.
+     */
+    @Test
+    void aTimerDrainedByARunningThreadWhileTheClockPlannedStillFires() throws Exception {
+        for (int rep = 0; rep < 5; rep++) {
+            var ref = new java.util.concurrent.atomic.AtomicReference<HrtimerBase>();
+            var once = new java.util.concurrent.atomic.AtomicBoolean();
+            var fired = new CountDownLatch(1);
+            Notifier near = new Notifier();
+            near.setListener(x -> fired.countDown());
+            var nearTimer = new java.util.concurrent.atomic.AtomicReference<Hrtimer>();
+            Delays.install(point -> {
+                HrtimerBase b = ref.get();
+                if (point == Delays.Point.CLOCK_AFTER_PLAN && b != null && nearTimer.get() != null
+                        && Thread.currentThread() == b.clockThread() && once.compareAndSet(false, true)) {
+                    Thread other = Thread.ofPlatform().start(() -> {
+                        nearTimer.get().start(System.nanoTime() + 20 * MS);
+                        b.runQueues(); // nothing due yet: it only drains the inbox
+                    });
+                    try {
+                        other.join();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            try (var base = new HrtimerBase("hrtimer-test", 16, 0, HrtimerBase.DEFAULT_BACKSTOP_NANOS, true)) {
+                Hrtimer far = base.timer(new Notifier());
+                nearTimer.set(base.timer(near));
+                ref.set(base);
+                far.start(System.nanoTime() + 600_000 * MS); // wakes the clock thread to plan for it
+                assertTrue(fired.await(10, TimeUnit.SECONDS), "the drained timer did not fire: the clock thread slept"
+                        + " on a plan made without it");
+                assertTrue(once.get(), "the window was never opened: the scenario was not exercised");
+                assertEquals(0, far.expiries());
+            } finally {
+                Delays.install(null);
+            }
+        }
     }
 
     @Test
