@@ -290,7 +290,7 @@ public final class SweepCommand implements Callable<Integer> {
             try {
                 disturbance.begin();
                 x = DataPathRun.run(model, vms, size, w.warmup(), w.duration(), common.busyPollMicros, rate,
-                        DataPathRun.Traffic.BOTH_WAYS, scale, slack, (t, cur) -> progress.update(
+                        DataPathRun.Traffic.BOTH_WAYS, scale, slack, true, (t, cur) -> progress.update(
                                 model.modelName() + " " + vms + " VMs", rep, n, String.format(Locale.ROOT,
                                         "%.3f Mpps, %.0f of %.0f s", cur, t, w.duration().toNanos() / 1e9)));
                 disturbance.end(model.modelName() + "/" + vms);
@@ -413,9 +413,7 @@ public final class SweepCommand implements Callable<Integer> {
             st.row(List.of(Disturbance.mark(m), String.valueOf(m.get("ring")), String.valueOf(m.get("vms")), (String) m.get("outcome"),
                     f1(m.get("latencyP99Us")), f1(m.get("sendLateP99Us")), n < minSamples ? n + " (few)" : String.valueOf(n),
                     f1(m.get("windowSeconds")), f0(m.get("framesPerSecond")), f2(m.get("cpuSecondsPerSecond")),
-                    m.get("rssPerVmBytes") == null ? "-"
-                            : String.format(Locale.ROOT, "%.1f", ((Number) m.get("rssPerVmBytes")).longValue() / 1024.0),
-                    kib(m.get("idleRssPerVmBytes")),
+                    kib(m.get("rssPerVmBytes")), kib(m.get("idleRssPerVmBytes")),
                     f1(m.get("settleSeconds")),
                     String.format(Locale.ROOT, "%.0f", 100 * ((Number) m.get("otherCpuShare")).doubleValue())));
         }
@@ -424,12 +422,10 @@ public final class SweepCommand implements Callable<Integer> {
         var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "late p99 us", "floor p99 us", "CPU s/s", "threads",
                 "RSS/VM KiB", "idle RSS/VM KiB", "frames/s", "first broken", "because", "p99 us there"));
         for (var s : summary) {
-            Object rssPerVm = s.get("rssPerVmBytes");
             t.row(List.of((String) s.get("model"), (String) s.get("ring"), String.valueOf(s.get("vmsHeldAtSlo")), f1(s.get("p99AtHeldUs")),
                     f1(s.get("sendLateP99AtHeldUs")), f1(s.get("floorP99Us")), f2(s.get("cpuSecondsPerSecond")),
                     s.get("platformThreads") == null ? "-" : String.valueOf(s.get("platformThreads")),
-                    rssPerVm == null ? "-" : String.format(Locale.ROOT, "%.1f", ((Number) rssPerVm).longValue() / 1024.0),
-                    kib(s.get("idleRssPerVmBytes")),
+                    kib(s.get("rssPerVmBytes")), kib(s.get("idleRssPerVmBytes")),
                     f0(s.get("framesPerSecond")),
                     s.get("firstVmsOverSlo") == null ? "-" : String.valueOf(s.get("firstVmsOverSlo")),
                     s.get("brokeBy") == null ? "-" : (String) s.get("brokeBy"), f1(s.get("p99OverSloUs"))));

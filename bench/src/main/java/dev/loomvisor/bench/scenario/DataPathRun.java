@@ -35,7 +35,7 @@ public final class DataPathRun {
      * What one measurement saw. Latencies in nanoseconds. {@code workersPerVm}: vhost workers serving one
      * VM's NIC (the first VM's), as the model and the vring-worker layout give them. {@code rssBytes}: the JVM's
      * resident memory after the window, {@code idleRssBytes} after the VMs were set up and started and before
-     * any frame was sent (open loop; -1 for closed loop), both after a full collection. {@code sendLateness}: each
+     * any frame was sent (open loop, when asked; else -1), both after a full collection. {@code sendLateness}: each
      * open-loop frame's send time minus its due time, over the window (empty closed loop): the senders' share of
      * {@code latency}.
      */
@@ -146,6 +146,17 @@ public final class DataPathRun {
     public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
                                   long busyPollMicros, double ratePerFlow, Traffic traffic, Scale scale,
                                   long timerSlackNanos, Progress progress) throws ErrnoException {
+        return run(model, vms, frameSize, warmup, duration, busyPollMicros, ratePerFlow, traffic, scale,
+                timerSlackNanos, false, progress);
+    }
+
+    /**
+     * @param idleRss open loop: also measure {@link Measurement#idleRssBytes()}, at the price of a full collection
+     *                before the traffic starts (the sweep's RSS per idle VM)
+     */
+    public static Measurement run(WorkerModel model, int vms, int frameSize, Duration warmup, Duration duration,
+                                  long busyPollMicros, double ratePerFlow, Traffic traffic, Scale scale,
+                                  long timerSlackNanos, boolean idleRss, Progress progress) throws ErrnoException {
         if (vms < 2 || vms % 2 != 0) {
             throw new IllegalArgumentException("vms must be even and at least 2: " + vms);
         }
@@ -200,12 +211,12 @@ public final class DataPathRun {
             for (var vm : all) {
                 vm.start();
             }
-            long idleRss = -1;
-            if (ratePerFlow > 0) {
+            long idleRssBytes = -1;
+            if (idleRss && ratePerFlow > 0) {
                 // The fleet booted and idle: what its VMs hold before any frame moves (not the garbage of the
                 // set-up), as the sweep's RSS per idle VM.
                 System.gc();
-                idleRss = MachineState.rssBytes();
+                idleRssBytes = MachineState.rssBytes();
             }
             // Every queue pair of a sender is a flow of its own (its vCPU, its vhost-net). The flows' first frames
             // are due spread evenly over one interval from now, as the floor's senders are, and as guests booted
@@ -287,7 +298,7 @@ public final class DataPathRun {
                 }
             }
             return new Measurement(model.modelName(), frameSize, frames, bytes, nanos, sent, total, intervals, cpu,
-                    threads, rss, setupNanos, bad, workersPerVm, settleNanos, idleRss,
+                    threads, rss, setupNanos, bad, workersPerVm, settleNanos, idleRssBytes,
                     lateRecorder.getIntervalHistogram());
         } finally {
             vmm.exit();

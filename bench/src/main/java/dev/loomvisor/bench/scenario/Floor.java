@@ -74,7 +74,8 @@ public final class Floor {
                 // Senders start spread over one interval, as guests booted at different times would.
                 long first = start + interval * i / vms;
                 threads[i] = Thread.ofVirtual().name("floor-vm" + i).unstarted(() ->
-                        all[k].loop(all[k ^ 1], echo ? 0 : interval, first, echo, recorder, lateness, recording, stop, dropped));
+                        all[k].loop(all[k ^ 1], echo ? 0 : interval, first, echo, recorder, lateness, recording, stop,
+                                dropped));
                 all[i] = new Vm(clock, threads[i]);
             }
             for (Thread t : threads) {

@@ -223,7 +223,7 @@ public final class HrtimerBase implements AutoCloseable {
             // clock thread publishes its plan, then reads firstExpires. One of the two sees the other.
             long queued = firstExpires;
             long basis = plannedFirst;
-            if (sleepUntil != AWAKE && queued != FOREVER && (basis == FOREVER || queued - basis < 0)) {
+            if (sleepUntil != AWAKE && expiresBefore(queued, basis)) {
                 LockSupport.unpark(clock);
             }
             return fired;
@@ -313,6 +313,11 @@ public final class HrtimerBase implements AutoCloseable {
         return fired;
     }
 
+    /** True if expiry {@code a} comes before {@code b}, {@link #FOREVER} (no timer) after every time. */
+    private static boolean expiresBefore(long a, long b) {
+        return a != FOREVER && (b == FOREVER || a - b < 0);
+    }
+
     private void lockQueue() {
         // Held by a running thread for one drain and one pass of expiries: microseconds.
         for (int spins = 0; !LOCK.compareAndSet(this, 0, 1); spins++) {
@@ -357,7 +362,7 @@ public final class HrtimerBase implements AutoCloseable {
             Delays.at(Delays.Point.CLOCK_AFTER_PLAN);
             sleepUntil = next;
             long published = firstExpires;
-            if (published != FOREVER && (basis == FOREVER || published - basis < 0)) {
+            if (expiresBefore(published, basis)) {
                 continue; // a running thread queued an earlier timer (drained from the inbox) after this plan
             }
             if (extended && running.get() == 0) {

@@ -48,6 +48,8 @@ public final class QueuePairDriver {
 
     /** A frame that needs more than this many bytes is not one of ours; MRG_RXBUF reassembly caps there. */
     private static final int MAX_FRAME = 65536;
+    /** Each TX buffer: the header and the largest test frame. */
+    private static final int TX_BUFFER_BYTES = VirtioNetHeader.SIZE + FrameFormat.MAX_SIZE;
     /** Frames posted before the TX ring is published: VHOST_NET_BATCH, as the device batches its side. */
     private static final int TX_BATCH = 64;
     /**
@@ -173,14 +175,13 @@ public final class QueuePairDriver {
             rxFree[rxFreeTop++] = i;
         }
         this.rxPostedTarget = Math.min(rxCount, RX_POSTED_INITIAL);
-        int txBuf = VirtioNetHeader.SIZE + FrameFormat.MAX_SIZE;
         this.txAddr = new long[txCount];
         this.txView = new UnsafeBuffer[txCount];
         this.txFree = new int[txCount];
         this.txPreparedPlan = new int[txCount];
         this.txPreparedSize = new int[txCount];
         for (int i = 0; i < txCount; i++) {
-            txAddr[i] = allocator.allocate(txBuf, 64);
+            txAddr[i] = allocator.allocate(TX_BUFFER_BYTES, 64);
             txFree[txFreeTop++] = i;
             txPreparedPlan[i] = -1;
         }
@@ -205,7 +206,7 @@ public final class QueuePairDriver {
     /** The view of TX buffer {@code slot}, made the first time the slot is used (see {@link #rxView(int)}). */
     private UnsafeBuffer txView(int slot) {
         UnsafeBuffer b = txView[slot];
-        return b != null ? b : (txView[slot] = view(memory, txAddr[slot], VirtioNetHeader.SIZE + FrameFormat.MAX_SIZE));
+        return b != null ? b : (txView[slot] = view(memory, txAddr[slot], TX_BUFFER_BYTES));
     }
 
     public int pair() {
