@@ -72,6 +72,13 @@ public final class SweepCommand implements Callable<Integer> {
                     + " (default: ${DEFAULT-VALUE}).")
     int maxVms;
 
+    @Option(names = "--floor-search", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Search the floor's count first, the same way: the most VMs a bare virtual-thread handoff "
+                    + "(same pacing, recording and SLO, no rings, workers or switch) holds, which is the most this "
+                    + "machine carries at this rate; --no-floor-search measures the floor only at each model's count "
+                    + "(default: on).")
+    boolean floorSearch;
+
     private final Disturbance disturbance = new Disturbance();
     /** Per step ("model/VMs"): the longest its warm-up was stretched for the start-up backlog to drain. */
     private final Map<String, Double> settleSeconds = new HashMap<>();
@@ -151,6 +158,19 @@ public final class SweepCommand implements Callable<Integer> {
             }
             System.gc();
             long baselineRss = MachineState.rssBytes();
+            int cpus = Runtime.getRuntime().availableProcessors();
+            Long floorHeld = null;
+            if (floorSearch) {
+                var points = new ArrayList<SweepChart.Point>();
+                VmSearch.Result result = VmSearch.search(maxVms, n -> {
+                    SweepStep s = measureFloor(n, rate, slack, floors, journal, run, steps, progress);
+                    points.add(new SweepChart.Point(n, s.p99Us()));
+                    return s;
+                }, s -> headroom(s, s.vms() * (double) common.queues * rate, cpus));
+                chart.put("floor", points);
+                floorHeld = (long) result.held();
+                summary.add(floorSummaryMap(result));
+            }
             for (CompareCommand.Variant variant : CompareCommand.variants(models, common.ringLayouts())) {
                 WorkerModel model = variant.model();
                 RingLayout ring = variant.ring();
@@ -167,7 +187,7 @@ public final class SweepCommand implements Callable<Integer> {
                     steps.add(m);
                     points.add(new SweepChart.Point(n, s.p99Us()));
                     return s;
-                }, s -> headroom(s, s.vms() * (double) common.queues * rate, Runtime.getRuntime().availableProcessors()));
+                }, s -> headroom(s, s.vms() * (double) common.queues * rate, cpus));
                 chart.put(variant.label(), points);
                 int floorVms = Math.max(2, result.held());
                 Floor.Measurement floor = floorAt(floorVms, rate, slack, jit, floors, journal, run, steps, progress);
@@ -177,6 +197,9 @@ public final class SweepCommand implements Callable<Integer> {
                 sm.put("sendLateP99AtHeldUs", result.heldStep() == null ? Double.NaN
                         : sendLateP99.getOrDefault(model.modelName() + "/" + result.held(), Double.NaN));
                 sm.put("ring", ring.layoutName());
+                sm.put("floorVmsHeldAtSlo", floorHeld);
+                sm.put("shareOfFloorVms", floorHeld == null || floorHeld == 0 ? Double.NaN
+                        : result.held() / (double) floorHeld);
                 summary.add(sm);
             }
             var end = new LinkedHashMap<String, Object>(machineStart);
@@ -219,6 +242,12 @@ public final class SweepCommand implements Callable<Integer> {
             throw new IllegalStateException("interrupted while measuring the floor", e);
         }
         floors.put(vms, floor);
+        steps.add(floorRow(vms, floor, journal, run));
+        return floor;
+    }
+
+    /** A step row (model "floor") of one floor measurement, journalled. */
+    private Map<String, Object> floorRow(int vms, Floor.Measurement floor, Journal journal, String run) {
         double p99 = floor.latency().getValueAtPercentile(99) / 1e3;
         double seconds = floor.nanos() / 1e9;
         var m = new LinkedHashMap<String, Object>();
@@ -241,8 +270,89 @@ public final class SweepCommand implements Callable<Integer> {
         m.put("detail", held ? "" : String.format(Locale.ROOT, "p99 %.1f us over the %.0f us SLO", p99, sloMicros));
         disturbance.flag(m, null);
         journal.result(run, m);
-        steps.add(m);
-        return floor;
+        return m;
+    }
+
+    /**
+     * One step of the floor's own search ({@link #floorSearch}): the floor at {@code vms} VMs over the repeats,
+     * judged as a model's step. Each repeat is a step row; the last is kept for the models' summaries.
+     */
+    private SweepStep measureFloor(int vms, double rate, long slack, Map<Integer, Floor.Measurement> floors,
+                                   Journal journal, String run, List<Map<String, Object>> steps, Progress progress) {
+        int flows = vms * common.queues;
+        StepWindow w = window(flows, rate);
+        int n = common.repeat;
+        double[] p99 = new double[n];
+        double[] cpu = new double[n];
+        double[] fps = new double[n];
+        double[] late = new double[n];
+        long samples = 0;
+        for (int r = 0; r < n; r++) {
+            progress.update("floor " + vms + " VMs", r + 1, n, "");
+            Floor.Measurement floor;
+            try {
+                disturbance.begin();
+                floor = Floor.run(flows, rate, DataPathRun.Traffic.BOTH_WAYS, w.warmup(), w.duration(), slack);
+                disturbance.end("floor/" + vms);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while measuring the floor", e);
+            } catch (OutOfMemoryError e) {
+                System.gc();
+                return SweepStep.broken(vms, SweepStep.Outcome.MEMORY, String.valueOf(e.getMessage()));
+            }
+            floors.put(vms, floor);
+            steps.add(floorRow(vms, floor, journal, run));
+            double seconds = floor.nanos() / 1e9;
+            p99[r] = floor.latency().getValueAtPercentile(99) / 1e3;
+            cpu[r] = floor.cpuSeconds() / seconds;
+            fps[r] = floor.framesPerSecond();
+            late[r] = CompareCommand.p99Us(floor.sendLateness());
+            samples += floor.latency().getTotalCount();
+        }
+        sendLateP99.put("floor/" + vms, CompareCommand.median(late));
+        double p = CompareCommand.median(p99);
+        double received = CompareCommand.median(fps);
+        double offered = flows * rate;
+        var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), 0, 0, received, "", samples,
+                w.duration().toNanos() / 1e9);
+        if (samples == 0) {
+            return s.withOutcome(SweepStep.Outcome.FAILED,
+                    "no frame arrived in the measured window; give a longer --duration for this --rate");
+        }
+        if (received < MIN_DELIVERED * offered) {
+            return s.withOutcome(SweepStep.Outcome.LATENCY, String.format(Locale.ROOT,
+                    "%.1f%% of the offered frames arrived", 100.0 * received / offered));
+        }
+        if (p > sloMicros) {
+            return s.withOutcome(SweepStep.Outcome.LATENCY,
+                    String.format(Locale.ROOT, "p99 %.1f us over the %.0f us SLO", p, sloMicros));
+        }
+        return s;
+    }
+
+    private Map<String, Object> floorSummaryMap(VmSearch.Result r) {
+        var s = new LinkedHashMap<String, Object>();
+        SweepStep held = r.heldStep();
+        SweepStep broke = r.firstBroken();
+        s.put("model", "floor");
+        s.put("ring", "-");
+        s.put("vmsHeldAtSlo", (long) r.held());
+        s.put("p99AtHeldUs", held == null ? Double.NaN : held.p99Us());
+        s.put("samplesAtHeld", held == null ? null : held.samples());
+        s.put("sendLateP99AtHeldUs", held == null ? Double.NaN
+                : sendLateP99.getOrDefault("floor/" + r.held(), Double.NaN));
+        s.put("cpuSecondsPerSecond", held == null ? Double.NaN : held.cpuPerSecond());
+        s.put("platformThreads", null);
+        s.put("rssPerVmBytes", null);
+        s.put("idleRssPerVmBytes", null);
+        s.put("framesPerSecond", held == null ? Double.NaN : held.framesPerSecond());
+        s.put("firstVmsOverSlo", broke == null ? null : (long) broke.vms());
+        s.put("brokeBy", broke == null ? null : broke.outcome().word());
+        s.put("brokeDetail", broke == null ? null : broke.detail());
+        s.put("p99OverSloUs", broke == null ? Double.NaN : broke.p99Us());
+        s.put("steps", (long) r.steps().size());
+        return s;
     }
 
     /**
@@ -420,13 +530,13 @@ public final class SweepCommand implements Callable<Integer> {
         out.print(st.render());
         out.println();
         var t = new Table(List.of("model", "ring", "VMs held", "p99 us", "late p99 us", "floor p99 us", "CPU s/s", "threads",
-                "RSS/VM KiB", "idle RSS/VM KiB", "frames/s", "first broken", "because", "p99 us there"));
+                "RSS/VM KiB", "idle RSS/VM KiB", "frames/s", "x floor VMs", "first broken", "because", "p99 us there"));
         for (var s : summary) {
             t.row(List.of((String) s.get("model"), (String) s.get("ring"), String.valueOf(s.get("vmsHeldAtSlo")), f1(s.get("p99AtHeldUs")),
                     f1(s.get("sendLateP99AtHeldUs")), f1(s.get("floorP99Us")), f2(s.get("cpuSecondsPerSecond")),
                     s.get("platformThreads") == null ? "-" : String.valueOf(s.get("platformThreads")),
                     kib(s.get("rssPerVmBytes")), kib(s.get("idleRssPerVmBytes")),
-                    f0(s.get("framesPerSecond")),
+                    f0(s.get("framesPerSecond")), f2(s.get("shareOfFloorVms")),
                     s.get("firstVmsOverSlo") == null ? "-" : String.valueOf(s.get("firstVmsOverSlo")),
                     s.get("brokeBy") == null ? "-" : (String) s.get("brokeBy"), f1(s.get("p99OverSloUs"))));
         }
@@ -448,6 +558,11 @@ public final class SweepCommand implements Callable<Integer> {
                 + "resident memory after a full GC beyond the JVM's after its JIT warm-ups, per VM, after the window (sending) "
                 + "and with the VMs set up and started before any frame (idle); a step after a larger one also holds the "
                 + "heap that one left committed; frames/s: all flows together.");
+        if (floorSearch) {
+            out.println("floor row: the most VMs the floor holds within the SLO, searched the same way: what this machine's "
+                    + "scheduler and pacing carry at this rate with no rings, workers or switch. A model does more per frame "
+                    + "and so holds about as many at most; x floor VMs: a model's count as a share of it.");
+        }
         out.flush();
     }
 

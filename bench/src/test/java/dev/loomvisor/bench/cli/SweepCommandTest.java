@@ -44,8 +44,8 @@ class SweepCommandTest {
         var steps = (List<?>) json.get("steps");
         assertEquals(List.of(2L, 4L), steps.stream().filter(s -> "user-worker".equals(((Map<?, ?>) s).get("model")))
                 .map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
-        // The floor at the count held is a step row of its own.
-        assertEquals(List.of(4L), steps.stream().filter(s -> "floor".equals(((Map<?, ?>) s).get("model")))
+        // The floor's own search comes first, with a step row per count; the model's count reuses its 4-VM run.
+        assertEquals(List.of(2L, 4L), steps.stream().filter(s -> "floor".equals(((Map<?, ?>) s).get("model")))
                 .map(s -> ((Map<?, ?>) s).get("vms")).toList(), r.out());
         for (Object s : steps) {
             for (String field : List.of("model", "vms", "outcome", "latencyP99Us", "cpuSecondsPerSecond",
@@ -55,9 +55,18 @@ class SweepCommandTest {
             }
         }
         // 2 VMs at 500 frames/s hold 1,000 samples (the default --min-samples) in 1 s, longer than the 200 ms asked.
-        assertEquals(1.0, (double) ((Map<?, ?>) steps.getFirst()).get("windowSeconds"), 1e-9);
-        var summary = (Map<?, ?>) ((List<?>) json.get("summary")).getFirst();
+        var firstModelStep = (Map<?, ?>) steps.stream().filter(s -> "user-worker".equals(((Map<?, ?>) s).get("model")))
+                .findFirst().orElseThrow();
+        assertEquals(1.0, (double) firstModelStep.get("windowSeconds"), 1e-9);
+        var summaries = (List<?>) json.get("summary");
+        assertEquals(List.of("floor", "user-worker"), summaries.stream().map(s -> ((Map<?, ?>) s).get("model")).toList());
+        var floor = (Map<?, ?>) summaries.getFirst();
+        assertEquals(4L, floor.get("vmsHeldAtSlo"), "the floor's search held the maximum: " + floor);
+        assertTrue((double) floor.get("framesPerSecond") > 0, "the floor's held step is reported: " + floor);
+        var summary = (Map<?, ?>) summaries.get(1);
         assertEquals(4L, summary.get("vmsHeldAtSlo"));
+        assertEquals(4L, summary.get("floorVmsHeldAtSlo"));
+        assertEquals(1.0, (double) summary.get("shareOfFloorVms"), 1e-9);
         assertEquals(null, summary.get("firstVmsOverSlo"));
         assertTrue((double) summary.get("floorP99Us") > 0, "the floor ran: " + summary);
         assertTrue((double) summary.get("framesPerSecond") > 0);
@@ -65,6 +74,20 @@ class SweepCommandTest {
         assertTrue((double) summary.get("sendLateP99AtHeldUs") >= 0, "the senders' lateness is reported: " + summary);
         assertTrue(Files.size(out.resolve("sweep.png")) > 0);
         assertTrue(Files.exists(out.resolve("sweep.json")));
+    }
+
+    @Test
+    void withoutTheFloorSearchTheFloorRunsOnlyAtTheModelsCount() throws Exception {
+        CliRun r = CliRun.of("sweep", "--json", "--quiet", "--no-floor-search", "--journal", dir.resolve("j").toString(),
+                "--models", "user-worker", "--max-vms", "2", "--rate", "500", "--slo-us", "10000000",
+                "--duration", "100ms", "--warmup", "50ms", "--repeat", "1", "--frame-size", "64", "--min-samples", "0");
+        assertEquals(0, r.status(), r.err());
+        var json = (Map<?, ?>) Json.parse(r.out());
+        assertEquals(List.of("user-worker", "floor"), ((List<?>) json.get("steps")).stream()
+                .map(s -> ((Map<?, ?>) s).get("model")).toList(), r.out());
+        var summaries = (List<?>) json.get("summary");
+        assertEquals(1, summaries.size(), r.out());
+        assertEquals(null, ((Map<?, ?>) summaries.getFirst()).get("floorVmsHeldAtSlo"));
     }
 
     @Test
