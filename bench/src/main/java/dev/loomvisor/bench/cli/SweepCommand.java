@@ -560,8 +560,9 @@ public final class SweepCommand implements Callable<Integer> {
                 + "heap that one left committed; frames/s: all flows together.");
         if (floorSearch) {
             out.println("floor row: the most VMs the floor holds within the SLO, searched the same way: what this machine's "
-                    + "scheduler and pacing carry at this rate with no rings, workers or switch. A model does more per frame "
-                    + "and so holds about as many at most; x floor VMs: a model's count as a share of it.");
+                    + "scheduler and pacing carry at this rate with no rings, workers or switch. A model does more per frame, "
+                    + "so it holds no more beyond the run-to-run spread (at a few VMs both are coin tosses on cold "
+                    + "wake-ups); x floor VMs: a model's count as a share of it.");
         }
         out.flush();
     }
