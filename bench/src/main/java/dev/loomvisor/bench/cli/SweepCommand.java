@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Predicate;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -159,6 +160,7 @@ public final class SweepCommand implements Callable<Integer> {
             System.gc();
             long baselineRss = MachineState.rssBytes();
             int cpus = Runtime.getRuntime().availableProcessors();
+            Predicate<SweepStep> spare = s -> headroom(s, s.vms() * (double) common.queues * rate, cpus);
             Long floorHeld = null;
             if (floorSearch) {
                 var points = new ArrayList<SweepChart.Point>();
@@ -166,7 +168,7 @@ public final class SweepCommand implements Callable<Integer> {
                     SweepStep s = measureFloor(n, rate, slack, floors, journal, run, steps, progress);
                     points.add(new SweepChart.Point(n, s.p99Us()));
                     return s;
-                }, s -> headroom(s, s.vms() * (double) common.queues * rate, cpus));
+                }, spare);
                 chart.put("floor", points);
                 floorHeld = (long) result.held();
                 summary.add(floorSummaryMap(result));
@@ -187,7 +189,7 @@ public final class SweepCommand implements Callable<Integer> {
                     steps.add(m);
                     points.add(new SweepChart.Point(n, s.p99Us()));
                     return s;
-                }, s -> headroom(s, s.vms() * (double) common.queues * rate, cpus));
+                }, spare);
                 chart.put(variant.label(), points);
                 int floorVms = Math.max(2, result.held());
                 Floor.Measurement floor = floorAt(floorVms, rate, slack, jit, floors, journal, run, steps, progress);
@@ -311,47 +313,20 @@ public final class SweepCommand implements Callable<Integer> {
             samples += floor.latency().getTotalCount();
         }
         sendLateP99.put("floor/" + vms, CompareCommand.median(late));
-        double p = CompareCommand.median(p99);
         double received = CompareCommand.median(fps);
-        double offered = flows * rate;
-        var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), 0, 0, received, "", samples,
-                w.duration().toNanos() / 1e9);
-        if (samples == 0) {
-            return s.withOutcome(SweepStep.Outcome.FAILED,
-                    "no frame arrived in the measured window; give a longer --duration for this --rate");
-        }
-        if (received < MIN_DELIVERED * offered) {
-            return s.withOutcome(SweepStep.Outcome.LATENCY, String.format(Locale.ROOT,
-                    "%.1f%% of the offered frames arrived", 100.0 * received / offered));
-        }
-        if (p > sloMicros) {
-            return s.withOutcome(SweepStep.Outcome.LATENCY,
-                    String.format(Locale.ROOT, "p99 %.1f us over the %.0f us SLO", p, sloMicros));
-        }
-        return s;
+        var s = new SweepStep(vms, SweepStep.Outcome.HELD, CompareCommand.median(p99), CompareCommand.median(cpu), 0, 0,
+                received, "", samples, w.duration().toNanos() / 1e9);
+        return judged(s, received / (flows * rate), "offered frames");
     }
 
     private Map<String, Object> floorSummaryMap(VmSearch.Result r) {
-        var s = new LinkedHashMap<String, Object>();
-        SweepStep held = r.heldStep();
-        SweepStep broke = r.firstBroken();
-        s.put("model", "floor");
+        var s = summaryMap("floor", r);
         s.put("ring", "-");
-        s.put("vmsHeldAtSlo", (long) r.held());
-        s.put("p99AtHeldUs", held == null ? Double.NaN : held.p99Us());
-        s.put("samplesAtHeld", held == null ? null : held.samples());
-        s.put("sendLateP99AtHeldUs", held == null ? Double.NaN
+        s.put("sendLateP99AtHeldUs", r.heldStep() == null ? Double.NaN
                 : sendLateP99.getOrDefault("floor/" + r.held(), Double.NaN));
-        s.put("cpuSecondsPerSecond", held == null ? Double.NaN : held.cpuPerSecond());
         s.put("platformThreads", null);
         s.put("rssPerVmBytes", null);
         s.put("idleRssPerVmBytes", null);
-        s.put("framesPerSecond", held == null ? Double.NaN : held.framesPerSecond());
-        s.put("firstVmsOverSlo", broke == null ? null : (long) broke.vms());
-        s.put("brokeBy", broke == null ? null : broke.outcome().word());
-        s.put("brokeDetail", broke == null ? null : broke.detail());
-        s.put("p99OverSloUs", broke == null ? Double.NaN : broke.p99Us());
-        s.put("steps", (long) r.steps().size());
         return s;
     }
 
@@ -428,25 +403,30 @@ public final class SweepCommand implements Callable<Integer> {
         settleSeconds.put(model.modelName() + "/" + vms, settle / 1e9);
         idleRssPerVm.put(model.modelName() + "/" + vms, Math.round(CompareCommand.median(idleRss)));
         sendLateP99.put(model.modelName() + "/" + vms, CompareCommand.median(late));
-        double p = CompareCommand.median(p99);
-        var s = new SweepStep(vms, SweepStep.Outcome.HELD, p, CompareCommand.median(cpu), threads,
-                Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "", samples,
+        var s = new SweepStep(vms, SweepStep.Outcome.HELD, CompareCommand.median(p99), CompareCommand.median(cpu),
+                threads, Math.round(CompareCommand.median(rss)), CompareCommand.median(fps), "", samples,
                 w.duration().toNanos() / 1e9);
-        String detail;
-        SweepStep.Outcome outcome;
-        if (samples == 0) {
-            outcome = SweepStep.Outcome.FAILED;
-            detail = "no frame arrived in the measured window; give a longer --duration for this --rate";
-        } else if (sent > 100 && received < MIN_DELIVERED * sent) {
-            outcome = SweepStep.Outcome.LATENCY;
-            detail = String.format(Locale.ROOT, "%.1f%% of the frames sent arrived", 100.0 * received / sent);
-        } else if (p > sloMicros) {
-            outcome = SweepStep.Outcome.LATENCY;
-            detail = String.format(Locale.ROOT, "p99 %.1f us over the %.0f us SLO", p, sloMicros);
-        } else {
-            return s;
+        return judged(s, sent > 100 ? received / (double) sent : 1, "frames sent");
+    }
+
+    /**
+     * A measured step's outcome: failed if no latency was recorded, broken if under {@link #MIN_DELIVERED} of
+     * the frames arrived ({@code arrived} of {@code what}: latency hides lost frames) or the p99 is over the SLO.
+     */
+    private SweepStep judged(SweepStep s, double arrived, String what) {
+        if (s.samples() == 0) {
+            return s.withOutcome(SweepStep.Outcome.FAILED,
+                    "no frame arrived in the measured window; give a longer --duration for this --rate");
         }
-        return s.withOutcome(outcome, detail);
+        if (arrived < MIN_DELIVERED) {
+            return s.withOutcome(SweepStep.Outcome.LATENCY,
+                    String.format(Locale.ROOT, "%.1f%% of the %s arrived", 100.0 * arrived, what));
+        }
+        if (s.p99Us() > sloMicros) {
+            return s.withOutcome(SweepStep.Outcome.LATENCY,
+                    String.format(Locale.ROOT, "p99 %.1f us over the %.0f us SLO", s.p99Us(), sloMicros));
+        }
+        return s;
     }
 
     private static Map<String, Object> stepMap(WorkerModel model, SweepStep s) {
@@ -468,19 +448,26 @@ public final class SweepCommand implements Callable<Integer> {
     }
 
     private static Map<String, Object> summaryMap(WorkerModel model, VmSearch.Result r, Floor.Measurement floor) {
-        var s = new LinkedHashMap<String, Object>();
+        var s = summaryMap(model.modelName(), r);
         SweepStep held = r.heldStep();
-        SweepStep broke = r.firstBroken();
-        s.put("model", model.modelName());
-        s.put("vmsHeldAtSlo", (long) r.held());
-        s.put("p99AtHeldUs", held == null ? Double.NaN : held.p99Us());
-        s.put("samplesAtHeld", held == null ? null : held.samples());
         s.put("floorVms", (long) floor.vms());
         s.put("floorP99Us", floor.latency().getValueAtPercentile(99) / 1e3);
         s.put("floorSendLateP99Us", CompareCommand.p99Us(floor.sendLateness()));
-        s.put("cpuSecondsPerSecond", held == null ? Double.NaN : held.cpuPerSecond());
         s.put("platformThreads", held == null ? null : held.platformThreads());
         s.put("rssPerVmBytes", held == null ? null : held.rssPerVmBytes());
+        return s;
+    }
+
+    /** A search's result as a summary row: what the model (or the floor) held, and the first count that broke. */
+    private static Map<String, Object> summaryMap(String model, VmSearch.Result r) {
+        var s = new LinkedHashMap<String, Object>();
+        SweepStep held = r.heldStep();
+        SweepStep broke = r.firstBroken();
+        s.put("model", model);
+        s.put("vmsHeldAtSlo", (long) r.held());
+        s.put("p99AtHeldUs", held == null ? Double.NaN : held.p99Us());
+        s.put("samplesAtHeld", held == null ? null : held.samples());
+        s.put("cpuSecondsPerSecond", held == null ? Double.NaN : held.cpuPerSecond());
         s.put("framesPerSecond", held == null ? Double.NaN : held.framesPerSecond());
         s.put("firstVmsOverSlo", broke == null ? null : (long) broke.vms());
         s.put("brokeBy", broke == null ? null : broke.outcome().word());
