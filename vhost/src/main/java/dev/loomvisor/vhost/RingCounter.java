@@ -29,8 +29,10 @@ public enum RingCounter {
     /** Busy-poll rounds that timed out and went back to notifications. */
     BUSY_POLL_TIMEOUTS,
     /**
-     * Times a busy-polling handler on a virtual thread found its ring empty and let the other runnable virtual
-     * threads have its carrier (Thread.yield) before it looked again.
+     * Busy-poll rounds on a virtual thread that ended because another virtual thread waited for a carrier
+     * (need_resched), and went back to notifications as on a timeout.
      */
-    BUSY_POLL_YIELDS
+    BUSY_POLL_RESCHEDS,
+    /** Busy-poll rounds that ended because other work waited on the same worker (vhost_has_work). */
+    BUSY_POLL_INTERRUPTS
 }

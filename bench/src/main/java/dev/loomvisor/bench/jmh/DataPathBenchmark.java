@@ -128,7 +128,7 @@ public final class DataPathBenchmark {
             for (int length : sizes) {
                 // The ceiling of this frame size runs right before and right after its configurations.
                 if (ceilings) {
-                    ceiling(length, window, record, samples);
+                    ceiling(length, window, record, samples, cpuPerFrame);
                 }
                 for (WorkerModel m : models) {
                     for (RingLayout ring : rings) {
@@ -165,7 +165,7 @@ public final class DataPathBenchmark {
                     busyThreads();
                 }
                 if (ceilings) {
-                    ceiling(length, window, record, samples);
+                    ceiling(length, window, record, samples, cpuPerFrame);
                 }
             }
             if (record) {
@@ -177,8 +177,8 @@ public final class DataPathBenchmark {
         }
         vmm.exit();
 
-        System.out.printf("%n%-46s %12s %12s %12s %8s %8s %8s %8s %17s %8s %s%n", "configuration", "median", "min",
-                "max", "drops", "B/frame", "CPU ns/f", "ratio", "ratio min..max", "target", "");
+        System.out.printf("%n%-46s %12s %12s %12s %8s %8s %8s %9s %8s %17s %8s %s%n", "configuration", "median", "min",
+                "max", "drops", "B/frame", "CPU ns/f", "CPU bound", "ratio", "ratio min..max", "target", "");
         for (Map.Entry<String, List<Double>> e : samples.entrySet()) {
             String k = e.getKey();
             boolean small = k.startsWith("64 B") || k.startsWith("ceiling 64");
@@ -206,8 +206,10 @@ public final class DataPathBenchmark {
             }
             List<Double> c = cpuPerFrame.get(k);
             String cpu = c == null ? "" : String.format("%.0f", median(c));
-            System.out.printf("%-46s %12s %12s %12s %8s %8s %8s %8s %17s %8s %s%n", k, fmt(med * scale) + unit,
-                    fmt(min(v) * scale), fmt(max(v) * scale), drops, alloc, cpu, ratio, spread, target, verdict);
+            List<Double> cc = k.startsWith("ceiling") || c == null ? null : cpuPerFrame.get(small ? AGRONA : COPY);
+            String bound = cc == null ? "" : String.format("%.3f", median(cc) / median(c));
+            System.out.printf("%-46s %12s %12s %12s %8s %8s %8s %9s %8s %17s %8s %s%n", k, fmt(med * scale) + unit,
+                    fmt(min(v) * scale), fmt(max(v) * scale), drops, alloc, cpu, bound, ratio, spread, target, verdict);
         }
         if (counters) {
             printEvents(events, framesSeen);
@@ -218,25 +220,32 @@ public final class DataPathBenchmark {
                 + "%ntargets (issue 16): 64 B / Agrona >= 0.5 with notifications, >= 1.0 with busy-poll;"
                 + " 1500 B / copy loop >= 0.7.%n");
         System.out.printf("CPU ns/f = the JVM's CPU time over the window (every thread) per frame received, median"
-                + " over the repeats: what a frame costs, less moved by other load on the machine than the rate.%n");
+                + " over the repeats: what a frame costs, less moved by other load on the machine than the rate. A"
+                + " ceiling's two threads spin, so its figure is its CPUs over its rate.%n");
+        int cpus = Runtime.getRuntime().availableProcessors();
+        System.out.printf("CPU bound = the ceiling's CPU ns/f over the configuration's. ratio = CPU bound x (CPUs the"
+                + " configuration kept busy / CPUs the ceiling kept busy), and the ceiling's two threads spin: %s%n",
+                cpus <= 2 ? "on this " + cpus + "-CPU machine they keep every CPU busy, so no way of waiting takes a"
+                        + " configuration above its CPU bound; only a path that costs less per frame does."
+                        : "with " + cpus + " CPUs here, a configuration that keeps more than two busy can pass it.");
         System.out.printf("B/frame = the most heap bytes any repeat's window allocated, all threads of the JVM,"
                 + " per frame received (one object per frame would be 16 or more).%n");
         System.out.printf("drops = median share of frames the switch dropped (its port queue full: the open-loop"
                 + " sender outran the receiver).%nguest checks: %d corrupt or reordered frames%n", checks);
     }
 
-    private static void ceiling(int length, long window, boolean record, Map<String, List<Double>> samples)
-            throws InterruptedException {
-        if (length == SMALL) {
-            double v = Ceilings.agronaRing(SMALL, Duration.ofNanos(window)).framesPerSecond();
-            if (record) {
-                samples.computeIfAbsent(AGRONA, k -> new ArrayList<>()).add(v);
-            }
-        } else {
-            double v = Ceilings.copyLoop(LARGE, Duration.ofNanos(window)).gbitPerSecond();
-            if (record) {
-                samples.computeIfAbsent(COPY, k -> new ArrayList<>()).add(v);
-            }
+    private static void ceiling(int length, long window, boolean record, Map<String, List<Double>> samples,
+                                Map<String, List<Double>> cpuPerFrame) throws InterruptedException {
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long c0 = os.getProcessCpuTime();
+        Ceilings.Rate rate = length == SMALL ? Ceilings.agronaRing(SMALL, Duration.ofNanos(window))
+                : Ceilings.copyLoop(LARGE, Duration.ofNanos(window));
+        long cpu = os.getProcessCpuTime() - c0;
+        if (record) {
+            String key = length == SMALL ? AGRONA : COPY;
+            samples.computeIfAbsent(key, k -> new ArrayList<>())
+                    .add(length == SMALL ? rate.framesPerSecond() : rate.gbitPerSecond());
+            cpuPerFrame.computeIfAbsent(key, k -> new ArrayList<>()).add(cpu / (double) Math.max(1, rate.frames()));
         }
     }
 

@@ -120,9 +120,9 @@ public final class VmPair implements AutoCloseable {
 
     /** What {@link Measurement#events()} counts, in order: for the sender (a) and the receiver (b) each. */
     public static final java.util.List<String> EVENTS = java.util.List.of(
-            "a.txRuns", "a.txPollHits", "a.txPollTimeouts", "a.txPollYields", "a.txIrqs", "a.rxRuns", "a.vcpuHalts", "a.vcpuKicks",
+            "a.txRuns", "a.txPollHits", "a.txPollTimeouts", "a.txPollResched", "a.txIrqs", "a.rxRuns", "a.vcpuHalts", "a.vcpuKicks",
             "a.vcpuSlices", "a.workerSleeps", "a.workerPreempts",
-            "b.rxRuns", "b.rxPollHits", "b.rxPollTimeouts", "b.rxPollYields", "b.rxIrqs", "b.txRuns", "b.vcpuHalts", "b.vcpuKicks",
+            "b.rxRuns", "b.rxPollHits", "b.rxPollTimeouts", "b.rxPollResched", "b.rxIrqs", "b.txRuns", "b.vcpuHalts", "b.vcpuKicks",
             "b.vcpuSlices", "b.workerSleeps", "b.workerPreempts");
 
     /** The counters of {@link #EVENTS} now, over every queue pair. */
@@ -138,7 +138,7 @@ public final class VmPair implements AutoCloseable {
                 e[o] += busy.counters().get(dev.loomvisor.vhost.RingCounter.RUNS);
                 e[o + 1] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_HITS);
                 e[o + 2] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_TIMEOUTS);
-                e[o + 3] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_YIELDS);
+                e[o + 3] += busy.counters().get(dev.loomvisor.vhost.RingCounter.BUSY_POLL_RESCHEDS);
                 e[o + 4] += busy.counters().get(dev.loomvisor.vhost.RingCounter.INTERRUPTS);
                 e[o + 5] += other.counters().get(dev.loomvisor.vhost.RingCounter.RUNS);
                 var st = v.driver(k).stats();

@@ -18,26 +18,16 @@ import org.agrona.concurrent.IdleStrategy;
  */
 abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHandler {
 
-    /** Outcome of a busy-poll round. */
-    enum Busy { HIT, TIMEOUT, INTERRUPTED }
+    /**
+     * Outcome of a busy-poll round: work came, the timeout passed, another virtual thread waited for the
+     * carrier (need_resched), or other work waits on this worker. The handler treats RESCHED as TIMEOUT.
+     */
+    enum Busy { HIT, TIMEOUT, RESCHED, INTERRUPTED }
 
     /**
-     * Longest a busy-polling virtual thread spins on an empty ring before it yields its carrier. Short: a vCPU
-     * this worker just interrupted waits in the carrier's queue meanwhile. Not every look: a yield with nothing
-     * else runnable costs a resubmission to the scheduler (a few hundred ns), a look a few ns.
-     */
-    static final long POLL_YIELD_NANOS = 1_000;
-    /**
-     * A yield that came back sooner than this found nobody to run (it only went through the scheduler's queue):
-     * the next one waits twice as long, up to {@link #POLL_YIELD_MAX_NANOS}. Each yield is a resubmission the
-     * scheduler allocates a task for; a poll that is alone on its carrier (its ring filled from another carrier
-     * or process) would otherwise allocate one per microsecond.
-     */
-    static final long POLL_YIELD_ALONE_NANOS = 2_000;
-    static final long POLL_YIELD_MAX_NANOS = 16_000;
-    /**
-     * Looks at the ring per reading of the clock (a power of two): in a guest such as this machine a clock read
-     * costs more than a look, and the poll's deadline, yields and slice need no finer grain.
+     * Looks at the ring per reading of the clock and of the scheduler's queues (a power of two): in a guest such
+     * as this machine either costs more than a look, and the poll's deadline and its need_resched test need no
+     * finer grain.
      */
     static final int LOOKS_PER_CLOCK = 8;
     protected final VhostVirtqueue vq;
@@ -116,64 +106,52 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
     }
 
     /**
-     * Looks at the ring until {@link #workArrived()} or the ring's busy-poll timeout, with no system call. Stops
-     * early, as vhost_net_busy_poll does on vhost_has_work, when other work waits on the same worker: the caller
-     * then requeues itself instead of hogging the worker.
+     * vhost_net_busy_poll: looks at the ring until {@link #workArrived()} or the ring's busy-poll timeout, with no
+     * system call. Stops early, as the kernel's loop does, when other work waits on the same worker
+     * (vhost_has_work: the caller requeues itself instead of hogging the worker) and when the CPU is wanted
+     * (vhost_can_busy_poll's need_resched(): the caller goes back to notifications, as on a timeout).
      *
-     * <p>Between looks a platform thread runs its idle strategy (the OS preempts it). A virtual thread is never
-     * preempted, and what fills its ring (a vCPU it interrupted, the worker of the other side of a flow) is
-     * often a virtual thread waiting for this very carrier: a poll that spins keeps it out until the slice ends,
-     * and the poll finds nothing because it spins (vhost_net_busy_poll stops on need_resched() for the same
-     * reason). So it yields the carrier to the runnable virtual threads every {@link #POLL_YIELD_NANOS} of an
-     * empty ring (less often while its yields find nobody to run): no system call, no timer, and the ring is
-     * looked at again as soon as they park or yield. A yield puts this thread behind the carrier's local queue,
-     * which can keep threads woken from outside the pool waiting; the timed park per slice
-     * ({@link Carriers#resched()}) bounds that as it bounds a spin.
+     * <p>Between looks a platform thread runs its idle strategy; the OS preempts it, and its need_resched is the
+     * OS's business. A virtual thread is never preempted, and what fills its ring (a vCPU it interrupted, the
+     * worker of the other side of a flow) is often a virtual thread waiting for this very carrier: a poll that
+     * spins then keeps it out, and finds nothing because it spins. So a virtual thread's poll ends as soon as a
+     * virtual thread waits for a carrier ({@link Carriers#needResched()}), and spins only while none does: then
+     * it costs no yield, no timed park and no allocation. Yielding while the ring was empty was tried and
+     * replaced: on two saturated CPUs every yield handed the carrier to a thread with work while the poll came
+     * back to spin again, and busy-poll moved 0.61 of what notifications did in process (docs/performance.md).
      */
     protected final Busy busyPoll() {
         long deadline = System.nanoTime() + vq.busyPollNanos();
         idle.reset();
         VhostWorker worker = vq.worker();
         boolean virtual = Thread.currentThread().isVirtual();
-        long lastYield = System.nanoTime();
-        long yieldEvery = POLL_YIELD_NANOS;
-        long yields = 0;
         int looks = 0;
         while (true) {
             Busy end = null;
-            long now = 0;
             if (workArrived()) {
                 end = Busy.HIT;
             } else if (worker != null && worker.hasPendingWork()) {
                 end = Busy.INTERRUPTED;
-            } else if ((++looks & (LOOKS_PER_CLOCK - 1)) == 0 && (now = System.nanoTime()) - deadline >= 0) {
-                end = Busy.TIMEOUT;
+            } else if ((++looks & (LOOKS_PER_CLOCK - 1)) == 0) {
+                if (System.nanoTime() - deadline >= 0) {
+                    end = Busy.TIMEOUT;
+                } else if (virtual && Carriers.needResched()) {
+                    end = Busy.RESCHED;
+                }
             }
             if (end != null) {
-                var k = vq.counters();
-                if (yields != 0) {
-                    k.addOrdered(RingCounter.BUSY_POLL_YIELDS, yields);
-                }
-                if (end == Busy.HIT) {
-                    k.addOrdered(RingCounter.BUSY_POLL_HITS, 1);
-                } else if (end == Busy.TIMEOUT) {
-                    k.addOrdered(RingCounter.BUSY_POLL_TIMEOUTS, 1);
-                }
+                vq.counters().addOrdered(switch (end) {
+                    case HIT -> RingCounter.BUSY_POLL_HITS;
+                    case TIMEOUT -> RingCounter.BUSY_POLL_TIMEOUTS;
+                    case RESCHED -> RingCounter.BUSY_POLL_RESCHEDS;
+                    case INTERRUPTED -> RingCounter.BUSY_POLL_INTERRUPTS;
+                }, 1);
                 return end;
             }
-            if (!virtual) {
-                idle.idle();
-            } else if (now != 0) {
-                if (now - lastYield >= yieldEvery) {
-                    Thread.yield();
-                    yields++;
-                    lastYield = System.nanoTime();
-                    yieldEvery = lastYield - now < POLL_YIELD_ALONE_NANOS
-                            ? Math.min(2 * yieldEvery, POLL_YIELD_MAX_NANOS) : POLL_YIELD_NANOS;
-                }
-                Carriers.resched(now);
-            } else {
+            if (virtual) {
                 Thread.onSpinWait();
+            } else {
+                idle.idle();
             }
         }
     }
