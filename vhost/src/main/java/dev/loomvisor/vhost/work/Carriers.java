@@ -1,78 +1,45 @@
 package dev.loomvisor.vhost.work;
 
+import dev.loomvisor.core.Resched;
 import dev.loomvisor.core.Task;
-import java.lang.reflect.Field;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.locks.LockSupport;
 
 /**
- * cond_resched() for code on virtual threads, which are never preempted.
+ * cond_resched() for code on virtual threads, which are never preempted: a virtual thread that always has work
+ * gives its carrier up once per time slice, and only if another virtual thread waits for one
+ * ({@link Resched#needResched()}), as cond_resched() schedules only on TIF_NEED_RESCHED. How it gives the carrier
+ * up ({@link Resched#preempt()}) depends on where the waiting threads are.
  *
- * <p>{@link Thread#yield()} is not enough: a yielding virtual thread goes back into its carrier's local
- * queue when that queue is not empty, so two busy workers on one carrier hand it back and forth forever
- * while threads woken from elsewhere (vCPUs, waiting in the pool's external queue) never run; a compare
- * run was seen to stall for minutes that way. A timed park unmounts the thread and has it resubmitted
- * from outside, behind everything already waiting. It is taken at most once per time slice, as a host
- * scheduler would preempt a busy thread at most once per slice.
+ * <p>A slice starts again when the task slept in {@link Task#schedule()} (its voluntary switches moved) for a
+ * slice or more, as a task that blocked for long comes back with a fresh timeslice: a worker that sleeps between
+ * sparse frames would otherwise find its slice long over at every wake and give its carrier up once per frame. A
+ * short sleep does not restart it: in a closed loop every thread sleeps every few microseconds, and threads that
+ * never give their carrier up keep those woken from outside the pool waiting (below).
  *
- * <p>A slice is time on the carrier: it starts again whenever the task slept in {@link Task#schedule()} (its
- * voluntary switches moved), as a task's timeslice does after it blocks. Otherwise a worker that sleeps between
- * sparse frames would find its slice long over at every wake and pay a timed park (a timer task, a wake of
- * the pool's delay scheduler and a resubmission) per frame.
- *
- * <p>As cond_resched() does, a slice's end gives the carrier up only if {@link #needResched()}: a virtual thread
- * waits for one. A worker alone on its carriers (a busy poll fed from another process, a flood with nothing
- * else runnable) would otherwise pay a timed park per slice for nothing: a timer task, a wake of the pool's
- * delay scheduler and a resubmission, about 110 heap bytes each in JDK 25.
- *
- * <p>A yield on most slices (a park only every 8th) was tried for busy-polling rings, where the timed park's
- * timer wake-ups cost a visible share of a polling worker's time; it was taken back: a yielding virtual
- * thread can go back into its carrier's local queue ahead of threads woken from outside, and fairness to
- * those comes first.
+ * <p>History: a plain {@link Thread#yield()} at every slice's end once let two busy workers on one carrier hand
+ * it back and forth while vCPUs woken from outside the pool never ran (a compare run stalled for minutes), hence
+ * the timed park of {@link Resched#preempt()}. When every sleep started a new slice, threads in a closed loop of
+ * wake-ups never reached a slice's end, while the few that did park waited in the submission queues behind those
+ * loops: the main job's virtual-thread models fell from 3 to 4 Mpps to 0.2 to 0.5 at 64 B, with a p99 of 0.2 to
+ * 0.5 s. With yields instead of those parks the p99 came back, but some repeats moved no frame at all.
  */
 public final class Carriers {
 
     /** The slice a busy virtual thread runs before it gives its carrier up. */
     static final long SLICE_NANOS = 100_000;
 
-    /** Per thread: the slice's start and the task's voluntary switches when it started. */
-    private static final ThreadLocal<long[]> SLICE = ThreadLocal.withInitial(() -> new long[] {0, -1});
-
-    /**
-     * The JDK's virtual-thread scheduler, read once: the JDK has no public need_resched(), and this pool's queues
-     * are where a runnable virtual thread waits for a carrier (a carrier's own queue when a virtual thread woke
-     * it, the submission queues when a platform thread or a timer did). Null without
-     * {@code --add-opens java.base/java.lang=ALL-UNNAMED} (scripts/jvm.options gives it): then every question is
-     * answered "yes", which is what a virtual thread did before it could ask.
-     */
-    private static final ForkJoinPool SCHEDULER = scheduler();
+    /** Per thread: the slice's start, the task's voluntary switches at the last run, and that run's end. */
+    private static final ThreadLocal<long[]> SLICE = ThreadLocal.withInitial(() -> new long[] {0, -1, 0});
 
     private Carriers() {}
 
-    private static ForkJoinPool scheduler() {
-        try {
-            Field f = Class.forName("java.lang.VirtualThread").getDeclaredField("DEFAULT_SCHEDULER");
-            f.setAccessible(true);
-            return f.get(null) instanceof ForkJoinPool p ? p : null;
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            return null; // not opened to this module, or a JDK without the field: answer as if someone waits
-        }
-    }
-
-    /**
-     * need_resched() for virtual threads: true if a virtual thread waits in the scheduler's queues for a carrier
-     * (any carrier's: an idle carrier would have taken it, so every busy one is holding it up), or if this JVM
-     * does not let us see the queues. A reading of a few queue indices, no lock and no allocation: about as much
-     * as a clock read here.
-     */
+    /** need_resched() for a virtual thread: {@link Resched#needResched()}. */
     public static boolean needResched() {
-        ForkJoinPool p = SCHEDULER;
-        return p == null || p.getQueuedSubmissionCount() != 0 || p.getQueuedTaskCount() != 0;
+        return Resched.needResched();
     }
 
     /** True when {@link #needResched()} reads the scheduler's queues (false: it always answers true). */
     public static boolean seesScheduler() {
-        return SCHEDULER != null;
+        return Resched.seesScheduler();
     }
 
     /**
@@ -92,12 +59,18 @@ public final class Carriers {
         long[] slice = SLICE.get();
         Task task = Task.current();
         long switches = task == null ? 0 : task.voluntarySwitches();
+        long lastRun = slice[2];
+        slice[2] = now;
         if (switches != slice[1]) {
-            // Slept since the slice began: this run started a new one (counted from here, the end of its first
-            // round, which is at most one round short).
-            slice[0] = now;
             slice[1] = switches;
-            return false;
+            if (now - lastRun >= SLICE_NANOS) {
+                // Slept a slice or more since its last run: this run started a new slice (counted from here, the
+                // end of its first round, which is at most one round short).
+                slice[0] = now;
+                return false;
+            }
+            // A short sleep starts no new slice: a thread in a closed loop of wake-ups sleeps every few
+            // microseconds, and would otherwise never give its carrier up.
         }
         if (now - slice[0] >= SLICE_NANOS) {
             if (!needResched()) {
@@ -105,7 +78,7 @@ public final class Carriers {
                 slice[0] = now;
                 return false;
             }
-            LockSupport.parkNanos(1);
+            Resched.preempt();
             slice[0] = System.nanoTime();
             return true;
         }

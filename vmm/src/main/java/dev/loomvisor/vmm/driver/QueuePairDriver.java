@@ -1,6 +1,7 @@
 package dev.loomvisor.vmm.driver;
 
 import dev.loomvisor.core.Notifier;
+import dev.loomvisor.core.Resched;
 import dev.loomvisor.core.timer.Hrtimer;
 import dev.loomvisor.core.timer.HrtimerBase;
 import dev.loomvisor.vmm.memory.GuestMemory;
@@ -710,17 +711,18 @@ public final class QueuePairDriver {
             work |= reapRx() > 0;
             if (work) {
                 if (now - sliceStart >= SLICE_NANOS) {
-                    // A host preempts a busy vCPU after its slice; a virtual thread is never preempted, so a
-                    // guest that always has work would keep its carrier from every other vCPU and worker.
-                    // A timed park, not Thread.yield: a yield finds the scheduler's queue empty while the
-                    // workers this vCPU feeds are still waking, and runs the vCPU on.
+                    // A host preempts a busy vCPU after its slice when another task wants the CPU; a virtual
+                    // thread is never preempted, so a guest that always has work would keep its carrier from
+                    // every other vCPU and worker. Resched.preempt goes behind whoever waits.
                     if (Thread.currentThread().isVirtual()) {
-                        stats.add(PairStats.SLICE_YIELDS, 1);
                         if (runClock != null) {
                             runClock.runQueues(); // once per slice at least, as idleExit promises
                         }
-                        LockSupport.parkNanos(1);
-                        halts++; // a busy vCPU parks only here: it too comes back into a compiled rounds
+                        if (Resched.needResched()) {
+                            stats.add(PairStats.SLICE_YIELDS, 1);
+                            Resched.preempt();
+                            halts++; // a busy vCPU gives its carrier up only here: it too comes back into a compiled rounds
+                        }
                     }
                     sliceStart = System.nanoTime();
                 }
@@ -742,12 +744,18 @@ public final class QueuePairDriver {
                 pending |= rx.enableInterrupts();
             }
             if (!pending) {
+                long halted = System.nanoTime();
                 awaitInterrupt(deadline);
                 halts++;
+                long woke = System.nanoTime();
+                if (woke - halted >= SLICE_NANOS) {
+                    // Halted a slice or more: back with a fresh slice. A short halt starts none (Carriers.resched
+                    // says why: in a closed loop the vCPU halts every few microseconds).
+                    sliceStart = woke;
+                }
             }
             tx.disableInterrupts();
             rx.disableInterrupts();
-            sliceStart = System.nanoTime();
         }
         return true;
     }
