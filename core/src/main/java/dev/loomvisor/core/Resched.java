@@ -45,6 +45,16 @@ public final class Resched {
         return p == null || p.getQueuedSubmissionCount() != 0 || p.getQueuedTaskCount() != 0;
     }
 
+    /**
+     * True if a virtual thread woken from outside the pool (a timer's expiry, a platform thread's unpark) waits in
+     * the scheduler's submission queues, or if this JVM does not let us see them. Those are the threads a closed
+     * loop of wake-ups keeps waiting: a carrier looks at the submission queues only once its own queue is empty.
+     */
+    public static boolean externalWaiting() {
+        ForkJoinPool p = SCHEDULER;
+        return p == null || p.getQueuedSubmissionCount() != 0;
+    }
+
     /** True when the scheduler's queues are read (false: {@link #needResched()} always answers true). */
     public static boolean seesScheduler() {
         return SCHEDULER != null;

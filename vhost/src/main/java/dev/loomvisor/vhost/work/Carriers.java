@@ -9,11 +9,15 @@ import dev.loomvisor.core.Task;
  * ({@link Resched#needResched()}), as cond_resched() schedules only on TIF_NEED_RESCHED. How it gives the carrier
  * up ({@link Resched#preempt()}) depends on where the waiting threads are.
  *
- * <p>A slice starts again when the task slept in {@link Task#schedule()} (its voluntary switches moved) for a
- * slice or more, as a task that blocked for long comes back with a fresh timeslice: a worker that sleeps between
- * sparse frames would otherwise find its slice long over at every wake and give its carrier up once per frame. A
- * short sleep does not restart it: in a closed loop every thread sleeps every few microseconds, and threads that
- * never give their carrier up keep those woken from outside the pool waiting (below).
+ * <p>Two slices, as a task's timeslice and its fairness differ. The run slice is time on the carrier: it starts
+ * again whenever the task slept in {@link Task#schedule()} (its voluntary switches moved); a thread that runs it
+ * out gives the carrier up if any virtual thread waits. The wall slice starts again only after a sleep of a slice
+ * or more: threads in a closed loop of wake-ups sleep every few microseconds and never run a whole run slice,
+ * and while they wake one another their carrier's own queue never runs dry; a thread whose wall slice is out
+ * therefore gives its carrier up if a thread woken from outside the pool waits ({@link Resched#externalWaiting()}),
+ * which only a carrier with an empty queue would take. Threads that wait in the carriers' own queues get their
+ * turn from those sleeps (the queues are FIFO), so they alone cost no preemption. A worker that sleeps between
+ * sparse frames starts both slices afresh at every wake.
  *
  * <p>History: a plain {@link Thread#yield()} at every slice's end once let two busy workers on one carrier hand
  * it back and forth while vCPUs woken from outside the pool never ran (a compare run stalled for minutes), hence
@@ -27,8 +31,12 @@ public final class Carriers {
     /** The slice a busy virtual thread runs before it gives its carrier up. */
     static final long SLICE_NANOS = 100_000;
 
-    /** Per thread: the slice's start, the task's voluntary switches at the last run, and that run's end. */
-    private static final ThreadLocal<long[]> SLICE = ThreadLocal.withInitial(() -> new long[] {0, -1, 0});
+    /** Per thread, in {@link #SLICE}: the run slice's start, the wall slice's start, voluntary switches, last run's end. */
+    private static final int RUN_START = 0;
+    private static final int WALL_START = 1;
+    private static final int SWITCHES = 2;
+    private static final int RUN_END = 3;
+    private static final ThreadLocal<long[]> SLICE = ThreadLocal.withInitial(() -> new long[] {0, 0, -1, 0});
 
     private Carriers() {}
 
@@ -43,8 +51,9 @@ public final class Carriers {
     }
 
     /**
-     * Gives up the carrier if this virtual thread has run a whole slice since it last gave it up or slept, and
-     * another virtual thread waits for one ({@link #needResched()}).
+     * Gives up the carrier if this virtual thread has run a whole slice since it last gave it up or slept and a
+     * virtual thread waits for one, or if a slice of wall time has passed since it last gave the carrier up or
+     * slept long and a thread woken from outside the pool waits.
      * A pending unpark makes the park return at once; callers call this only after doing work, and re-check
      * for work afterwards, so a wake-up consumed here is never lost.
      *
@@ -59,28 +68,36 @@ public final class Carriers {
         long[] slice = SLICE.get();
         Task task = Task.current();
         long switches = task == null ? 0 : task.voluntarySwitches();
-        long lastRun = slice[2];
-        slice[2] = now;
-        if (switches != slice[1]) {
-            slice[1] = switches;
+        long lastRun = slice[RUN_END];
+        slice[RUN_END] = now;
+        if (switches != slice[SWITCHES]) {
+            // Slept since the last run: a new run slice (counted from here, the end of its first round, which is
+            // at most one round short); a new wall slice only after a sleep of a slice or more.
+            slice[SWITCHES] = switches;
+            slice[RUN_START] = now;
             if (now - lastRun >= SLICE_NANOS) {
-                // Slept a slice or more since its last run: this run started a new slice (counted from here, the
-                // end of its first round, which is at most one round short).
-                slice[0] = now;
-                return false;
+                slice[WALL_START] = now;
             }
-            // A short sleep starts no new slice: a thread in a closed loop of wake-ups sleeps every few
-            // microseconds, and would otherwise never give its carrier up.
+            return false;
         }
-        if (now - slice[0] >= SLICE_NANOS) {
-            if (!needResched()) {
-                // Nobody waits for a carrier: the slice starts again (cond_resched() without TIF_NEED_RESCHED).
-                slice[0] = now;
-                return false;
-            }
+        boolean ranSlice = now - slice[RUN_START] >= SLICE_NANOS;
+        boolean wallSlice = now - slice[WALL_START] >= SLICE_NANOS;
+        if (!ranSlice && !wallSlice) {
+            return false;
+        }
+        if ((ranSlice && Resched.needResched()) || (wallSlice && Resched.externalWaiting())) {
             Resched.preempt();
-            slice[0] = System.nanoTime();
+            now = System.nanoTime();
+            slice[RUN_START] = now;
+            slice[WALL_START] = now;
             return true;
+        }
+        // Nobody it holds up: the slices start again (cond_resched() without TIF_NEED_RESCHED).
+        if (ranSlice) {
+            slice[RUN_START] = now;
+        }
+        if (wallSlice) {
+            slice[WALL_START] = now;
         }
         return false;
     }

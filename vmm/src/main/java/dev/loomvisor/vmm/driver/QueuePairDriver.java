@@ -136,6 +136,8 @@ public final class QueuePairDriver {
     /** The echo responder stopped reaping RX because TX was full. */
     private boolean rxBlocked;
     private long sliceStart;
+    /** Start of the vCPU's wall slice: restarted only by a halt of a slice or more, or by giving the carrier up. */
+    private long wallSliceStart;
     /** The vCPU's pacing timer while it runs on a {@link #pacingClock}, and the expiry it was armed for. */
     private Hrtimer pacer;
     /** The pacing clock of the running loop (vCPU thread only), or null. */
@@ -682,6 +684,7 @@ public final class QueuePairDriver {
         rx.disableInterrupts();
         tx.disableInterrupts();
         sliceStart = System.nanoTime();
+        wallSliceStart = sliceStart;
         while (rounds(running)) {
             // Back into rounds, compiled by now: see HALTS_PER_CALL.
         }
@@ -710,21 +713,26 @@ public final class QueuePairDriver {
             boolean work = transmitDue(now) > 0;
             work |= reapRx() > 0;
             if (work) {
-                if (now - sliceStart >= SLICE_NANOS) {
+                boolean ranSlice = now - sliceStart >= SLICE_NANOS;
+                boolean wallSlice = now - wallSliceStart >= SLICE_NANOS;
+                if (ranSlice || wallSlice) {
                     // A host preempts a busy vCPU after its slice when another task wants the CPU; a virtual
                     // thread is never preempted, so a guest that always has work would keep its carrier from
-                    // every other vCPU and worker. Resched.preempt goes behind whoever waits.
+                    // every other vCPU and worker. The two slices are Carriers.resched's: a slice run without a
+                    // halt, and a slice of wall time in short halts, which holds up only threads woken from
+                    // outside the pool.
                     if (Thread.currentThread().isVirtual()) {
                         if (runClock != null) {
                             runClock.runQueues(); // once per slice at least, as idleExit promises
                         }
-                        if (Resched.needResched()) {
+                        if ((ranSlice && Resched.needResched()) || (wallSlice && Resched.externalWaiting())) {
                             stats.add(PairStats.SLICE_YIELDS, 1);
                             Resched.preempt();
                             halts++; // a busy vCPU gives its carrier up only here: it too comes back into a compiled rounds
                         }
                     }
                     sliceStart = System.nanoTime();
+                    wallSliceStart = sliceStart;
                 }
                 continue;
             }
@@ -749,13 +757,12 @@ public final class QueuePairDriver {
                 halts++;
                 long woke = System.nanoTime();
                 if (woke - halted >= SLICE_NANOS) {
-                    // Halted a slice or more: back with a fresh slice. A short halt starts none (Carriers.resched
-                    // says why: in a closed loop the vCPU halts every few microseconds).
-                    sliceStart = woke;
+                    wallSliceStart = woke; // halted a slice or more: back with a fresh wall slice
                 }
             }
             tx.disableInterrupts();
             rx.disableInterrupts();
+            sliceStart = System.nanoTime();
         }
         return true;
     }
