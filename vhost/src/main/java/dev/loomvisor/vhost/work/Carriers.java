@@ -6,8 +6,8 @@ import dev.loomvisor.core.Task;
 /**
  * cond_resched() for code on virtual threads, which are never preempted: a virtual thread that always has work
  * gives its carrier up once per time slice, and only if another virtual thread waits for one
- * ({@link Resched#needResched()}), as cond_resched() schedules only on TIF_NEED_RESCHED. How it gives the carrier
- * up ({@link Resched#preempt()}) depends on where the waiting threads are.
+ * ({@link Resched#needResched()}), as cond_resched() schedules only on TIF_NEED_RESCHED. It gives the carrier up
+ * with a timed park ({@link Resched#preempt()}), which comes back behind the threads woken from outside the pool.
  *
  * <p>Two slices, as a task's timeslice and its fairness differ. The run slice is time on the carrier: it starts
  * again whenever the task slept in {@link Task#schedule()} (its voluntary switches moved); a thread that runs it
