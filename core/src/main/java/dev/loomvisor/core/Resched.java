@@ -61,12 +61,23 @@ public final class Resched {
     }
 
     /**
+     * Whether a thread whose slices are out gives its carrier up, the one rule of {@code Carriers.resched} and the
+     * vCPU loop. {@code ranSlice}: it ran a whole slice without sleeping, and holds up any virtual thread that
+     * waits ({@link #needResched()}). {@code wallSlice}: a slice of wall time passed in short turns of running and
+     * sleeping; its carrier's own queue stays busy meanwhile, so it holds up only threads woken from outside the
+     * pool ({@link #externalWaiting()}); those in the carriers' own queues get their turn from its sleeps.
+     */
+    public static boolean shouldPreempt(boolean ranSlice, boolean wallSlice) {
+        return (ranSlice && needResched()) || (wallSlice && externalWaiting());
+    }
+
+    /**
      * Gives the carrier up, as a preempted task goes to the back of its run queue: a timed park, so that the thread
      * comes back through the submission queues, behind the threads woken from outside the pool, and its leaving
      * breaks whatever loop of wake-ups kept its carrier's own queue from running dry. A {@link Thread#yield()}
      * would go back into that queue, ahead of them: two busy threads on one carrier once handed it back and
      * forth that way while vCPUs woken from outside never ran (a compare run stalled for minutes). Callers give the
-     * carrier up at most once per time slice, and only when {@link #needResched()}.
+     * carrier up at most once per time slice, and only when {@link #shouldPreempt}.
      */
     public static void preempt() {
         LockSupport.parkNanos(1);

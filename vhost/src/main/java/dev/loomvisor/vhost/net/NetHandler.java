@@ -1,9 +1,9 @@
 package dev.loomvisor.vhost.net;
 
 import dev.loomvisor.core.Notifier;
+import dev.loomvisor.core.Resched;
 import dev.loomvisor.vhost.RingCounter;
 import dev.loomvisor.vhost.VhostVirtqueue;
-import dev.loomvisor.vhost.work.Carriers;
 import dev.loomvisor.vhost.work.VhostWork;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.net.VirtioNetHeader;
@@ -115,7 +115,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
      * OS's business. A virtual thread is never preempted, and what fills its ring (a vCPU it interrupted, the
      * worker of the other side of a flow) is often a virtual thread waiting for this very carrier: a poll that
      * spins then keeps it out, and finds nothing because it spins. So a virtual thread's poll ends as soon as a
-     * virtual thread waits for a carrier ({@link Carriers#needResched()}), and spins only while none does: then
+     * virtual thread waits for a carrier ({@link Resched#needResched()}), and spins only while none does: then
      * it costs no yield, no timed park and no allocation. Yielding while the ring was empty was tried and
      * replaced: on two saturated CPUs every yield handed the carrier to a thread with work while the poll came
      * back to spin again, and busy-poll moved 0.61 of what notifications did in process (docs/performance.md).
@@ -135,7 +135,7 @@ abstract sealed class NetHandler implements VhostWork.Fn permits TxHandler, RxHa
             } else if ((++looks & (LOOKS_PER_CLOCK - 1)) == 0) {
                 if (System.nanoTime() - deadline >= 0) {
                     end = Busy.TIMEOUT;
-                } else if (virtual && Carriers.needResched()) {
+                } else if (virtual && Resched.needResched()) {
                     end = Busy.RESCHED;
                 }
             }

@@ -40,16 +40,6 @@ public final class Carriers {
 
     private Carriers() {}
 
-    /** need_resched() for a virtual thread: {@link Resched#needResched()}. */
-    public static boolean needResched() {
-        return Resched.needResched();
-    }
-
-    /** True when {@link #needResched()} reads the scheduler's queues (false: it always answers true). */
-    public static boolean seesScheduler() {
-        return Resched.seesScheduler();
-    }
-
     /**
      * Gives up the carrier if this virtual thread has run a whole slice since it last gave it up or slept and a
      * virtual thread waits for one, or if a slice of wall time has passed since it last gave the carrier up or
@@ -85,7 +75,7 @@ public final class Carriers {
         if (!ranSlice && !wallSlice) {
             return false;
         }
-        if ((ranSlice && Resched.needResched()) || (wallSlice && Resched.externalWaiting())) {
+        if (Resched.shouldPreempt(ranSlice, wallSlice)) {
             Resched.preempt();
             now = System.nanoTime();
             slice[RUN_START] = now;

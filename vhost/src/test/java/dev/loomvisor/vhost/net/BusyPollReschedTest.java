@@ -4,15 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loomvisor.core.Carrier;
+import dev.loomvisor.core.Resched;
+import dev.loomvisor.core.testing.CarrierHogs;
 import dev.loomvisor.core.worker.WorkerModel;
 import dev.loomvisor.vhost.RingCounter;
-import dev.loomvisor.vhost.work.Carriers;
 import dev.loomvisor.vhost.work.VhostWorker;
 import dev.loomvisor.vmm.driver.RxSink;
 import dev.loomvisor.vmm.driver.TrafficSource;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -29,8 +27,6 @@ class BusyPollReschedTest {
     /** A timeout no test waits for: a poll that ends before it ended for another reason. */
     private static final long ENDLESS_MICROS = 600_000_000;
     private static final long FRAMES = 500;
-    /** More spinning virtual threads than any scheduler here has carriers. */
-    private static final int MAX_HOGS = 256;
 
     @ParameterizedTest
     @EnumSource(value = WorkerModel.class, names = {"USER_WORKER", "KTHREAD_VIRTUAL", "USER_WORKER_PLATFORM", "KTHREAD"})
@@ -63,7 +59,7 @@ class BusyPollReschedTest {
     @ParameterizedTest
     @EnumSource(value = WorkerModel.class, names = {"USER_WORKER", "KTHREAD_VIRTUAL"})
     void aVirtualWorkersPollEndsWhenAVirtualThreadWaitsForACarrier(WorkerModel model) throws Exception {
-        assertTrue(Carriers.seesScheduler(), "scripts/jvm.options opens java.lang, so the scheduler's queues are read");
+        assertTrue(Resched.seesScheduler(), "scripts/jvm.options opens java.lang, so the scheduler's queues are read");
         try (SwitchedVms vms = new SwitchedVms(model)) {
             var device = vms.backendA.net().device();
             device.setVringBusyloopTimeout(vms.qemu.mainTask(), VirtioNet.TX, ENDLESS_MICROS);
@@ -72,28 +68,9 @@ class BusyPollReschedTest {
             vms.a.startVcpu(0, 0, TrafficSource.fixed(64, 0, FRAMES, SwitchedVms.MAC_B), RxSink.NONE, false);
             SwitchedVms.awaitFrames(rx, FRAMES);
             var tx = vms.backendA.net().tx();
-            AtomicBoolean release = new AtomicBoolean();
-            List<Thread> hogs = new ArrayList<>();
-            try {
-                // One more spinner every millisecond until the carriers are all taken and one waits (however many
-                // carriers the scheduler has).
-                long end = System.nanoTime() + 30_000_000_000L;
-                while (tx.counters().get(RingCounter.BUSY_POLL_RESCHEDS) == 0) {
-                    assertTrue(System.nanoTime() - end < 0, model + ": the TX poll never saw the waiting thread");
-                    if (hogs.size() < MAX_HOGS) {
-                        hogs.add(Thread.ofVirtual().start(() -> {
-                            while (!release.get()) {
-                                Thread.onSpinWait();
-                            }
-                        }));
-                    }
-                    Thread.sleep(1);
-                }
-            } finally {
-                release.set(true);
-                for (Thread h : hogs) {
-                    h.join();
-                }
+            try (CarrierHogs hogs = new CarrierHogs()) {
+                hogs.addUntil(() -> tx.counters().get(RingCounter.BUSY_POLL_RESCHEDS) != 0,
+                        model + ": the TX poll never saw the waiting thread");
             }
             awaitAsleep(vms.backendA, model);
             assertEquals(0, tx.counters().get(RingCounter.BUSY_POLL_TIMEOUTS), model + ": no poll reached its timeout");

@@ -719,13 +719,12 @@ public final class QueuePairDriver {
                     // A host preempts a busy vCPU after its slice when another task wants the CPU; a virtual
                     // thread is never preempted, so a guest that always has work would keep its carrier from
                     // every other vCPU and worker. The two slices are Carriers.resched's: a slice run without a
-                    // halt, and a slice of wall time in short halts, which holds up only threads woken from
-                    // outside the pool.
+                    // halt, and a slice of wall time in short halts (Resched.shouldPreempt).
                     if (Thread.currentThread().isVirtual()) {
                         if (runClock != null) {
                             runClock.runQueues(); // once per slice at least, as idleExit promises
                         }
-                        if ((ranSlice && Resched.needResched()) || (wallSlice && Resched.externalWaiting())) {
+                        if (Resched.shouldPreempt(ranSlice, wallSlice)) {
                             stats.add(PairStats.SLICE_YIELDS, 1);
                             Resched.preempt();
                             halts++; // a busy vCPU gives its carrier up only here: it too comes back into a compiled rounds
